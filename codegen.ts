@@ -1,0 +1,27 @@
+import type { CodegenConfig } from '@graphql-codegen/cli';
+
+/**
+ * Plain `typescript` + `typescript-resolvers` rather than the server preset: one generated
+ * file, and mappers bind each GraphQL object type to the model or service type its parent
+ * resolver really returns, so a resolver that returns the wrong shape fails to compile.
+ */
+const config: CodegenConfig = {
+  schema: 'schema/*.graphql',
+  generates: {
+    'src/generated/graphql.ts': {
+      plugins: ['typescript', 'typescript-resolvers'],
+      config: {
+        useTypeImports: true,
+        enumsAsTypes: true,
+        useIndexSignature: false,
+        contextType: '../graphql/context.js#GraphQLContext',
+        scalars: { DateTime: 'Date' },
+        mappers: {
+          SystemStatus: '../modules/system/service.js#SystemStatusSnapshot',
+        },
+      },
+    },
+  },
+};
+
+export default config;

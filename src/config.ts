@@ -1,0 +1,84 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+/**
+ * Every setting comes from the environment and is validated here, once, at start.
+ * The README's configuration table mirrors this schema.
+ */
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MONGODB_URI: z.string().startsWith('mongodb').optional(),
+  MONGODB_DB: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,63}$/, 'letters, digits, _ and - only')
+    .default('pulse_crm'),
+  MONGODB_MAX_POOL_SIZE: z.coerce.number().int().min(1).max(500).optional(),
+  CRM_DATA_DIR: z.string().min(1).default('.data'),
+  CRM_ENGINE_CACHE_DIR: z.string().min(1).optional(),
+  CRM_FERRETDB_BIN: z.string().min(1).optional(),
+  CRM_CURRENCY: z
+    .string()
+    .regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as KRW')
+    .default('KRW'),
+  CRM_DEFAULT_REGION: z
+    .string()
+    .regex(/^[A-Z]{2}$/, 'an ISO 3166 region such as KR')
+    .default('KR'),
+  GRAPHIQL: booleanFlag.optional(),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+});
+
+export type Config = {
+  env: 'development' | 'production' | 'test';
+  port: number;
+  host: string;
+  logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  mongodbUri: string | undefined;
+  mongodbDb: string;
+  mongodbMaxPoolSize: number;
+  dataDir: string;
+  engineCacheDir: string | undefined;
+  ferretdbBinary: string | undefined;
+  currency: string;
+  defaultRegion: string;
+  isGraphiqlEnabled: boolean;
+  shutdownTimeoutMs: number;
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  return {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    logLevel: e.LOG_LEVEL,
+    mongodbUri: e.MONGODB_URI,
+    mongodbDb: e.MONGODB_DB,
+    // The embedded engine serialises writes and its pool holds 100 SQLite connections:
+    // a modest pool per process keeps several processes well inside it (SPEC §9).
+    mongodbMaxPoolSize: e.MONGODB_MAX_POOL_SIZE ?? (e.MONGODB_URI ? 100 : 20),
+    dataDir: path.resolve(e.CRM_DATA_DIR),
+    engineCacheDir: e.CRM_ENGINE_CACHE_DIR,
+    ferretdbBinary: e.CRM_FERRETDB_BIN,
+    currency: e.CRM_CURRENCY,
+    defaultRegion: e.CRM_DEFAULT_REGION,
+    isGraphiqlEnabled: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+  };
+}

@@ -1,0 +1,34 @@
+import mongoose from 'mongoose';
+
+// No client string may ever become a query operator: `{ email: { $ne: null } }` sent as a
+// value is wrapped in $eq instead of being obeyed. Filters on unknown paths are dropped.
+mongoose.set('sanitizeFilter', true);
+mongoose.set('strictQuery', true);
+
+export type DbConnectOptions = { uri: string; dbName: string; maxPoolSize: number };
+
+export async function connectDatabase(opts: DbConnectOptions): Promise<typeof mongoose> {
+  return mongoose.connect(opts.uri, {
+    dbName: opts.dbName,
+    maxPoolSize: opts.maxPoolSize,
+    serverSelectionTimeoutMS: 10_000,
+    // Indexes are created explicitly at start (ensureIndexes), not lazily per model.
+    autoIndex: false,
+  });
+}
+
+/** A cheap round trip that proves the database answers. */
+export async function pingDatabase(timeoutMs = 2_000): Promise<number> {
+  const db = mongoose.connection.db;
+  if (!db || mongoose.connection.readyState !== 1) throw new Error('database not connected');
+  const started = performance.now();
+  await Promise.race([
+    db.command({ ping: 1 }),
+    new Promise((_, reject) => setTimeout(() => reject(new Error('database ping timed out')), timeoutMs).unref()),
+  ]);
+  return performance.now() - started;
+}
+
+export async function disconnectDatabase(): Promise<void> {
+  await mongoose.disconnect();
+}

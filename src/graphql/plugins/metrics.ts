@@ -1,0 +1,24 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { Metrics } from '../../shared/metrics.js';
+import type { GraphQLContext } from '../context.js';
+
+/** Observes each GraphQL-over-HTTP operation's latency, and counts errors by code. */
+export function metricsPlugin(metrics: Metrics): ApolloServerPlugin<GraphQLContext> {
+  return {
+    async requestDidStart() {
+      const endTimer = metrics.graphqlOperationDuration.startTimer();
+      return {
+        async willSendResponse({ operation, operationName, response }) {
+          const errors = response.body.kind === 'single' ? response.body.singleResult.errors : undefined;
+          for (const e of errors ?? []) metrics.graphqlErrors.inc({ code: String(e.extensions?.code ?? 'UNKNOWN') });
+          endTimer({
+            operation_type: operation?.operation ?? 'unknown',
+            // Bounded label values: a client-chosen name is kept only when it looks like one.
+            operation_name: operationName && /^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(operationName) ? operationName : 'anonymous',
+            outcome: errors?.length ? 'error' : 'success',
+          });
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,28 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import { DateTimeResolver } from 'graphql-scalars';
+import type { GraphQLSchema } from 'graphql';
+import { projectRoot } from '../shared/paths.js';
+import { resolvers as systemResolvers } from '../modules/system/resolvers.js';
+
+export const SCHEMA_DIR = path.join(projectRoot, 'schema');
+
+/** The SDL files, in name order: the single source of the API. */
+export function readTypeDefs(): string[] {
+  return readdirSync(SCHEMA_DIR)
+    .filter((f) => f.endsWith('.graphql'))
+    .sort()
+    .map((f) => readFileSync(path.join(SCHEMA_DIR, f), 'utf8'));
+}
+
+/** Every domain's resolvers, registered in one list. */
+const domainResolvers = [systemResolvers];
+
+export function buildSchema(): GraphQLSchema {
+  return makeExecutableSchema({
+    typeDefs: readTypeDefs(),
+    resolvers: [{ DateTime: DateTimeResolver }, ...domainResolvers],
+    inheritResolversFromInterfaces: true,
+  });
+}

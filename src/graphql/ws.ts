@@ -1,0 +1,78 @@
+import { randomUUID } from 'node:crypto';
+import type { GraphQLSchema } from 'graphql';
+import type { Context, ServerOptions } from 'graphql-ws';
+import type { Extra } from 'graphql-ws/use/ws';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import type { ServerRuntime } from '../shared/runtime.js';
+import type { GraphQLContext } from './context.js';
+import { maskError } from './errors.js';
+
+type WsContext = Context<Record<string, unknown> | undefined, Extra>;
+
+/** A client has this long to send `connection_init` before the socket is closed (4408). */
+const CONNECTION_INIT_WAIT_MS = 10_000;
+
+/**
+ * graphql-ws server options: the same context and error masking as over HTTP, and counts
+ * of open sockets and running operations for /metrics and `systemStatus`.
+ */
+export function graphqlWsOptions(deps: {
+  schema: GraphQLSchema;
+  logger: Logger;
+  clock: Clock;
+  runtime: ServerRuntime;
+}): ServerOptions<Record<string, unknown> | undefined, Extra> {
+  const { runtime } = deps;
+  // Operation ids running on each socket; whatever is left when the socket closes is released.
+  const running = new WeakMap<WsContext, Set<string>>();
+  const connectionIds = new WeakMap<WsContext, string>();
+
+  const release = (ctx: WsContext, id: string) => {
+    if (running.get(ctx)?.delete(id)) runtime.activeSubscriptions--;
+  };
+
+  return {
+    schema: deps.schema,
+    connectionInitWaitTimeout: CONNECTION_INIT_WAIT_MS,
+    onConnect: (ctx) => {
+      runtime.activeWebSockets++;
+      running.set(ctx, new Set());
+      connectionIds.set(ctx, (ctx.extra.request.headers['x-request-id'] as string | undefined) ?? randomUUID());
+      return true;
+    },
+    onClose: (ctx) => {
+      const ids = running.get(ctx);
+      if (!ids) return; // closed before connection_init was acknowledged
+      runtime.activeWebSockets--;
+      runtime.activeSubscriptions -= ids.size;
+      running.delete(ctx);
+    },
+    context: (ctx, id): GraphQLContext => {
+      const requestId = `${connectionIds.get(ctx) ?? randomUUID()}:${id}`;
+      return { requestId, logger: deps.logger.child({ requestId }), clock: deps.clock, runtime };
+    },
+    onOperation: (ctx, id) => {
+      const ids = running.get(ctx);
+      if (ids && !ids.has(id)) {
+        ids.add(id);
+        runtime.activeSubscriptions++;
+      }
+    },
+    onNext: (_ctx, _id, _payload, args, result) => {
+      if (!result.errors?.length) return;
+      const requestId = (args.contextValue as GraphQLContext).requestId;
+      return {
+        ...result,
+        errors: result.errors.map((e) => {
+          const masked = maskError(e.toJSON(), e);
+          if (masked.extensions?.code === 'INTERNAL_SERVER_ERROR') {
+            deps.logger.error({ err: e.originalError ?? e, requestId }, 'unexpected GraphQL error');
+          }
+          return { ...masked, extensions: { ...masked.extensions, requestId } };
+        }),
+      };
+    },
+    onComplete: (ctx, id) => release(ctx, id),
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * `npm start`: the API with the embedded database unless MONGODB_URI is given.
+ * Prints one ready line with the URL; SIGTERM/SIGINT shut down gracefully and exit 0.
+ */
+import { ConfigError, loadConfig } from './config.js';
+import { connectDatabase, disconnectDatabase } from './db/connection.js';
+import { startEmbeddedDbIfNeeded } from './db/embedded.js';
+import { EngineBuildError } from './db/ferretdb/build.js';
+import { EngineStartError } from './db/ferretdb/engine.js';
+import { startServer } from './server.js';
+import { systemClock } from './shared/clock.js';
+import { createLogger } from './shared/logger.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+
+  const database = await startEmbeddedDbIfNeeded(config, logger);
+  try {
+    await connectDatabase({ uri: database.uri, dbName: config.mongodbDb, maxPoolSize: config.mongodbMaxPoolSize });
+  } catch (err) {
+    await database.engine?.stop();
+    throw new Error(
+      `Could not connect to the database at ${database.uri}: ${(err as Error).message}\n` +
+        (database.kind === 'external'
+          ? 'Check that MONGODB_URI points at a running MongoDB, or unset it to use the embedded database.'
+          : 'The embedded engine started but did not answer; delete the data folder lock (engine.json) if no engine runs.'),
+    );
+  }
+  const server = await startServer({ config, logger, clock: systemClock, databaseKind: database.kind });
+  logger.info({ url: server.url, database: database.kind }, 'ready');
+  process.stdout.write(`Pulse CRM API ready at ${server.url}\n`);
+
+  let isShuttingDown = false;
+  const shutdown = async (signal: NodeJS.Signals) => {
+    if (isShuttingDown) return;
+    isShuttingDown = true;
+    logger.info({ signal }, 'shutting down');
+    const watchdog = setTimeout(() => {
+      logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    watchdog.unref();
+    await server.stop();
+    logger.info('server stopped');
+    await disconnectDatabase();
+    logger.info('database disconnected');
+    await database.engine?.stop();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', (s) => void shutdown(s));
+  process.on('SIGINT', (s) => void shutdown(s));
+}
+
+main().catch((err: unknown) => {
+  const isExpected = err instanceof ConfigError || err instanceof EngineBuildError || err instanceof EngineStartError;
+  process.stderr.write(`Pulse CRM could not start: ${isExpected ? (err as Error).message : (err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});

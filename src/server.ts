@@ -1,0 +1,172 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { expressMiddleware } from '@as-integrations/express5';
+import express from 'express';
+import { useServer } from 'graphql-ws/use/ws';
+import { pinoHttp } from 'pino-http';
+import { WebSocketServer } from 'ws';
+import type { Config } from './config.js';
+import { pingDatabase } from './db/connection.js';
+import type { GraphQLContext } from './graphql/context.js';
+import { maskError } from './graphql/errors.js';
+import { errorReportingPlugin } from './graphql/plugins/errors.js';
+import { metricsPlugin } from './graphql/plugins/metrics.js';
+import { buildSchema } from './graphql/schema.js';
+import { graphqlWsOptions } from './graphql/ws.js';
+import type { Clock } from './shared/clock.js';
+import type { Logger } from './shared/logger.js';
+import { createMetrics } from './shared/metrics.js';
+import { projectRoot } from './shared/paths.js';
+import { createRuntime, type ServerRuntime } from './shared/runtime.js';
+
+export const GRAPHIQL_DIR = path.join(projectRoot, 'dist-web', 'graphiql');
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const ROUTES = new Set(['/graphql', '/healthz', '/readyz', '/metrics']);
+
+/** Known routes only, never raw URLs: metric label values must stay few. */
+function routeLabel(url: string): string {
+  const p = url.split('?')[0] ?? '';
+  if (ROUTES.has(p)) return p;
+  return p.startsWith('/graphiql/') ? '/graphiql/*' : 'other';
+}
+
+export type RunningServer = {
+  url: string;
+  port: number;
+  runtime: ServerRuntime;
+  /** Stops accepting, finishes in-flight requests, completes subscriptions, closes sockets. */
+  stop(): Promise<void>;
+};
+
+export type ServerDeps = {
+  config: Config;
+  logger: Logger;
+  clock: Clock;
+  databaseKind: ServerRuntime['databaseKind'];
+};
+
+/** The only place that knows Express, http and ws: wires the API onto one port. */
+export async function startServer({ config, logger, clock, databaseKind }: ServerDeps): Promise<RunningServer> {
+  const runtime = createRuntime(databaseKind, clock.now());
+  const metrics = createMetrics(runtime);
+  const schema = buildSchema();
+
+  const app = express();
+  app.disable('x-powered-by');
+  const httpServer = http.createServer(app);
+
+  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
+  const wsCleanup = useServer(graphqlWsOptions({ schema, logger, clock, runtime }), wsServer);
+
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema,
+    formatError: maskError,
+    includeStacktraceInErrorResponses: false,
+    // main.ts owns shutdown: the server stops before the database and the engine.
+    stopOnTerminationSignals: false,
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      {
+        // Shutdown: complete every subscription and close the sockets (1001 Going Away).
+        async serverWillStart() {
+          return {
+            async drainServer() {
+              await wsCleanup.dispose();
+            },
+          };
+        },
+      },
+      // Our own GraphiQL is served below; Apollo's landing page would load from a CDN.
+      ApolloServerPluginLandingPageDisabled(),
+      metricsPlugin(metrics),
+      errorReportingPlugin(),
+    ],
+  });
+  await apollo.start();
+
+  app.use(
+    pinoHttp({
+      logger,
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+        res.setHeader('x-request-id', id);
+        return id;
+      },
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics' },
+    }),
+  );
+  app.use((req, res, next) => {
+    const endTimer = metrics.httpRequestDuration.startTimer({ method: req.method });
+    res.on('finish', () => {
+      endTimer({ route: routeLabel(req.originalUrl), status_code: String(res.statusCode) });
+    });
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      const pingMs = await pingDatabase();
+      res.json({ status: 'ready', database: { pingMs } });
+    } catch (err) {
+      res.status(503).json({ status: 'unavailable', database: { error: (err as Error).message } });
+    }
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  if (config.isGraphiqlEnabled) {
+    app.use('/graphiql', express.static(GRAPHIQL_DIR, { index: false, fallthrough: false, maxAge: '1h' }));
+    app.get('/graphql', (req, res, next) => {
+      // A browser asks for HTML; API clients (GET queries) fall through to Apollo.
+      if (req.accepts(['application/graphql-response+json', 'application/json', 'text/html']) !== 'text/html') {
+        next();
+        return;
+      }
+      const page = path.join(GRAPHIQL_DIR, 'index.html');
+      if (!existsSync(page)) {
+        res.status(503).type('text').send('GraphiQL is not built: run `npm run build`.');
+        return;
+      }
+      res.sendFile(page);
+    });
+  }
+
+  app.use(
+    '/graphql',
+    express.json({ limit: '1mb' }),
+    expressMiddleware(apollo, {
+      context: async ({ req }): Promise<GraphQLContext> => ({
+        requestId: String(req.id),
+        logger: req.log,
+        clock,
+        runtime,
+      }),
+    }),
+  );
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = httpServer.address() as AddressInfo;
+  const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `http://${shownHost}:${port}/graphql`,
+    port,
+    runtime,
+    stop: () => (stopping ??= apollo.stop()),
+  };
+}

@@ -1,0 +1,20 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { projectRoot } from './paths.js';
+
+/** Live facts about one API process, kept up to date by the server and read by status queries and metrics. */
+export type ServerRuntime = {
+  version: string;
+  startedAt: Date;
+  databaseKind: 'embedded' | 'external';
+  activeWebSockets: number;
+  activeSubscriptions: number;
+};
+
+export const appVersion: string = (
+  JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string }
+).version;
+
+export function createRuntime(databaseKind: ServerRuntime['databaseKind'], startedAt: Date): ServerRuntime {
+  return { version: appVersion, startedAt, databaseKind, activeWebSockets: 0, activeSubscriptions: 0 };
+}

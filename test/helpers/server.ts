@@ -1,0 +1,111 @@
+import path from 'node:path';
+import { expect } from '@jest/globals';
+import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
+import mongoose from 'mongoose';
+import WebSocket from 'ws';
+import { loadConfig } from '../../src/config.js';
+import { connectDatabase, disconnectDatabase } from '../../src/db/connection.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { systemClock, type Clock } from '../../src/shared/clock.js';
+import { createLogger } from '../../src/shared/logger.js';
+
+export type GraphQLResponse<T = Record<string, unknown>> = {
+  status: number;
+  headers: Headers;
+  body: { data?: T | null; errors?: Array<{ message: string; extensions?: Record<string, unknown> }> };
+};
+
+export type TestServer = {
+  server: RunningServer;
+  url: string;
+  wsUrl: string;
+  baseUrl: string;
+  dbName: string;
+  /** POST /graphql with a JSON body, as any app would. */
+  graphql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<GraphQLResponse<T>>;
+  /** A graphql-ws client on this server, closed by stop(). */
+  wsClient(options?: { connectionParams?: Record<string, unknown> }): Client;
+  stop(): Promise<void>;
+};
+
+/** A database name of its own for each test file, so files run in parallel safely. */
+function databaseNameForThisFile(): string {
+  const testPath = expect.getState().testPath ?? 'unknown';
+  const base = path.basename(testPath).replace(/\.test\.ts$/, '').replace(/[^A-Za-z0-9]/g, '_');
+  return `test_${base}_${process.pid}`.slice(0, 60);
+}
+
+/**
+ * Starts the real server on a random loopback port against the run's embedded database
+ * (see global-setup.ts). Tests then talk to it over real HTTP and real graphql-ws.
+ */
+export async function startTestServer(opts: { clock?: Clock } = {}): Promise<TestServer> {
+  const uri = process.env.MONGODB_URI;
+  if (!uri) throw new Error('MONGODB_URI is not set: the jest global setup did not run');
+  const dbName = databaseNameForThisFile();
+  const config = loadConfig({ NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', MONGODB_URI: uri, MONGODB_DB: dbName });
+  await connectDatabase({ uri, dbName, maxPoolSize: config.mongodbMaxPoolSize });
+  await mongoose.connection.dropDatabase();
+  const server = await startServer({ config, logger: createLogger('silent'), clock: opts.clock ?? systemClock, databaseKind: 'external' });
+  const baseUrl = `http://127.0.0.1:${server.port}`;
+  const clients: Client[] = [];
+
+  return {
+    server,
+    url: `${baseUrl}/graphql`,
+    wsUrl: `ws://127.0.0.1:${server.port}/graphql`,
+    baseUrl,
+    dbName,
+    async graphql(query, variables, headers) {
+      const res = await fetch(`${baseUrl}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...headers },
+        body: JSON.stringify({ query, variables }),
+      });
+      return { status: res.status, headers: res.headers, body: (await res.json()) as GraphQLResponse<never>['body'] };
+    },
+    wsClient(options = {}) {
+      const client = createClient({
+        url: `ws://127.0.0.1:${server.port}/graphql`,
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        lazy: true,
+        ...options,
+      });
+      clients.push(client);
+      return client;
+    },
+    async stop() {
+      await Promise.all(clients.map((c) => c.dispose()));
+      await server.stop();
+      await mongoose.connection.dropDatabase().catch(() => {});
+      await disconnectDatabase();
+    },
+  };
+}
+
+/** Collects the first `count` results of a subscription, then unsubscribes. */
+export function takeSubscription<T = Record<string, unknown>>(
+  client: Client,
+  query: string,
+  count: number,
+  variables?: Record<string, unknown>,
+): Promise<FormattedExecutionResult<T, unknown>[]> {
+  return new Promise((resolve, reject) => {
+    const results: FormattedExecutionResult<T, unknown>[] = [];
+    const unsubscribe = client.subscribe<T>(
+      { query, variables },
+      {
+        next: (result) => {
+          results.push(result);
+          if (results.length === count) {
+            unsubscribe();
+            resolve(results);
+          }
+        },
+        error: reject,
+        complete: () => resolve(results),
+      },
+    );
+  });
+}

@@ -20,6 +20,7 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9_-]{1,63}$/, 'letters, digits, _ and - only')
     .default('pulse_crm'),
   MONGODB_MAX_POOL_SIZE: z.coerce.number().int().min(1).max(500).optional(),
+  MONGODB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   CRM_DATA_DIR: z.string().min(1).default('.data'),
   CRM_ENGINE_CACHE_DIR: z.string().min(1).optional(),
   CRM_FERRETDB_BIN: z.string().min(1).optional(),
@@ -43,6 +44,7 @@ export type Config = {
   mongodbUri: string | undefined;
   mongodbDb: string;
   mongodbMaxPoolSize: number;
+  mongodbConnectTimeoutMs: number;
   dataDir: string;
   engineCacheDir: string | undefined;
   ferretdbBinary: string | undefined;
@@ -73,6 +75,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // The embedded engine serialises writes and its pool holds 100 SQLite connections:
     // a modest pool per process keeps several processes well inside it (SPEC §9).
     mongodbMaxPoolSize: e.MONGODB_MAX_POOL_SIZE ?? (e.MONGODB_URI ? 100 : 20),
+    mongodbConnectTimeoutMs: e.MONGODB_CONNECT_TIMEOUT_MS,
     dataDir: path.resolve(e.CRM_DATA_DIR),
     engineCacheDir: e.CRM_ENGINE_CACHE_DIR,
     ferretdbBinary: e.CRM_FERRETDB_BIN,

@@ -17,7 +17,12 @@ async function main(): Promise<void> {
 
   const database = await startEmbeddedDbIfNeeded(config, logger);
   try {
-    await connectDatabase({ uri: database.uri, dbName: config.mongodbDb, maxPoolSize: config.mongodbMaxPoolSize });
+    await connectDatabase({
+      uri: database.uri,
+      dbName: config.mongodbDb,
+      maxPoolSize: config.mongodbMaxPoolSize,
+      connectTimeoutMs: config.mongodbConnectTimeoutMs,
+    });
   } catch (err) {
     await database.engine?.stop();
     throw new Error(

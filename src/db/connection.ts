@@ -5,13 +5,13 @@ import mongoose from 'mongoose';
 mongoose.set('sanitizeFilter', true);
 mongoose.set('strictQuery', true);
 
-export type DbConnectOptions = { uri: string; dbName: string; maxPoolSize: number };
+export type DbConnectOptions = { uri: string; dbName: string; maxPoolSize: number; connectTimeoutMs?: number };
 
 export async function connectDatabase(opts: DbConnectOptions): Promise<typeof mongoose> {
   return mongoose.connect(opts.uri, {
     dbName: opts.dbName,
     maxPoolSize: opts.maxPoolSize,
-    serverSelectionTimeoutMS: 10_000,
+    serverSelectionTimeoutMS: opts.connectTimeoutMs ?? 10_000,
     // Indexes are created explicitly at start (ensureIndexes), not lazily per model.
     autoIndex: false,
   });

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -42,7 +43,23 @@ export type RunningEngine = {
 
 type EngineLock = { pid: number; uri: string };
 
-function isAlive(pid: number): boolean {
+const WATCHDOG_NAME = 'pulse-crm-engine-watchdog';
+
+/**
+ * True when `pid` is a live engine watchdog. A crashed API's watchdog may linger as a zombie
+ * (in containers nobody reaps it) and a pid may be reused, so on Linux /proc is asked.
+ */
+function isEngineRunning(pid: number): boolean {
+  if (existsSync('/proc/self/stat')) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if (state === 'Z' || state === 'X') return false;
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(WATCHDOG_NAME);
+    } catch {
+      return false;
+    }
+  }
   try {
     process.kill(pid, 0);
     return true;
@@ -56,7 +73,7 @@ async function claimDataDir(dataDir: string): Promise<void> {
   const lockPath = path.join(dataDir, LOCK_FILE);
   try {
     const lock = JSON.parse(await readFile(lockPath, 'utf8')) as EngineLock;
-    if (isAlive(lock.pid)) {
+    if (isEngineRunning(lock.pid)) {
       throw new EngineStartError(
         `The data folder ${dataDir} is already served by a running engine (pid ${lock.pid}). ` +
           `Share it by starting this process with MONGODB_URI=${lock.uri}, or use another CRM_DATA_DIR.`,
@@ -127,7 +144,7 @@ export async function startFerretDb(opts: {
     '--debug-addr=-',
     '--log-level=warn',
   ];
-  const child = spawn('sh', ['-c', WATCHDOG, 'pulse-crm-engine-watchdog', opts.binary, ...args], {
+  const child = spawn('sh', ['-c', WATCHDOG, WATCHDOG_NAME, opts.binary, ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
     // Its own process group: a terminal's Ctrl-C reaches us, and we shut the engine down
     // after our own in-flight work, not before it.

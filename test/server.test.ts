@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import WebSocket from 'ws';
+import { startTestServer, takeSubscription, type TestServer } from './helpers/server.js';
+
+type StatusData = { systemStatus: { version: string; uptimeSeconds: number; activeWebSockets: number; activeSubscriptions: number; database: { isReachable: boolean } } };
+
+describe('the API server', () => {
+  let t: TestServer;
+
+  beforeAll(async () => {
+    t = await startTestServer();
+  });
+  afterAll(async () => {
+    await t.stop();
+  });
+
+  it('answers { __typename } over POST /graphql', async () => {
+    const res = await t.graphql('{ __typename }');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ data: { __typename: 'Query' } });
+  });
+
+  it('answers a query over GET /graphql', async () => {
+    const res = await fetch(`${t.url}?query=${encodeURIComponent('{ __typename }')}`, {
+      headers: { accept: 'application/json', 'apollo-require-preflight': 'true' },
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ data: { __typename: 'Query' } });
+  });
+
+  it('reports the process and database status', async () => {
+    const res = await t.graphql<StatusData>('{ systemStatus { version uptimeSeconds activeWebSockets activeSubscriptions database { isReachable } } }');
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data?.systemStatus.database.isReachable).toBe(true);
+    expect(res.body.data?.systemStatus.version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('returns and echoes a request id on every response', async () => {
+    const mine = await fetch(`${t.baseUrl}/healthz`, { headers: { 'x-request-id': 'trace-123' } });
+    expect(mine.headers.get('x-request-id')).toBe('trace-123');
+    const generated = await fetch(`${t.baseUrl}/healthz`);
+    expect(generated.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('serves /healthz and /readyz', async () => {
+    expect(await (await fetch(`${t.baseUrl}/healthz`)).json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`${t.baseUrl}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: 'ready' });
+  });
+
+  it('rejects an invalid query with GRAPHQL_VALIDATION_FAILED and a request id', async () => {
+    const res = await t.graphql('{ noSuchField }');
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.[0]?.extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', requestId: expect.any(String) });
+  });
+
+  it('rejects a bad argument with BAD_USER_INPUT', async () => {
+    const client = t.wsClient();
+    await expect(takeSubscription(client, 'subscription { systemStatus(intervalSeconds: 0) { uptimeSeconds } }', 1)).resolves.toEqual([
+      expect.objectContaining({ errors: [expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })] }),
+    ]);
+  });
+
+  it('streams a subscription over graphql-ws and counts it while it runs', async () => {
+    const client = t.wsClient();
+    const results = await takeSubscription<StatusData>(client, 'subscription { systemStatus(intervalSeconds: 1) { uptimeSeconds activeWebSockets activeSubscriptions } }', 2);
+    expect(results).toHaveLength(2);
+    const [first, second] = results.map((r) => r.data?.systemStatus);
+    expect(first?.activeWebSockets).toBeGreaterThanOrEqual(1);
+    expect(first?.activeSubscriptions).toBeGreaterThanOrEqual(1);
+    expect(second!.uptimeSeconds).toBeGreaterThan(first!.uptimeSeconds);
+  });
+
+  it('runs queries over graphql-ws too', async () => {
+    const client = t.wsClient();
+    const [result] = await takeSubscription(client, '{ __typename }', 1);
+    expect(result).toEqual({ data: { __typename: 'Query' } });
+  });
+
+  it('closes a socket that never sends connection_init', async () => {
+    const ws = new WebSocket(t.wsUrl, 'graphql-transport-ws');
+    await new Promise((r) => ws.once('open', r));
+    // Sending a subscribe before connection_init breaks the protocol: 4401 Unauthorized.
+    ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: '{ __typename }' } }));
+    const code = await new Promise<number>((r) => ws.once('close', (c) => r(c)));
+    expect(code).toBe(4401);
+  });
+
+  it('exposes Prometheus metrics for HTTP, GraphQL, sockets and the process', async () => {
+    await t.graphql('query MetricsProbe { __typename }');
+    const res = await fetch(`${t.baseUrl}/metrics`);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await res.text();
+    expect(text).toMatch(/http_request_duration_seconds_count\{method="POST",route="\/graphql",status_code="200"\} \d+/);
+    expect(text).toMatch(/graphql_operation_duration_seconds_count\{operation_type="query",operation_name="MetricsProbe",outcome="success"\} 1/);
+    expect(text).toMatch(/graphql_ws_connections_active \d+/);
+    expect(text).toMatch(/graphql_subscriptions_active \d+/);
+    expect(text).toMatch(/process_resident_memory_bytes \d+/);
+  });
+});

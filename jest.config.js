@@ -20,6 +20,7 @@ export default {
   },
   globalSetup: '<rootDir>/test/helpers/global-setup.mjs',
   globalTeardown: '<rootDir>/test/helpers/global-teardown.mjs',
+  reporters: ['default', '<rootDir>/test/helpers/summary-reporter.mjs'],
   testTimeout: 60_000,
   // Two cores: two workers keep the engine, the servers and the tests from starving each other.
   maxWorkers: 2,

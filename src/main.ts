@@ -60,6 +60,8 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   const isExpected = err instanceof ConfigError || err instanceof EngineBuildError || err instanceof EngineStartError;
-  process.stderr.write(`Pulse CRM could not start: ${isExpected ? (err as Error).message : (err as Error)?.stack ?? String(err)}\n`);
+  process.stderr.write(
+    `Pulse CRM could not start: ${isExpected ? (err as Error).message : ((err as Error)?.stack ?? String(err))}\n`,
+  );
   process.exit(1);
 });

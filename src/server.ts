@@ -16,6 +16,7 @@ import { pingDatabase } from './db/connection.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { maskError } from './graphql/errors.js';
 import { errorReportingPlugin } from './graphql/plugins/errors.js';
+import { refuseHttpSubscriptionsPlugin } from './graphql/plugins/http-subscriptions.js';
 import { metricsPlugin } from './graphql/plugins/metrics.js';
 import { buildSchema } from './graphql/schema.js';
 import { graphqlWsOptions } from './graphql/ws.js';
@@ -86,6 +87,7 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
       ApolloServerPluginLandingPageDisabled(),
       metricsPlugin(metrics),
       errorReportingPlugin(),
+      refuseHttpSubscriptionsPlugin(),
     ],
   });
   await apollo.start();

@@ -51,7 +51,11 @@ describe('the database engine', () => {
 
   it('findOneAndUpdate with $inc returns the new value', async () => {
     const counters = db.collection<Counter>('counters_single');
-    const first = await counters.findOneAndUpdate({ _id: 'seq' }, { $inc: { v: 1 } }, { upsert: true, returnDocument: 'after' });
+    const first = await counters.findOneAndUpdate(
+      { _id: 'seq' },
+      { $inc: { v: 1 } },
+      { upsert: true, returnDocument: 'after' },
+    );
     const second = await counters.findOneAndUpdate({ _id: 'seq' }, { $inc: { v: 1 } }, { returnDocument: 'after' });
     expect([first?.v, second?.v]).toEqual([1, 2]);
   });
@@ -68,7 +72,11 @@ describe('the database engine', () => {
       const counters = db.collection<Counter>('counters_alloc');
       await counters.insertOne({ _id: 'seq', v: 0 });
       const values = await Promise.all(
-        Array.from({ length: 200 }, async () => (await counters.findOneAndUpdate({ _id: 'seq' }, { $inc: { v: 1 } }, { returnDocument: 'after' }))?.v),
+        Array.from(
+          { length: 200 },
+          async () =>
+            (await counters.findOneAndUpdate({ _id: 'seq' }, { $inc: { v: 1 } }, { returnDocument: 'after' }))?.v,
+        ),
       );
       expect(new Set(values).size).toBe(200);
       expect(Math.max(...(values as number[]))).toBe(200);
@@ -91,7 +99,9 @@ describe('the database engine', () => {
     it('400 concurrent updates over a 200-connection pool all complete', async () => {
       const docs = db.collection<{ _id: number; touched: boolean }>('concurrent');
       await docs.insertMany(Array.from({ length: 400 }, (_, i) => ({ _id: i, touched: false })));
-      const results = await Promise.all(Array.from({ length: 400 }, (_, i) => docs.updateOne({ _id: i }, { $set: { touched: true } })));
+      const results = await Promise.all(
+        Array.from({ length: 400 }, (_, i) => docs.updateOne({ _id: i }, { $set: { touched: true } })),
+      );
       expect(results.reduce((n, r) => n + r.modifiedCount, 0)).toBe(400);
       expect(await docs.countDocuments({ touched: true })).toBe(400);
     });
@@ -107,7 +117,11 @@ describe('the database engine', () => {
         { s: 'b', v: 7, ok: false },
       ]);
       const rows = await sales
-        .aggregate<{ _id: string; n: number; t: number }>([{ $match: { ok: true } }, { $group: { _id: '$s', n: { $sum: 1 }, t: { $sum: '$v' } } }, { $sort: { _id: 1 } }])
+        .aggregate<{ _id: string; n: number; t: number }>([
+          { $match: { ok: true } },
+          { $group: { _id: '$s', n: { $sum: 1 }, t: { $sum: '$v' } } },
+          { $sort: { _id: 1 } },
+        ])
         .toArray();
       expect(rows).toEqual([
         { _id: 'a', n: 2, t: 30 },

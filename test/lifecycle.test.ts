@@ -33,7 +33,10 @@ afterEach(async () => {
     await p.exited;
   }
   for (const dir of dataDirs.splice(0)) {
-    await eventually(() => enginePidsFor(dir), (pids) => pids.length === 0);
+    await eventually(
+      () => enginePidsFor(dir),
+      (pids) => pids.length === 0,
+    );
     await rm(dir, { recursive: true, force: true });
   }
 });
@@ -52,7 +55,11 @@ async function withDb<T>(uri: string, use: (db: mongoose.mongo.Db) => Promise<T>
 }
 
 async function typename(url: string): Promise<unknown> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"query":"{ __typename }"}',
+  });
   return res.json();
 }
 
@@ -73,7 +80,10 @@ describe('npm start', () => {
         retryAttempts: 0,
         on: { closed: (e) => resolve((e as { code: number }).code) },
       });
-      client.subscribe({ query: 'subscription { systemStatus(intervalSeconds: 1) { uptimeSeconds } }' }, { next: () => api.child.kill('SIGTERM'), error: () => {}, complete: () => {} });
+      client.subscribe(
+        { query: 'subscription { systemStatus(intervalSeconds: 1) { uptimeSeconds } }' },
+        { next: () => api.child.kill('SIGTERM'), error: () => {}, complete: () => {} },
+      );
     });
 
     expect(await api.exited).toEqual({ code: 0, signal: null });
@@ -88,7 +98,12 @@ describe('npm start', () => {
     expect((await enginePidsFor(dataDir)).length).toBeGreaterThan(0);
     api.child.kill('SIGKILL');
     await api.exited;
-    expect(await eventually(() => enginePidsFor(dataDir), (pids) => pids.length === 0)).toEqual([]);
+    expect(
+      await eventually(
+        () => enginePidsFor(dataDir),
+        (pids) => pids.length === 0,
+      ),
+    ).toEqual([]);
   });
 
   it('keeps acknowledged writes when the API and its engine are killed', async () => {
@@ -96,12 +111,17 @@ describe('npm start', () => {
     const first = start('src/main.ts', { CRM_DATA_DIR: dataDir });
     await first.waitForLine(READY);
     const engineUri = await engineUriOf(dataDir);
-    await withDb(engineUri, (db) => db.collection<{ _id: number }>('crash_probe').insertMany(Array.from({ length: 50 }, (_, i) => ({ _id: i }))));
+    await withDb(engineUri, (db) =>
+      db.collection<{ _id: number }>('crash_probe').insertMany(Array.from({ length: 50 }, (_, i) => ({ _id: i }))),
+    );
     // A power cut, as near as a test gets: the engine and the API die with no chance to flush.
     for (const pid of await enginePidsFor(dataDir)) process.kill(pid, 'SIGKILL');
     first.child.kill('SIGKILL');
     await first.exited;
-    await eventually(() => enginePidsFor(dataDir), (pids) => pids.length === 0);
+    await eventually(
+      () => enginePidsFor(dataDir),
+      (pids) => pids.length === 0,
+    );
 
     const second = start('src/main.ts', { CRM_DATA_DIR: dataDir });
     await second.waitForLine(READY);
@@ -115,13 +135,17 @@ describe('npm start', () => {
     await first.waitForLine(READY);
     const second = start('src/main.ts', { CRM_DATA_DIR: dataDir });
     expect((await second.exited).code).toBe(1);
-    expect(second.output().stderr).toMatch(/already served by a running engine.*MONGODB_URI=mongodb:\/\/127\.0\.0\.1:\d+/s);
+    expect(second.output().stderr).toMatch(
+      /already served by a running engine.*MONGODB_URI=mongodb:\/\/127\.0\.0\.1:\d+/s,
+    );
   });
 
   it('exits with a message that says what to do when MONGODB_URI does not answer', async () => {
     const api = start('src/main.ts', { MONGODB_URI: 'mongodb://127.0.0.1:1/', MONGODB_CONNECT_TIMEOUT_MS: '1000' });
     expect((await api.exited).code).toBe(1);
-    expect(api.output().stderr).toMatch(/Could not connect to the database at mongodb:\/\/127\.0\.0\.1:1\/.*MONGODB_URI/s);
+    expect(api.output().stderr).toMatch(
+      /Could not connect to the database at mongodb:\/\/127\.0\.0\.1:1\/.*MONGODB_URI/s,
+    );
   });
 
   it('reports invalid configuration by variable name', async () => {
@@ -139,8 +163,14 @@ describe('npm run db', () => {
     const apis = [start('src/main.ts', { MONGODB_URI: uri }), start('src/main.ts', { MONGODB_URI: uri })];
     const urls = await Promise.all(apis.map(async (a) => (await a.waitForLine(READY))[1]!));
     for (const url of urls) {
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ systemStatus { database { kind isReachable } } }"}' });
-      expect(await res.json()).toEqual({ data: { systemStatus: { database: { kind: 'EXTERNAL', isReachable: true } } } });
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"query":"{ systemStatus { database { kind isReachable } } }"}',
+      });
+      expect(await res.json()).toEqual({
+        data: { systemStatus: { database: { kind: 'EXTERNAL', isReachable: true } } },
+      });
     }
     for (const a of apis) a.child.kill('SIGTERM');
     for (const a of apis) expect((await a.exited).code).toBe(0);

@@ -2,7 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import WebSocket from 'ws';
 import { startTestServer, takeSubscription, type TestServer } from './helpers/server.js';
 
-type StatusData = { systemStatus: { version: string; uptimeSeconds: number; activeWebSockets: number; activeSubscriptions: number; database: { isReachable: boolean } } };
+type StatusData = {
+  systemStatus: {
+    version: string;
+    uptimeSeconds: number;
+    activeWebSockets: number;
+    activeSubscriptions: number;
+    database: { isReachable: boolean };
+  };
+};
 
 describe('the API server', () => {
   let t: TestServer;
@@ -29,7 +37,9 @@ describe('the API server', () => {
   });
 
   it('reports the process and database status', async () => {
-    const res = await t.graphql<StatusData>('{ systemStatus { version uptimeSeconds activeWebSockets activeSubscriptions database { isReachable } } }');
+    const res = await t.graphql<StatusData>(
+      '{ systemStatus { version uptimeSeconds activeWebSockets activeSubscriptions database { isReachable } } }',
+    );
     expect(res.body.errors).toBeUndefined();
     expect(res.body.data?.systemStatus.database.isReachable).toBe(true);
     expect(res.body.data?.systemStatus.version).toMatch(/^\d+\.\d+\.\d+/);
@@ -52,19 +62,39 @@ describe('the API server', () => {
   it('rejects an invalid query with GRAPHQL_VALIDATION_FAILED and a request id', async () => {
     const res = await t.graphql('{ noSuchField }');
     expect(res.status).toBe(400);
-    expect(res.body.errors?.[0]?.extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', requestId: expect.any(String) });
+    expect(res.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'GRAPHQL_VALIDATION_FAILED',
+      requestId: expect.any(String),
+    });
   });
 
   it('rejects a bad argument with BAD_USER_INPUT', async () => {
     const client = t.wsClient();
-    await expect(takeSubscription(client, 'subscription { systemStatus(intervalSeconds: 0) { uptimeSeconds } }', 1)).resolves.toEqual([
-      expect.objectContaining({ errors: [expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })] }),
+    await expect(
+      takeSubscription(client, 'subscription { systemStatus(intervalSeconds: 0) { uptimeSeconds } }', 1),
+    ).resolves.toEqual([
+      expect.objectContaining({
+        errors: [expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })],
+      }),
     ]);
+  });
+
+  it('refuses a subscription over HTTP with a 400 that points to WebSocket', async () => {
+    const res = await t.graphql('subscription { systemStatus { uptimeSeconds } }');
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.[0]).toMatchObject({
+      message: expect.stringContaining('WebSocket'),
+      extensions: { code: 'BAD_REQUEST' },
+    });
   });
 
   it('streams a subscription over graphql-ws and counts it while it runs', async () => {
     const client = t.wsClient();
-    const results = await takeSubscription<StatusData>(client, 'subscription { systemStatus(intervalSeconds: 1) { uptimeSeconds activeWebSockets activeSubscriptions } }', 2);
+    const results = await takeSubscription<StatusData>(
+      client,
+      'subscription { systemStatus(intervalSeconds: 1) { uptimeSeconds activeWebSockets activeSubscriptions } }',
+      2,
+    );
     expect(results).toHaveLength(2);
     const [first, second] = results.map((r) => r.data?.systemStatus);
     expect(first?.activeWebSockets).toBeGreaterThanOrEqual(1);
@@ -92,8 +122,12 @@ describe('the API server', () => {
     const res = await fetch(`${t.baseUrl}/metrics`);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     const text = await res.text();
-    expect(text).toMatch(/http_request_duration_seconds_count\{method="POST",route="\/graphql",status_code="200"\} \d+/);
-    expect(text).toMatch(/graphql_operation_duration_seconds_count\{operation_type="query",operation_name="MetricsProbe",outcome="success"\} 1/);
+    expect(text).toMatch(
+      /http_request_duration_seconds_count\{method="POST",route="\/graphql",status_code="200"\} \d+/,
+    );
+    expect(text).toMatch(
+      /graphql_operation_duration_seconds_count\{operation_type="query",operation_name="MetricsProbe",outcome="success"\} 1/,
+    );
     expect(text).toMatch(/graphql_ws_connections_active \d+/);
     expect(text).toMatch(/graphql_subscriptions_active \d+/);
     expect(text).toMatch(/process_resident_memory_bytes \d+/);

@@ -24,7 +24,10 @@ async function main(): Promise<void> {
   console.log(`MONGODB_URI=${engine.uri}`);
   console.error(`embedded FerretDB serving ${engine.dataDir}; Ctrl-C or SIGTERM stops it`);
   const shutdown = () => {
-    engine.stop().then(() => process.exit(0), () => process.exit(1));
+    engine.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);

@@ -37,7 +37,9 @@ export function isClientVisible(error: Pick<GraphQLFormattedError, 'extensions'>
  * code and no original error; those are the client's fault and keep their message.
  */
 function isRequestShapeError(formatted: GraphQLFormattedError, original: unknown): boolean {
-  return original instanceof GraphQLError && original.originalError === undefined && formatted.extensions?.code === undefined;
+  return (
+    original instanceof GraphQLError && original.originalError === undefined && formatted.extensions?.code === undefined
+  );
 }
 
 export function maskError(formatted: GraphQLFormattedError, original: unknown): GraphQLFormattedError {

@@ -16,7 +16,10 @@ export type ApiProcess = {
  * Runs one of the project's entry points (`src/main.ts` for `npm start`, `src/db/cli.ts` for
  * `npm run db`) as its own Node process, the way a user starts it, from source through tsx.
  */
-export function spawnEntryPoint(entry: 'src/main.ts' | 'src/db/cli.ts', env: Record<string, string | undefined>): ApiProcess {
+export function spawnEntryPoint(
+  entry: 'src/main.ts' | 'src/db/cli.ts',
+  env: Record<string, string | undefined>,
+): ApiProcess {
   const engineBinary = process.env.PULSE_TEST_ENGINE_BINARY;
   const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: projectRoot,
@@ -87,12 +90,17 @@ export async function enginePidsFor(dataDir: string): Promise<number[]> {
 }
 
 /** Polls until `check` holds, or fails after the deadline: never a fixed sleep. */
-export async function eventually<T>(check: () => Promise<T>, isDone: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T>,
+  isDone: (v: T) => boolean,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
     if (isDone(v)) return v;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms (last value: ${JSON.stringify(v)})`);
+    if (Date.now() > deadline)
+      throw new Error(`condition not met within ${timeoutMs} ms (last value: ${JSON.stringify(v)})`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

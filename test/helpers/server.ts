@@ -22,7 +22,11 @@ export type TestServer = {
   baseUrl: string;
   dbName: string;
   /** POST /graphql with a JSON body, as any app would. */
-  graphql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<GraphQLResponse<T>>;
+  graphql<T = Record<string, unknown>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    headers?: Record<string, string>,
+  ): Promise<GraphQLResponse<T>>;
   /** A graphql-ws client on this server, closed by stop(). */
   wsClient(options?: { connectionParams?: Record<string, unknown> }): Client;
   stop(): Promise<void>;
@@ -31,7 +35,10 @@ export type TestServer = {
 /** A database name of its own for each test file, so files run in parallel safely. */
 function databaseNameForThisFile(): string {
   const testPath = expect.getState().testPath ?? 'unknown';
-  const base = path.basename(testPath).replace(/\.test\.ts$/, '').replace(/[^A-Za-z0-9]/g, '_');
+  const base = path
+    .basename(testPath)
+    .replace(/\.test\.ts$/, '')
+    .replace(/[^A-Za-z0-9]/g, '_');
   return `test_${base}_${process.pid}`.slice(0, 60);
 }
 
@@ -43,10 +50,22 @@ export async function startTestServer(opts: { clock?: Clock } = {}): Promise<Tes
   const uri = process.env.MONGODB_URI;
   if (!uri) throw new Error('MONGODB_URI is not set: the jest global setup did not run');
   const dbName = databaseNameForThisFile();
-  const config = loadConfig({ NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', MONGODB_URI: uri, MONGODB_DB: dbName });
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'silent',
+    MONGODB_URI: uri,
+    MONGODB_DB: dbName,
+  });
   await connectDatabase({ uri, dbName, maxPoolSize: config.mongodbMaxPoolSize });
   await mongoose.connection.dropDatabase();
-  const server = await startServer({ config, logger: createLogger('silent'), clock: opts.clock ?? systemClock, databaseKind: 'external' });
+  const server = await startServer({
+    config,
+    logger: createLogger('silent'),
+    clock: opts.clock ?? systemClock,
+    databaseKind: 'external',
+  });
   const baseUrl = `http://127.0.0.1:${server.port}`;
   const clients: Client[] = [];
 

@@ -81,7 +81,10 @@ function compile(go: string, args: string[], cwd: string, env: NodeJS.ProcessEnv
     };
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
-    const ticker = setInterval(() => progress(`still compiling… ${Math.round((Date.now() - started) / 1000)} s`), 10_000);
+    const ticker = setInterval(
+      () => progress(`still compiling… ${Math.round((Date.now() - started) / 1000)} s`),
+      10_000,
+    );
     child.on('error', (err) => {
       clearInterval(ticker);
       reject(new EngineBuildError(`could not run ${go}: ${err.message}`));
@@ -125,18 +128,23 @@ export async function ensureFerretDbBinary(
   if (existsSync(binary)) return { path: binary, isFreshBuild: false };
 
   const started = Date.now();
-  progress(`building FerretDB ${FERRETDB_VERSION} with ${patches.length} patches into ${binary} (first run only; about a minute)`);
+  progress(
+    `building FerretDB ${FERRETDB_VERSION} with ${patches.length} patches into ${binary} (first run only; about a minute)`,
+  );
   const go = await findGo();
   await mkdir(cacheDir, { recursive: true });
   const work = await mkdtemp(path.join(cacheDir, 'build-'));
   try {
     progress('fetching the module source through the Go module proxy');
     const goEnv = { ...process.env, GOFLAGS: '-buildvcs=false', CGO_ENABLED: '0' };
-    const info = JSON.parse(await run(go, ['mod', 'download', '-json', `${FERRETDB_MODULE}@${FERRETDB_VERSION}`], { cwd: work, env: goEnv })) as {
+    const info = JSON.parse(
+      await run(go, ['mod', 'download', '-json', `${FERRETDB_MODULE}@${FERRETDB_VERSION}`], { cwd: work, env: goEnv }),
+    ) as {
       Dir?: string;
       Error?: string;
     };
-    if (!info.Dir) throw new EngineBuildError(`go mod download gave no source folder: ${info.Error ?? 'unknown error'}`);
+    if (!info.Dir)
+      throw new EngineBuildError(`go mod download gave no source folder: ${info.Error ?? 'unknown error'}`);
 
     const src = path.join(work, 'src');
     await cp(info.Dir, src, { recursive: true });

@@ -176,12 +176,16 @@ export async function startFerretDb(opts: {
   while (!(await canConnect(port))) {
     if (child.exitCode !== null || child.signalCode !== null) {
       process.removeListener('exit', onProcessExit);
-      throw new EngineStartError(`FerretDB exited during start (code ${child.exitCode}, signal ${child.signalCode}):\n${recentOutput}`);
+      throw new EngineStartError(
+        `FerretDB exited during start (code ${child.exitCode}, signal ${child.signalCode}):\n${recentOutput}`,
+      );
     }
     if (Date.now() > deadline) {
       killGroup('SIGKILL');
       process.removeListener('exit', onProcessExit);
-      throw new EngineStartError(`FerretDB did not accept connections on port ${port} within ${READY_TIMEOUT_MS / 1000} s:\n${recentOutput}`);
+      throw new EngineStartError(
+        `FerretDB did not accept connections on port ${port} within ${READY_TIMEOUT_MS / 1000} s:\n${recentOutput}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 50));
   }

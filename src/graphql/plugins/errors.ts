@@ -15,7 +15,10 @@ export function errorReportingPlugin(): ApolloServerPlugin<GraphQLContext> {
           for (const error of errors) {
             const code = error.extensions?.code;
             if (code === undefined || code === ErrorCode.Internal) {
-              contextValue.logger.error({ err: error.originalError ?? error, path: error.path, operationName }, 'unexpected GraphQL error');
+              contextValue.logger.error(
+                { err: error.originalError ?? error, path: error.path, operationName },
+                'unexpected GraphQL error',
+              );
             }
           }
         },

@@ -14,7 +14,8 @@ export function metricsPlugin(metrics: Metrics): ApolloServerPlugin<GraphQLConte
           endTimer({
             operation_type: operation?.operation ?? 'unknown',
             // Bounded label values: a client-chosen name is kept only when it looks like one.
-            operation_name: operationName && /^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(operationName) ? operationName : 'anonymous',
+            operation_name:
+              operationName && /^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(operationName) ? operationName : 'anonymous',
             outcome: errors?.length ? 'error' : 'success',
           });
         },

@@ -40,7 +40,11 @@ export const STATUS_INTERVAL_SECONDS = { min: 1, max: 60 } as const;
  * generator: a generator parked in a timer cannot be stopped until the timer fires, this
  * stops at once when the client unsubscribes or the server shuts down.
  */
-export function watchSystemStatus(runtime: ServerRuntime, clock: Clock, intervalSeconds: number): AsyncIterableIterator<SystemStatusSnapshot> {
+export function watchSystemStatus(
+  runtime: ServerRuntime,
+  clock: Clock,
+  intervalSeconds: number,
+): AsyncIterableIterator<SystemStatusSnapshot> {
   return new Repeater<SystemStatusSnapshot>(async (push, stop) => {
     await push(await readSystemStatus(runtime, clock));
     const timer = setInterval(() => {

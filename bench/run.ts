@@ -1,0 +1,142 @@
+/**
+ * `npm run bench` (add `-- --quick` for a short run). Each scenario is measured beside a
+ * baseline in the same run on the same machine and database, and reported as a ratio where
+ * higher is better. Load comes from a separate process (autocannon's CLI).
+ * Results are printed and written to bench/results.json.
+ */
+import { execFile } from 'node:child_process';
+import { rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { loadConfig } from '../src/config.js';
+import { connectDatabase, disconnectDatabase } from '../src/db/connection.js';
+import { startEmbeddedDbIfNeeded } from '../src/db/embedded.js';
+import { FERRETDB_VERSION } from '../src/db/ferretdb/build.js';
+import { startServer } from '../src/server.js';
+import { systemClock } from '../src/shared/clock.js';
+import { createLogger } from '../src/shared/logger.js';
+import { projectRoot } from '../src/shared/paths.js';
+
+const execFileAsync = promisify(execFile);
+const isQuick = process.argv.includes('--quick');
+const DURATION_S = isQuick ? 5 : 15;
+const CONNECTIONS = 20;
+
+type Scenario = {
+  ours: number;
+  baseline: number;
+  unit: string;
+  ratio: number;
+  p99Ms?: number;
+  baselineP99Ms?: number;
+  note?: string;
+};
+
+type AutocannonResult = { requests: { average: number }; latency: { p99: number }; non2xx: number; errors: number };
+
+async function load(url: string, body: string): Promise<AutocannonResult> {
+  const { stdout } = await execFileAsync(
+    path.join(projectRoot, 'node_modules', '.bin', 'autocannon'),
+    [
+      '-j',
+      '-c',
+      String(CONNECTIONS),
+      '-d',
+      String(DURATION_S),
+      '-m',
+      'POST',
+      '-H',
+      'content-type=application/json',
+      '-b',
+      body,
+      url,
+    ],
+    { maxBuffer: 64 * 1024 * 1024 },
+  );
+  const result = JSON.parse(stdout) as AutocannonResult;
+  if (result.non2xx || result.errors)
+    throw new Error(`${url}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
+  return result;
+}
+
+/**
+ * http: the smallest GraphQL operation through the whole stack (Express, request id, logging
+ * off, Apollo parse/validate/execute, metrics) against a bare node:http handler returning the
+ * same JSON: what the HTTP + GraphQL layers cost per request.
+ */
+async function httpScenario(apiUrl: string): Promise<Scenario> {
+  const payload = JSON.stringify({ data: { __typename: 'Query' } });
+  const floor = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(payload));
+  });
+  await new Promise<void>((r) => floor.listen(0, '127.0.0.1', () => r()));
+  const floorUrl = `http://127.0.0.1:${(floor.address() as AddressInfo).port}/graphql`;
+  const body = JSON.stringify({ query: '{ __typename }' });
+  const baseline = await load(floorUrl, body);
+  const ours = await load(apiUrl, body);
+  floor.close();
+  return {
+    ours: Math.round(ours.requests.average),
+    baseline: Math.round(baseline.requests.average),
+    unit: 'req/s',
+    ratio: +(ours.requests.average / baseline.requests.average).toFixed(3),
+    p99Ms: ours.latency.p99,
+    baselineP99Ms: baseline.latency.p99,
+  };
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig({
+    ...process.env,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'silent',
+    CRM_DATA_DIR: path.join(os.tmpdir(), `pulse-crm-bench-${process.pid}`),
+  });
+  const logger = createLogger('silent');
+  const database = await startEmbeddedDbIfNeeded(config, logger);
+  await connectDatabase({ uri: database.uri, dbName: 'pulse_crm_bench', maxPoolSize: config.mongodbMaxPoolSize });
+  const server = await startServer({ config, logger, clock: systemClock, databaseKind: database.kind });
+  const apiUrl = `http://127.0.0.1:${server.port}/graphql`;
+  try {
+    const scenarios: Record<string, Scenario> = { http: await httpScenario(apiUrl) };
+    const results = {
+      machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+      node: process.version,
+      engine: database.kind === 'embedded' ? `FerretDB ${FERRETDB_VERSION} (SQLite, patched)` : 'MongoDB (MONGODB_URI)',
+      mode: isQuick ? 'quick' : 'full',
+      scenarios,
+    };
+    await writeFile(path.join(projectRoot, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+    console.log(
+      `${results.machine}; Node ${results.node}; ${results.engine}; ${DURATION_S} s per side, ${CONNECTIONS} connections`,
+    );
+    console.table(
+      Object.fromEntries(
+        Object.entries(scenarios).map(([k, s]) => [
+          k,
+          {
+            ours: `${s.ours} ${s.unit}`,
+            baseline: `${s.baseline} ${s.unit}`,
+            ratio: s.ratio,
+            'p99 ms (ours/baseline)': `${s.p99Ms}/${s.baselineP99Ms}`,
+          },
+        ]),
+      ),
+    );
+  } finally {
+    await server.stop();
+    await disconnectDatabase();
+    await database.engine?.stop();
+    if (database.engine) await rm(database.engine.dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

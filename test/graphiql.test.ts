@@ -1,0 +1,75 @@
+/**
+ * GraphiQL as an operator uses it: served by the API from local files, in a real headless
+ * Chromium, running a query over HTTP and a subscription over graphql-ws.
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Browser, Page } from 'playwright-core';
+import { projectRoot } from '../src/shared/paths.js';
+import { launchChromium } from './helpers/chromium.js';
+import { eventually } from './helpers/process.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+
+const ARTIFACTS = path.join(projectRoot, 'test', 'artifacts');
+
+describe('GraphiQL', () => {
+  let t: TestServer;
+  let browser: Browser;
+  let page: Page;
+  const foreignRequests: string[] = [];
+
+  beforeAll(async () => {
+    t = await startTestServer();
+    browser = await launchChromium();
+    page = await browser.newPage();
+    const origin = new URL(t.baseUrl).host;
+    page.on('request', (req) => {
+      const url = new URL(req.url());
+      if (!['data:', 'blob:'].includes(url.protocol) && url.host !== origin) foreignRequests.push(req.url());
+    });
+    page.on('websocket', (ws) => {
+      if (new URL(ws.url()).host !== origin) foreignRequests.push(ws.url());
+    });
+    await mkdir(ARTIFACTS, { recursive: true });
+  }, 600_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await t?.stop();
+  });
+
+  const responseText = () => page.locator('.graphiql-response').innerText();
+
+  it('loads from the API itself with no external request', async () => {
+    const res = await page.goto(`${t.baseUrl}/graphql`);
+    expect(res?.status()).toBe(200);
+    await page.locator('.graphiql-container').waitFor();
+    await page.locator('.graphiql-execute-button').waitFor();
+    expect(foreignRequests).toEqual([]);
+  });
+
+  it('runs the example query and shows the result', async () => {
+    await page.locator('.graphiql-execute-button').click();
+    await eventually(responseText, (text) => text.includes('"isReachable": true'));
+    expect(await responseText()).toMatch(/"kind": "EXTERNAL"/);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'graphiql-query.png') });
+  });
+
+  it('runs the example subscription over graphql-ws and shows live results until stopped', async () => {
+    await page.locator('.graphiql-tab').nth(1).click();
+    await page.locator('.graphiql-query-editor', { hasText: 'systemStatus(intervalSeconds: 1)' }).waitFor();
+    await page.locator('.graphiql-execute-button').click();
+    const first = await eventually(responseText, (text) => /"uptimeSeconds": [\d.]+/.test(text));
+    expect(t.server.runtime.activeSubscriptions).toBe(1);
+    // A later event replaces the first one on the page.
+    await eventually(responseText, (text) => /"uptimeSeconds": [\d.]+/.test(text) && text !== first);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'graphiql-subscription.png') });
+    await page.locator('.graphiql-execute-button').click(); // the run button became a stop button
+    await eventually(
+      async () => t.server.runtime.activeSubscriptions,
+      (n) => n === 0,
+    );
+    expect(foreignRequests).toEqual([]);
+  });
+});

@@ -34,6 +34,8 @@ const envSchema = z.object({
     .default('KR'),
   GRAPHIQL: booleanFlag.optional(),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  SEGMENT_SWEEP_INTERVAL_MS: z.coerce.number().int().min(0).default(3_600_000),
+  REPAIR_INTERVAL_MS: z.coerce.number().int().min(0).default(60_000),
 });
 
 export type Config = {
@@ -52,6 +54,8 @@ export type Config = {
   defaultRegion: string;
   isGraphiqlEnabled: boolean;
   shutdownTimeoutMs: number;
+  segmentSweepIntervalMs: number;
+  repairIntervalMs: number;
 };
 
 export class ConfigError extends Error {
@@ -83,5 +87,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultRegion: e.CRM_DEFAULT_REGION,
     isGraphiqlEnabled: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    segmentSweepIntervalMs: e.SEGMENT_SWEEP_INTERVAL_MS,
+    repairIntervalMs: e.REPAIR_INTERVAL_MS,
   };
 }

@@ -20,6 +20,10 @@ import { refuseHttpSubscriptionsPlugin } from './graphql/plugins/http-subscripti
 import { metricsPlugin } from './graphql/plugins/metrics.js';
 import { buildSchema } from './graphql/schema.js';
 import { graphqlWsOptions } from './graphql/ws.js';
+import { createRequestContext } from './graphql/request-context.js';
+import { ensureIndexes } from './db/indexes.js';
+import { createDomain } from './modules/domain.js';
+import { startIntervalJob } from './shared/interval-job.js';
 import type { Clock } from './shared/clock.js';
 import type { Logger } from './shared/logger.js';
 import { createMetrics } from './shared/metrics.js';
@@ -57,13 +61,33 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
   const runtime = createRuntime(databaseKind, clock.now());
   const metrics = createMetrics(runtime);
   const schema = buildSchema();
+  const domain = createDomain({ config, clock, logger });
+  await ensureIndexes();
+  // Before traffic: finish what a crashed writer left, then make the stored counts exact.
+  await domain.interactions.repairPendingApplications();
+  await domain.segments.recountSegments();
+  await domain.events.start();
+  const jobs = [
+    startIntervalJob(
+      'segment-sweep',
+      config.segmentSweepIntervalMs,
+      () => domain.segments.sweepTimeBasedSegments(),
+      logger,
+    ),
+    startIntervalJob(
+      'repair-pending',
+      config.repairIntervalMs,
+      () => domain.interactions.repairPendingApplications(),
+      logger,
+    ),
+  ];
 
   const app = express();
   app.disable('x-powered-by');
   const httpServer = http.createServer(app);
 
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
-  const wsCleanup = useServer(graphqlWsOptions({ schema, logger, clock, runtime }), wsServer);
+  const wsCleanup = useServer(graphqlWsOptions({ schema, logger, clock, runtime, domain }), wsServer);
 
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
@@ -78,6 +102,8 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
         async serverWillStart() {
           return {
             async drainServer() {
+              await Promise.all(jobs.map((j) => j.stop()));
+              await domain.events.stop();
               await wsCleanup.dispose();
             },
           };
@@ -148,12 +174,8 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
     '/graphql',
     express.json({ limit: '1mb' }),
     expressMiddleware(apollo, {
-      context: async ({ req }): Promise<GraphQLContext> => ({
-        requestId: String(req.id),
-        logger: req.log,
-        clock,
-        runtime,
-      }),
+      context: async ({ req }): Promise<GraphQLContext> =>
+        createRequestContext({ requestId: String(req.id), logger: req.log, clock, runtime, domain }),
     }),
   );
 

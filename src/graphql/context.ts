@@ -1,3 +1,7 @@
+import type DataLoader from 'dataloader';
+import type { CustomerDoc } from '../modules/customers/model.js';
+import type { Domain } from '../modules/domain.js';
+import type { SegmentPolicy } from '../modules/segments/policy.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { ServerRuntime } from '../shared/runtime.js';
@@ -8,4 +12,10 @@ export type GraphQLContext = {
   logger: Logger;
   clock: Clock;
   runtime: ServerRuntime;
+  domain: Domain;
+  loaders: {
+    customerById: DataLoader<string, CustomerDoc | null>;
+    /** The segment policy, read at most once per request. */
+    policy: () => Promise<SegmentPolicy>;
+  };
 };

@@ -4,6 +4,10 @@ import { makeExecutableSchema } from '@graphql-tools/schema';
 import { DateTimeResolver } from 'graphql-scalars';
 import type { GraphQLSchema } from 'graphql';
 import { projectRoot } from '../shared/paths.js';
+import { resolvers as customerResolvers } from '../modules/customers/resolvers.js';
+import { resolvers as insightResolvers } from '../modules/insights/resolvers.js';
+import { resolvers as interactionResolvers } from '../modules/interactions/resolvers.js';
+import { resolvers as segmentResolvers } from '../modules/segments/resolvers.js';
 import { resolvers as systemResolvers } from '../modules/system/resolvers.js';
 
 export const SCHEMA_DIR = path.join(projectRoot, 'schema');
@@ -17,7 +21,7 @@ export function readTypeDefs(): string[] {
 }
 
 /** Every domain's resolvers, registered in one list. */
-const domainResolvers = [systemResolvers];
+const domainResolvers = [systemResolvers, customerResolvers, interactionResolvers, segmentResolvers, insightResolvers];
 
 export function buildSchema(): GraphQLSchema {
   return makeExecutableSchema({

@@ -5,7 +5,9 @@ import type { Extra } from 'graphql-ws/use/ws';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { ServerRuntime } from '../shared/runtime.js';
+import type { Domain } from '../modules/domain.js';
 import type { GraphQLContext } from './context.js';
+import { createRequestContext } from './request-context.js';
 import { maskError } from './errors.js';
 
 type WsContext = Context<Record<string, unknown> | undefined, Extra>;
@@ -22,6 +24,7 @@ export function graphqlWsOptions(deps: {
   logger: Logger;
   clock: Clock;
   runtime: ServerRuntime;
+  domain: Domain;
 }): ServerOptions<Record<string, unknown> | undefined, Extra> {
   const { runtime } = deps;
   // Operation ids running on each socket; whatever is left when the socket closes is released.
@@ -50,7 +53,13 @@ export function graphqlWsOptions(deps: {
     },
     context: (ctx, id): GraphQLContext => {
       const requestId = `${connectionIds.get(ctx) ?? randomUUID()}:${id}`;
-      return { requestId, logger: deps.logger.child({ requestId }), clock: deps.clock, runtime };
+      return createRequestContext({
+        requestId,
+        logger: deps.logger.child({ requestId }),
+        clock: deps.clock,
+        runtime,
+        domain: deps.domain,
+      });
     },
     onOperation: (ctx, id) => {
       const ids = running.get(ctx);

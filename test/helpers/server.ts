@@ -57,6 +57,9 @@ export async function startTestServer(opts: { clock?: Clock } = {}): Promise<Tes
     LOG_LEVEL: 'silent',
     MONGODB_URI: uri,
     MONGODB_DB: dbName,
+    // Background jobs run when a test asks (the sweepSegments mutation), on the test's clock.
+    SEGMENT_SWEEP_INTERVAL_MS: '0',
+    REPAIR_INTERVAL_MS: '0',
   });
   await connectDatabase({ uri, dbName, maxPoolSize: config.mongodbMaxPoolSize });
   await mongoose.connection.dropDatabase();

@@ -1,0 +1,6 @@
+import type { FieldProblem } from '../modules/customers/service.js';
+
+/** A domain problem as the schema's UserError. */
+export function toUserErrors(problems: FieldProblem[]) {
+  return problems.map((p) => ({ field: p.field, message: p.message, code: p.code }));
+}

@@ -1,0 +1,71 @@
+import mongoose, { Schema, Types } from 'mongoose';
+import { SEGMENTS, type Segment } from '../segments/policy.js';
+
+/**
+ * A customer as stored. Aggregates (totals, counts, last activity) are maintained at write
+ * time with atomic operators, never counted on request (SPEC §9).
+ */
+export type CustomerDoc = {
+  _id: Types.ObjectId;
+  code: string;
+  name: string;
+  email?: string | null;
+  phone?: string | null;
+  tags: string[];
+  /** Lower-case prefixes a search may match: the name and each word of it, email, phone forms, code. */
+  searchKeys: string[];
+  nameLower: string;
+  segment: Segment;
+  segmentChangedAt: Date;
+  totalPurchasesMinor: number;
+  purchaseCount: number;
+  interactionCount: number;
+  lastInteractionAt?: Date | null;
+  /** lastInteractionAt, or the epoch when none: a sortable, $max-able twin of it. */
+  lastInteractionSortAt: Date;
+  /** lastInteractionAt or joinedAt: what the time-based segment rules look at (indexed). */
+  activityAt: Date;
+  joinedAt: Date;
+  /** Bumped by every aggregate change: segment decisions check they saw the latest state. */
+  rev: number;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+const customerSchema = new Schema<CustomerDoc>(
+  {
+    code: { type: String, required: true },
+    name: { type: String, required: true },
+    email: { type: String },
+    phone: { type: String },
+    tags: { type: [String], default: [] },
+    searchKeys: { type: [String], default: [] },
+    nameLower: { type: String, required: true },
+    segment: { type: String, enum: SEGMENTS, required: true },
+    segmentChangedAt: { type: Date, required: true },
+    totalPurchasesMinor: { type: Number, required: true, default: 0 },
+    purchaseCount: { type: Number, required: true, default: 0 },
+    interactionCount: { type: Number, required: true, default: 0 },
+    lastInteractionAt: { type: Date },
+    lastInteractionSortAt: { type: Date, required: true },
+    activityAt: { type: Date, required: true },
+    joinedAt: { type: Date, required: true },
+    rev: { type: Number, required: true, default: 0 },
+    createdAt: { type: Date, required: true },
+    updatedAt: { type: Date, required: true },
+  },
+  { versionKey: false, collection: 'customers' },
+);
+
+customerSchema.index({ code: 1 }, { unique: true });
+// Sparse: customers without an email do not collide with each other.
+customerSchema.index({ email: 1 }, { unique: true, sparse: true });
+customerSchema.index({ segment: 1, activityAt: 1 });
+customerSchema.index({ searchKeys: 1 });
+customerSchema.index({ tags: 1 });
+customerSchema.index({ joinedAt: -1, _id: -1 });
+customerSchema.index({ lastInteractionSortAt: -1, _id: -1 });
+customerSchema.index({ totalPurchasesMinor: -1, _id: -1 });
+customerSchema.index({ nameLower: 1, _id: 1 });
+
+export const Customer = mongoose.model<CustomerDoc>('Customer', customerSchema);

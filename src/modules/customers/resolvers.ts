@@ -1,0 +1,83 @@
+import type { Resolvers } from '../../generated/graphql.js';
+import { userInputError } from '../../graphql/errors.js';
+import { toUserErrors } from '../../graphql/payloads.js';
+import { fromGlobalId, localIdOf, toGlobalId } from '../../shared/ids.js';
+import { toMoney } from '../../shared/money.js';
+import { averagePurchaseMinor, insightsFor } from '../insights/service.js';
+
+const NOT_FOUND = [{ field: ['id'], message: 'no customer has this id', code: 'NOT_FOUND' }];
+
+export const resolvers = {
+  Query: {
+    node: async (_p, { id }, ctx) => {
+      const parsed = fromGlobalId(id);
+      if (!parsed) return null;
+      if (parsed.type === 'Customer') return ctx.loaders.customerById.load(parsed.localId);
+      return ctx.domain.interactions.findById(parsed.localId);
+    },
+    customer: async (_p, { id }, ctx) => {
+      const localId = localIdOf(id, 'Customer');
+      return localId ? ctx.loaders.customerById.load(localId) : null;
+    },
+    customers: async (_p, args, ctx) => {
+      const page = await ctx.domain.customers.listCustomers({
+        filter: args.filter,
+        orderBy: args.orderBy,
+        first: args.first ?? 20,
+        after: args.after,
+      });
+      if ('problem' in page) throw userInputError(page.problem.message, page.problem.field.join('.'));
+      for (const { node } of page.items) ctx.loaders.customerById.prime(String(node._id), node);
+      return page;
+    },
+  },
+  Mutation: {
+    createCustomer: async (_p, { input }, ctx) => {
+      const result = await ctx.domain.customers.createCustomer(input);
+      if ('problems' in result) return { customer: null, userErrors: toUserErrors(result.problems) };
+      return { customer: result.customer, userErrors: [] };
+    },
+    updateCustomer: async (_p, { id, input }, ctx) => {
+      const localId = localIdOf(id, 'Customer');
+      if (!localId) return { customer: null, userErrors: NOT_FOUND };
+      const result = await ctx.domain.customers.updateCustomer(localId, input);
+      if ('problems' in result) return { customer: null, userErrors: toUserErrors(result.problems) };
+      return { customer: result.customer, userErrors: [] };
+    },
+  },
+  Node: {
+    __resolveType: (node) => ('code' in node ? 'Customer' : 'Interaction'),
+  },
+  Customer: {
+    id: (c) => toGlobalId('Customer', String(c._id)),
+    email: (c) => c.email ?? null,
+    phone: (c) => c.phone ?? null,
+    totalPurchases: (c, _a, ctx) => toMoney(c.totalPurchasesMinor, ctx.domain.currency),
+    averagePurchase: (c, _a, ctx) => {
+      const avg = averagePurchaseMinor(c);
+      return avg === null ? null : toMoney(avg, ctx.domain.currency);
+    },
+    lastInteractionAt: (c) => c.lastInteractionAt ?? null,
+    interactions: async (c, args, ctx) => {
+      const page = await ctx.domain.interactions.listInteractions({
+        filter: { customerId: String(c._id), types: args.types },
+        first: args.first ?? 20,
+        after: args.after,
+      });
+      if ('problem' in page) throw userInputError(page.problem.message, 'after');
+      return page;
+    },
+    insights: async (c, _a, ctx) => insightsFor(c, await ctx.loaders.policy(), ctx.clock.now()),
+    segmentHistory: (c, { first }, ctx) => ctx.domain.segments.history(c._id, Math.min(Math.max(first ?? 20, 0), 100)),
+  },
+  CustomerConnection: {
+    edges: (page) => page.items,
+    pageInfo: (page) => ({
+      hasNextPage: page.hasNextPage,
+      hasPreviousPage: page.hasPreviousPage,
+      startCursor: page.items[0]?.cursor ?? null,
+      endCursor: page.items.at(-1)?.cursor ?? null,
+    }),
+    totalCount: (page) => page.totalCount(),
+  },
+} satisfies Resolvers;

@@ -1,0 +1,170 @@
+import { Repeater } from '@repeaterjs/repeater';
+import { currentSequence, nextSequence } from '../../db/counters.js';
+import type { Clock } from '../../shared/clock.js';
+import type { Logger } from '../../shared/logger.js';
+import { Event, EVENT_SEQUENCE, eventId, type EventDoc, type EventType } from './model.js';
+
+const DUPLICATE_KEY = 11000;
+/** How long a tailer waits for an allocated but unwritten seq before filling it with a GAP. */
+const GAP_WAIT_MS = 3_000;
+const IDLE_POLL_MS = 100;
+const BUSY_POLL_MS = 10;
+/** Recent events kept in memory, so live subscribers never read the database per event. */
+const RECENT_EVENTS = 10_000;
+
+function isDuplicateKey(err: unknown): boolean {
+  return (err as { code?: number })?.code === DUPLICATE_KEY;
+}
+
+/**
+ * The durable, ordered event log (SPEC §6) and this process's tailer of it.
+ *
+ * Appending allocates the next seq and inserts the entry under it. Tailing reads seq after seq
+ * in order, never skipping: with concurrent writers a higher seq can become visible before a
+ * lower one, so a missing seq that was already allocated is waited for. If its writer died, the
+ * tailer claims the seq with a GAP entry after GAP_WAIT_MS; the claim is the unique `_id`, so
+ * either the writer's insert or the GAP wins, never both — a writer that loses re-appends
+ * under a new seq, and nothing is lost or duplicated.
+ */
+export class EventLog {
+  #position = 0;
+  #recent = new Map<number, EventDoc>();
+  #waiters = new Set<() => void>();
+  #isRunning = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+
+  constructor(private readonly deps: { clock: Clock; logger: Logger }) {}
+
+  /** The seq of the last event this tailer has made available. */
+  get position(): number {
+    return this.#position;
+  }
+
+  async append(type: Exclude<EventType, 'GAP'>, payload: Record<string, unknown>): Promise<EventDoc> {
+    for (;;) {
+      const seq = await nextSequence(EVENT_SEQUENCE);
+      const doc: EventDoc = { _id: eventId(seq), seq, type, at: this.deps.clock.now(), payload };
+      try {
+        await Event.collection.insertOne(doc as never);
+        this.#wake?.();
+        return doc;
+      } catch (err) {
+        // A tailer gave up waiting for this seq and filled it with a GAP: take a new one.
+        if (!isDuplicateKey(err)) throw err;
+        this.deps.logger.warn({ seq }, 'event seq was claimed as a gap; appending again');
+      }
+    }
+  }
+
+  /** Starts tailing from the current end of the log: events appended from now on. */
+  async start(): Promise<void> {
+    this.#position = await currentSequence(EVENT_SEQUENCE);
+    this.#isRunning = true;
+    this.#loop = this.#run();
+  }
+
+  async stop(): Promise<void> {
+    this.#isRunning = false;
+    this.#wake?.();
+    await this.#loop;
+    for (const w of this.#waiters) w();
+  }
+
+  async #run(): Promise<void> {
+    let missingSince: number | undefined;
+    while (this.#isRunning) {
+      let progressed = false;
+      try {
+        const next = this.#position + 1;
+        const doc = await Event.findById(eventId(next)).lean<EventDoc>();
+        if (doc) {
+          this.#accept(doc);
+          missingSince = undefined;
+          progressed = true;
+        } else if ((await currentSequence(EVENT_SEQUENCE)) >= next) {
+          missingSince ??= performance.now();
+          if (performance.now() - missingSince > GAP_WAIT_MS) {
+            await this.#claimGap(next);
+            missingSince = undefined;
+            progressed = true;
+          }
+        } else {
+          missingSince = undefined;
+        }
+      } catch (err) {
+        if (this.#isRunning) this.deps.logger.error({ err }, 'event log tailer: read failed; retrying');
+      }
+      if (!progressed) await this.#sleep(missingSince === undefined ? IDLE_POLL_MS : BUSY_POLL_MS);
+    }
+  }
+
+  async #claimGap(seq: number): Promise<void> {
+    try {
+      await Event.collection.insertOne({
+        _id: eventId(seq),
+        seq,
+        type: 'GAP',
+        at: this.deps.clock.now(),
+        payload: {},
+      } as never);
+      this.deps.logger.warn({ seq }, 'event seq allocated but never written; recorded as a gap');
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err; // the writer (or another tailer) got there first
+    }
+  }
+
+  #accept(doc: EventDoc): void {
+    this.#position = doc.seq;
+    this.#recent.set(doc.seq, doc);
+    if (this.#recent.size > RECENT_EVENTS) this.#recent.delete(this.#recent.keys().next().value!);
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const w of waiters) w();
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  /** The event at `seq`, which must be at or before `position` (resolved: an event or a GAP). */
+  async #get(seq: number): Promise<EventDoc | null> {
+    return this.#recent.get(seq) ?? (await Event.findById(eventId(seq)).lean<EventDoc>());
+  }
+
+  #waitBeyond(seq: number): Promise<void> {
+    if (this.#position > seq || !this.#isRunning) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.add(resolve));
+  }
+
+  /**
+   * Events after `afterSeq` (or from now on when null), in order, without gaps or repeats:
+   * first those already in the log (a replay), then live ones as the tailer sees them.
+   */
+  subscribe(afterSeq: number | null): AsyncIterableIterator<EventDoc> {
+    return new Repeater<EventDoc>(async (push, stop) => {
+      let next = (afterSeq ?? this.#position) + 1;
+      let isStopped = false;
+      void stop.then(() => {
+        isStopped = true;
+      });
+      while (!isStopped && this.#isRunning) {
+        if (next <= this.#position) {
+          const doc = await this.#get(next);
+          next++;
+          if (doc && doc.type !== 'GAP') await push(doc);
+          continue;
+        }
+        await Promise.race([this.#waitBeyond(next - 1), stop]);
+      }
+      stop();
+    });
+  }
+}

@@ -1,0 +1,20 @@
+import type { Resolvers } from '../../generated/graphql.js';
+import { localIdOf } from '../../shared/ids.js';
+import { toMoney } from '../../shared/money.js';
+import { insightsFor } from './service.js';
+
+export const resolvers = {
+  Query: {
+    customerInsights: async (_p, { id }, ctx) => {
+      const localId = localIdOf(id, 'Customer');
+      const customer = localId ? await ctx.loaders.customerById.load(localId) : null;
+      return customer ? insightsFor(customer, await ctx.loaders.policy(), ctx.clock.now()) : null;
+    },
+  },
+  CustomerInsights: {
+    totalPurchases: (i, _a, ctx) => toMoney(i.totalPurchasesMinor, ctx.domain.currency),
+    averagePurchase: (i, _a, ctx) =>
+      i.averagePurchaseMinor === null ? null : toMoney(i.averagePurchaseMinor, ctx.domain.currency),
+    lifetimeValue: (i, _a, ctx) => toMoney(i.lifetimeValueMinor, ctx.domain.currency),
+  },
+} satisfies Resolvers;

@@ -1,0 +1,92 @@
+import type { Resolvers } from '../../generated/graphql.js';
+import type { GraphQLContext } from '../../graphql/context.js';
+import { userInputError } from '../../graphql/errors.js';
+import { eventCursor, filterEvents, seqFromAfter } from '../../graphql/event-stream.js';
+import { toUserErrors } from '../../graphql/payloads.js';
+import { localIdOf, toGlobalId } from '../../shared/ids.js';
+import { toMoney } from '../../shared/money.js';
+import type { EventDoc } from '../events/model.js';
+import type { InteractionRecordedPayload, RecordInteractionInput, RecordResult } from './service.js';
+
+/** Global ids in, local ids out; an id of another type simply matches no customer. */
+function withLocalCustomerId<T extends { customerId: string }>(input: T): T {
+  return { ...input, customerId: localIdOf(input.customerId, 'Customer') ?? '' };
+}
+
+function toPayload(result: RecordResult) {
+  if ('problems' in result)
+    return { interaction: null, customer: null, isReplay: false, userErrors: toUserErrors(result.problems) };
+  return { interaction: result.interaction, customer: result.customer, isReplay: result.isReplay, userErrors: [] };
+}
+
+export const resolvers = {
+  Query: {
+    interactions: async (_p, { filter, first, after }, ctx) => {
+      const customerId = filter?.customerId != null ? (localIdOf(filter.customerId, 'Customer') ?? '') : null;
+      const page = await ctx.domain.interactions.listInteractions({
+        filter: { ...filter, customerId },
+        first: first ?? 20,
+        after,
+      });
+      if ('problem' in page) throw userInputError(page.problem.message, 'after');
+      return page;
+    },
+  },
+  Mutation: {
+    recordInteraction: async (_p, { input }, ctx) =>
+      toPayload(await ctx.domain.interactions.recordInteraction(withLocalCustomerId(input as RecordInteractionInput))),
+    recordPurchase: async (_p, { input }, ctx) =>
+      toPayload(await ctx.domain.interactions.recordPurchase(withLocalCustomerId(input))),
+    recordInteractions: async (_p, { inputs }, ctx) => {
+      const results = await ctx.domain.interactions.recordInteractions(
+        inputs.map((i) => withLocalCustomerId(i as RecordInteractionInput)),
+      );
+      if ('problems' in results) throw userInputError(results.problems[0]!.message, 'inputs');
+      return {
+        results: results.map(toPayload),
+        recordedCount: results.filter((r) => !('problems' in r) && !r.isReplay).length,
+      };
+    },
+  },
+  Subscription: {
+    interactionRecorded: {
+      subscribe: (_p, { customerId, types, after }, ctx) => {
+        const customer = customerId != null ? (localIdOf(customerId, 'Customer') ?? '') : null;
+        return filterEvents(ctx.domain.events.subscribe(seqFromAfter(after)), (e) => {
+          if (e.type !== 'INTERACTION_RECORDED') return false;
+          const { interaction } = e.payload as InteractionRecordedPayload;
+          return (
+            (customer === null || String(interaction.customerId) === customer) &&
+            (!types?.length || types.includes(interaction.type))
+          );
+        });
+      },
+      resolve: (e: EventDoc, _a: unknown, ctx: GraphQLContext) => {
+        const { interaction, customer } = e.payload as InteractionRecordedPayload;
+        ctx.loaders.customerById.prime(String(customer._id), customer);
+        return { interaction, cursor: eventCursor(e.seq) };
+      },
+    },
+  },
+  Interaction: {
+    id: (i) => toGlobalId('Interaction', i._id),
+    customer: async (i, _a, ctx) => {
+      const customer = await ctx.loaders.customerById.load(String(i.customerId));
+      if (!customer) throw new Error(`interaction ${i._id} refers to a missing customer`);
+      return customer;
+    },
+    description: (i) => i.description ?? null,
+    amount: (i, _a, ctx) => (i.amountMinor != null ? toMoney(i.amountMinor, i.currency ?? ctx.domain.currency) : null),
+    externalId: (i) => i.externalId ?? null,
+  },
+  InteractionConnection: {
+    edges: (page) => page.items,
+    pageInfo: (page) => ({
+      hasNextPage: page.hasNextPage,
+      hasPreviousPage: page.hasPreviousPage,
+      startCursor: page.items[0]?.cursor ?? null,
+      endCursor: page.items.at(-1)?.cursor ?? null,
+    }),
+    totalCount: (page) => page.totalCount(),
+  },
+} satisfies Resolvers;

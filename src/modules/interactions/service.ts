@@ -1,0 +1,364 @@
+import mongoose, { Types } from 'mongoose';
+import type { Clock } from '../../shared/clock.js';
+import { decodeCursor, encodeCursor, MAX_PAGE_SIZE } from '../../shared/cursors.js';
+import { KeyedMutex } from '../../shared/keyed-mutex.js';
+import type { Logger } from '../../shared/logger.js';
+import { MoneyError, parseAmount } from '../../shared/money.js';
+import { Customer, type CustomerDoc } from '../customers/model.js';
+import type { FieldProblem, Page } from '../customers/service.js';
+import type { EventLog } from '../events/log.js';
+import type { SegmentsService } from '../segments/service.js';
+import { Interaction, PendingApplication, type Channel, type InteractionDoc, type InteractionType } from './model.js';
+
+/** Interactions may be dated this far ahead of our clock (devices' clocks drift). */
+const CLOCK_SKEW_MS = 5 * 60_000;
+/** A journal entry older than this belongs to a writer that died; its customer is repaired. */
+const STALE_PENDING_MS = 60_000;
+export const MAX_BATCH = 1_000;
+const BATCH_CONCURRENCY = 8;
+
+export type RecordInteractionInput = {
+  customerId: string;
+  type: InteractionType;
+  channel: Channel;
+  description?: string | null;
+  occurredAt?: Date | null;
+  amount?: string | null;
+  currency?: string | null;
+  externalId?: string | null;
+};
+
+export type RecordResult =
+  { interaction: InteractionDoc; customer: CustomerDoc | null; isReplay: boolean } | { problems: FieldProblem[] };
+
+/** What an interaction event carries: the interaction and its customer right after it was applied. */
+export type InteractionRecordedPayload = { interaction: InteractionDoc; customer: CustomerDoc };
+
+/** An interaction event as the schema shows it. */
+export type InteractionEventView = { interaction: InteractionDoc; cursor: string };
+
+export type InteractionFilter = {
+  customerId?: string | null;
+  types?: InteractionType[] | null;
+  channels?: Channel[] | null;
+  occurredAfter?: Date | null;
+  occurredBefore?: Date | null;
+};
+
+/** MARKETING is outbound: it is on the timeline but is not the customer's own activity. */
+function isCustomerActivity(type: InteractionType): boolean {
+  return type !== 'MARKETING';
+}
+
+function isDuplicateKey(err: unknown): boolean {
+  return (err as { code?: number })?.code === 11000;
+}
+
+export type InteractionsService = ReturnType<typeof createInteractionsService>;
+
+export function createInteractionsService(deps: {
+  clock: Clock;
+  logger: Logger;
+  currency: string;
+  events: EventLog;
+  segments: SegmentsService;
+}) {
+  const { clock, segments, events } = deps;
+  // One writer per customer inside this process: aggregates and segment settle in order.
+  const perCustomer = new KeyedMutex();
+
+  function validate(
+    input: RecordInteractionInput,
+    path: string[],
+  ): { doc: Omit<InteractionDoc, '_id' | 'customerId'>; customerId: string } | { problems: FieldProblem[] } {
+    const problems: FieldProblem[] = [];
+    const invalid = (field: string, message: string) =>
+      problems.push({ field: [...path, field], message, code: 'INVALID' });
+    const now = clock.now();
+    const occurredAt = input.occurredAt ?? now;
+    if (occurredAt.getTime() > now.getTime() + CLOCK_SKEW_MS)
+      invalid('occurredAt', 'occurredAt must not be in the future');
+    if (input.description != null && input.description.length > 2_000)
+      invalid('description', 'description must be at most 2000 characters');
+    if (input.externalId != null && (input.externalId.length < 1 || input.externalId.length > 200))
+      invalid('externalId', 'externalId must be 1 to 200 characters');
+    if (input.currency != null && input.currency !== deps.currency) {
+      invalid('currency', `only ${deps.currency} is accepted (the deployment currency); got ${input.currency}`);
+    }
+    let amountMinor: number | undefined;
+    if (input.type === 'PURCHASE') {
+      if (input.amount == null) invalid('amount', 'a PURCHASE needs an amount');
+      else {
+        try {
+          amountMinor = parseAmount(input.amount, deps.currency);
+          if (amountMinor <= 0) invalid('amount', 'amount must be greater than zero');
+        } catch (err) {
+          if (!(err instanceof MoneyError)) throw err;
+          invalid('amount', err.message);
+        }
+      }
+    } else if (input.amount != null) {
+      invalid('amount', 'only a PURCHASE has an amount');
+    }
+    if (problems.length) return { problems };
+    return {
+      customerId: input.customerId,
+      doc: {
+        type: input.type,
+        channel: input.channel,
+        ...(input.description != null ? { description: input.description } : {}),
+        occurredAt,
+        recordedAt: now,
+        ...(amountMinor !== undefined ? { amountMinor, currency: deps.currency } : {}),
+        ...(input.externalId != null ? { externalId: input.externalId } : {}),
+      },
+    };
+  }
+
+  async function replayOf(id: string, input: RecordInteractionInput, path: string[]): Promise<RecordResult> {
+    const original = await Interaction.findById(id).lean<InteractionDoc>();
+    if (!original) throw new Error(`interaction ${id} vanished during a replay`);
+    if (String(original.customerId) !== input.customerId || original.type !== input.type) {
+      return {
+        problems: [
+          {
+            field: [...path, 'externalId'],
+            message: 'this externalId was already used for a different interaction',
+            code: 'DUPLICATE',
+          },
+        ],
+      };
+    }
+    return {
+      interaction: original,
+      customer: await Customer.findById(original.customerId).lean<CustomerDoc>(),
+      isReplay: true,
+    };
+  }
+
+  /** The customer's aggregates, moved by one interaction with atomic operators, by `_id`. */
+  async function applyToCustomer(interaction: InteractionDoc): Promise<CustomerDoc | null> {
+    const isActivity = isCustomerActivity(interaction.type);
+    const update = {
+      $inc: {
+        interactionCount: 1,
+        rev: 1,
+        ...(interaction.type === 'PURCHASE'
+          ? { purchaseCount: 1, totalPurchasesMinor: interaction.amountMinor ?? 0 }
+          : {}),
+      },
+      // Never backward: an imported past interaction does not move these.
+      ...(isActivity
+        ? {
+            $max: {
+              lastInteractionAt: interaction.occurredAt,
+              lastInteractionSortAt: interaction.occurredAt,
+              activityAt: interaction.occurredAt,
+            },
+          }
+        : {}),
+      $set: { updatedAt: clock.now() },
+    };
+    const after = await Customer.findOneAndUpdate({ _id: interaction.customerId }, update, {
+      new: true,
+    }).lean<CustomerDoc>();
+    if (!after) return null;
+    // activityAt is lastInteractionAt, or joinedAt before any: only a first activity dated
+    // before joinedAt (an import) needs more than the $max above.
+    const activityAt = after.lastInteractionAt ?? after.joinedAt;
+    if (activityAt.getTime() !== after.activityAt.getTime()) {
+      await Customer.updateOne({ _id: after._id }, { $set: { activityAt } });
+      after.activityAt = activityAt;
+    }
+    return after;
+  }
+
+  /**
+   * Records one interaction, crash-safe without transactions:
+   * 1. a journal entry (`pending_applications`) names the interaction and its customer;
+   * 2. the interaction is inserted — its `_id` comes from `externalId`, so a concurrent or
+   *    later replay hits the unique `_id` and returns the original instead;
+   * 3. the customer's aggregates move by atomic `$inc`/`$max`, and its segment is settled;
+   * 4. the event is appended, and the journal entry removed.
+   * A crash after 1 leaves the entry: `repairPendingApplications` then recomputes that
+   * customer's aggregates from its interactions (idempotent), so a purchase counts once.
+   */
+  async function recordInteraction(input: RecordInteractionInput, path: string[] = ['input']): Promise<RecordResult> {
+    const checked = validate(input, path);
+    if ('problems' in checked) return checked;
+    if (!Types.ObjectId.isValid(checked.customerId) || checked.customerId.length !== 24) {
+      return { problems: [{ field: [...path, 'customerId'], message: 'no customer has this id', code: 'NOT_FOUND' }] };
+    }
+    const customerId = new Types.ObjectId(checked.customerId);
+    const id = input.externalId != null ? `x:${input.externalId}` : `i:${new Types.ObjectId().toHexString()}`;
+    if (input.externalId != null && (await Interaction.exists({ _id: id }))) return replayOf(id, input, path);
+
+    const customer = await Customer.findById(customerId).lean<CustomerDoc>();
+    if (!customer)
+      return { problems: [{ field: [...path, 'customerId'], message: 'no customer has this id', code: 'NOT_FOUND' }] };
+
+    const interaction: InteractionDoc = { _id: id, customerId, ...checked.doc };
+    await PendingApplication.collection
+      .insertOne({ _id: id, customerId, startedAt: clock.now() } as never)
+      .catch((err: unknown) => {
+        if (!isDuplicateKey(err)) throw err; // the same externalId is being recorded right now
+      });
+    try {
+      await Interaction.collection.insertOne(interaction as never);
+    } catch (err) {
+      if (isDuplicateKey(err)) return replayOf(id, input, path);
+      throw err;
+    }
+    const after = await perCustomer.run(String(customerId), async () => {
+      const updated = await applyToCustomer(interaction);
+      return updated && (await segments.settleSegment(updated, 'INTERACTION'));
+    });
+    if (after)
+      await events.append('INTERACTION_RECORDED', {
+        interaction,
+        customer: after,
+      } satisfies InteractionRecordedPayload);
+    await PendingApplication.deleteOne({ _id: id });
+    return { interaction, customer: after, isReplay: false };
+  }
+
+  async function recordPurchase(
+    input: Omit<RecordInteractionInput, 'type'> & { amount: string },
+  ): Promise<RecordResult> {
+    return recordInteraction({ ...input, type: 'PURCHASE' });
+  }
+
+  /** Each item on its own (its own result, its own idempotency), a few at a time. */
+  async function recordInteractions(
+    inputs: RecordInteractionInput[],
+  ): Promise<RecordResult[] | { problems: FieldProblem[] }> {
+    if (inputs.length > MAX_BATCH)
+      return {
+        problems: [{ field: ['inputs'], message: `at most ${MAX_BATCH} interactions per call`, code: 'INVALID' }],
+      };
+    const results: RecordResult[] = new Array(inputs.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < inputs.length) {
+        const i = next++;
+        results[i] = await recordInteraction(inputs[i]!, ['inputs', String(i)]);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, inputs.length) }, worker));
+    return results;
+  }
+
+  /**
+   * Finishes what a crashed writer left in the journal: for each customer named there, its
+   * aggregates are recomputed from all of its interactions and written with `$set` (so running
+   * this twice, or after a writer that did finish, changes nothing), then its segment settled.
+   */
+  async function repairPendingApplications(olderThanMs = STALE_PENDING_MS): Promise<number> {
+    const cutoff = new Date(clock.now().getTime() - olderThanMs);
+    const stale = await PendingApplication.find({ startedAt: mongoose.trusted({ $lte: cutoff }) }).lean();
+    if (!stale.length) return 0;
+    const customerIds = [...new Set(stale.map((p) => String(p.customerId)))].map((id) => new Types.ObjectId(id));
+    for (const customerId of customerIds) {
+      await perCustomer.run(String(customerId), async () => {
+        const all = await Interaction.find({ customerId }).lean<InteractionDoc[]>();
+        const purchases = all.filter((i) => i.type === 'PURCHASE');
+        const activity = all.filter((i) => isCustomerActivity(i.type)).map((i) => i.occurredAt.getTime());
+        const last = activity.length ? new Date(Math.max(...activity)) : null;
+        const current = await Customer.findById(customerId).lean<CustomerDoc>();
+        if (!current) return;
+        const fixed = await Customer.findOneAndUpdate(
+          { _id: customerId },
+          {
+            $set: {
+              interactionCount: all.length,
+              purchaseCount: purchases.length,
+              totalPurchasesMinor: purchases.reduce((sum, p) => sum + (p.amountMinor ?? 0), 0),
+              lastInteractionSortAt: last ?? new Date(0),
+              activityAt: last ?? current.joinedAt,
+              updatedAt: clock.now(),
+              ...(last ? { lastInteractionAt: last } : {}),
+            },
+            $inc: { rev: 1 },
+          },
+          { new: true },
+        ).lean<CustomerDoc>();
+        if (fixed) await segments.settleSegment(fixed, 'INTERACTION');
+      });
+    }
+    for (const p of stale) {
+      const interaction = await Interaction.findById(p._id).lean<InteractionDoc>();
+      const customer = interaction && (await Customer.findById(interaction.customerId).lean<CustomerDoc>());
+      // At-least-once: the event may have gone out before the crash; it carries the
+      // interaction id, so consumers recognise a repeat.
+      if (interaction && customer)
+        await events.append('INTERACTION_RECORDED', { interaction, customer } satisfies InteractionRecordedPayload);
+      await PendingApplication.deleteOne({ _id: p._id });
+    }
+    deps.logger.warn(
+      { repaired: stale.length, customers: customerIds.length },
+      'repaired interactions left by a crashed writer',
+    );
+    return stale.length;
+  }
+
+  async function findById(id: string): Promise<InteractionDoc | null> {
+    return Interaction.findById(id).lean<InteractionDoc>();
+  }
+
+  /** Newest first, `_id` breaking ties, so cursors resume exactly after their item. */
+  async function listInteractions(args: {
+    filter?: InteractionFilter | null;
+    first: number;
+    after?: string | null;
+  }): Promise<Page<InteractionDoc> | { problem: FieldProblem }> {
+    const first = Math.min(Math.max(args.first, 0), MAX_PAGE_SIZE);
+    const f = args.filter ?? {};
+    const and: Record<string, unknown>[] = [];
+    if (f.customerId != null) {
+      if (!Types.ObjectId.isValid(f.customerId) || f.customerId.length !== 24) {
+        return { items: [], hasNextPage: false, hasPreviousPage: false, totalCount: async () => 0 };
+      }
+      and.push({ customerId: new Types.ObjectId(f.customerId) });
+    }
+    if (f.types?.length) and.push({ type: mongoose.trusted({ $in: f.types }) });
+    if (f.channels?.length) and.push({ channel: mongoose.trusted({ $in: f.channels }) });
+    if (f.occurredAfter) and.push({ occurredAt: mongoose.trusted({ $gte: f.occurredAfter }) });
+    if (f.occurredBefore) and.push({ occurredAt: mongoose.trusted({ $lt: f.occurredBefore }) });
+    const base = and.length ? { $and: and } : {};
+    let query: Record<string, unknown> = base;
+    if (args.after) {
+      const values = decodeCursor(args.after, 2);
+      if (!values || typeof values[0] !== 'string' || typeof values[1] !== 'string') {
+        return { problem: { field: ['after'], message: 'not a cursor from this list', code: 'INVALID' } };
+      }
+      const at = new Date(values[0]);
+      const resume = {
+        $or: [
+          { occurredAt: mongoose.trusted({ $lt: at }) },
+          { occurredAt: at, _id: mongoose.trusted({ $lt: values[1] }) },
+        ],
+      };
+      query = and.length ? { $and: [...and, resume] } : resume;
+    }
+    const docs = await Interaction.find(query)
+      .sort({ occurredAt: -1, _id: -1 })
+      .limit(first + 1)
+      .lean<InteractionDoc[]>();
+    const page = docs.slice(0, first);
+    return {
+      items: page.map((d) => ({ node: d, cursor: encodeCursor([d.occurredAt.toISOString(), d._id]) })),
+      hasNextPage: docs.length > first,
+      hasPreviousPage: Boolean(args.after),
+      totalCount: () => Interaction.countDocuments(base),
+    };
+  }
+
+  return {
+    recordInteraction,
+    recordPurchase,
+    recordInteractions,
+    repairPendingApplications,
+    findById,
+    listInteractions,
+  };
+}

@@ -1,0 +1,69 @@
+import type { Resolvers } from '../../generated/graphql.js';
+import { eventCursor, filterEvents, seqFromAfter } from '../../graphql/event-stream.js';
+import { localIdOf } from '../../shared/ids.js';
+import { MoneyError, parseAmount, toMoney } from '../../shared/money.js';
+import type { EventDoc } from '../events/model.js';
+import { SEGMENTS, type SegmentPolicy } from './policy.js';
+import type { SegmentChangedPayload } from './service.js';
+
+export const resolvers = {
+  Query: {
+    segmentPolicy: (_p, _a, ctx) => ctx.loaders.policy(),
+    segmentSummary: async (_p, _a, ctx) => {
+      const counts = await ctx.domain.segments.segmentCounts();
+      return SEGMENTS.map((segment) => ({ segment, count: counts[segment] }));
+    },
+  },
+  Mutation: {
+    updateSegmentPolicy: async (_p, { input }, ctx) => {
+      const changes: Partial<Omit<SegmentPolicy, 'updatedAt'>> = {};
+      if (input.vipMinTotalPurchases != null) {
+        try {
+          changes.vipMinTotalMinor = parseAmount(input.vipMinTotalPurchases, ctx.domain.currency);
+        } catch (err) {
+          if (!(err instanceof MoneyError)) throw err;
+          return {
+            policy: null,
+            changedCount: 0,
+            userErrors: [{ field: ['input', 'vipMinTotalPurchases'], message: err.message, code: 'INVALID' }],
+          };
+        }
+      }
+      if (input.churnedAfterDays != null) changes.churnedAfterDays = input.churnedAfterDays;
+      if (input.atRiskAfterDays != null) changes.atRiskAfterDays = input.atRiskAfterDays;
+      if (input.loyalMinPurchases != null) changes.loyalMinPurchases = input.loyalMinPurchases;
+      const result = await ctx.domain.segments.updatePolicy(changes);
+      if (!result.ok)
+        return {
+          policy: null,
+          changedCount: 0,
+          userErrors: result.problems.map((message) => ({ field: ['input'], message, code: 'INVALID' })),
+        };
+      return { policy: result.policy, changedCount: result.changedCount, userErrors: [] };
+    },
+    sweepSegments: (_p, _a, ctx) => ctx.domain.segments.sweepTimeBasedSegments(),
+  },
+  Subscription: {
+    segmentChanged: {
+      subscribe: (_p, { segments, customerId, after }, ctx) => {
+        const customer = customerId != null ? (localIdOf(customerId, 'Customer') ?? '') : null;
+        return filterEvents(ctx.domain.events.subscribe(seqFromAfter(after)), (e) => {
+          if (e.type !== 'SEGMENT_CHANGED') return false;
+          const change = e.payload as SegmentChangedPayload;
+          return (
+            (customer === null || String(change.customer._id) === customer) &&
+            (!segments?.length || segments.includes(change.to))
+          );
+        });
+      },
+      resolve: (e: EventDoc) => {
+        const change = e.payload as SegmentChangedPayload;
+        return { ...change, cursor: eventCursor(e.seq) };
+      },
+    },
+  },
+  SegmentPolicy: {
+    vipMinTotalPurchases: (p, _a, ctx) => toMoney(p.vipMinTotalMinor, ctx.domain.currency),
+    updatedAt: (p) => p.updatedAt ?? null,
+  },
+} satisfies Resolvers;

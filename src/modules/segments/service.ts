@@ -1,0 +1,192 @@
+import mongoose, { type Types } from 'mongoose';
+import type { Clock } from '../../shared/clock.js';
+import type { Logger } from '../../shared/logger.js';
+import { currencyExponent } from '../../shared/money.js';
+import { Customer, type CustomerDoc } from '../customers/model.js';
+import type { EventLog } from '../events/log.js';
+import { SegmentChange, Setting, type SegmentChangeReason } from './model.js';
+import {
+  DEFAULT_POLICY,
+  inactiveSince,
+  segmentFor,
+  SEGMENTS,
+  validatePolicy,
+  type Segment,
+  type SegmentPolicy,
+} from './policy.js';
+
+const POLICY_ID = 'segment_policy';
+const COUNTS_ID = 'segment_counts';
+/** How many customers a sweep or a re-evaluation settles at once. */
+const SETTLE_CONCURRENCY = 8;
+
+export type SegmentCounts = Record<Segment, number>;
+
+/** What a segment change event carries: the customer as it was right after the change. */
+export type SegmentChangedPayload = {
+  customer: CustomerDoc;
+  from: Segment | null;
+  to: Segment;
+  changedAt: Date;
+  reason: SegmentChangeReason;
+};
+
+/** A segment change event as the schema shows it. */
+export type SegmentChangeView = SegmentChangedPayload & { cursor: string };
+
+export type SegmentsService = ReturnType<typeof createSegmentsService>;
+
+export function createSegmentsService(deps: { clock: Clock; logger: Logger; events: EventLog; currency: string }) {
+  const { clock, events } = deps;
+  const defaultPolicy: SegmentPolicy = {
+    ...DEFAULT_POLICY,
+    vipMinTotalMinor: 1_000_000 * 10 ** currencyExponent(deps.currency),
+  };
+
+  async function getPolicy(): Promise<SegmentPolicy> {
+    const stored = await Setting.findById(POLICY_ID).lean();
+    return stored ? { ...defaultPolicy, ...(stored as unknown as Partial<SegmentPolicy>) } : defaultPolicy;
+  }
+
+  async function recordChange(
+    customer: CustomerDoc,
+    from: Segment | null,
+    to: Segment,
+    reason: SegmentChangeReason,
+  ): Promise<void> {
+    const changedAt = customer.segmentChangedAt;
+    await SegmentChange.create({ customerId: customer._id, from, to, changedAt, reason });
+    await Setting.updateOne(
+      { _id: COUNTS_ID },
+      { $inc: { [to]: 1, ...(from ? { [from]: -1 } : {}) } },
+      { upsert: true },
+    );
+    const payload: SegmentChangedPayload = { customer, from, to, changedAt, reason };
+    await events.append('SEGMENT_CHANGED', payload);
+  }
+
+  /**
+   * Brings a customer's stored segment in line with the policy, given the customer as last
+   * read. Writes only by `_id` (the embedded engine's fast path) and without a lock across
+   * instances: each write returns the document as it was before, and if the customer's
+   * aggregates moved on (`rev` changed) since the decision, the decision is taken again on the
+   * newer state. Whoever updates the aggregates last therefore also settles the segment last.
+   */
+  async function settleSegment(
+    seen: CustomerDoc,
+    reason: SegmentChangeReason,
+    policy?: SegmentPolicy,
+  ): Promise<CustomerDoc> {
+    const p = policy ?? (await getPolicy());
+    let current = seen;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const target = segmentFor(current, p, clock.now());
+      if (target === current.segment) return current;
+      const now = clock.now();
+      const before = await Customer.findOneAndUpdate(
+        { _id: current._id },
+        { $set: { segment: target, segmentChangedAt: now, updatedAt: now } },
+        { new: false },
+      ).lean<CustomerDoc>();
+      if (!before) return current; // deleted meanwhile
+      const after: CustomerDoc = { ...before, segment: target, segmentChangedAt: now, updatedAt: now };
+      if (before.segment !== target) await recordChange(after, before.segment, target, reason);
+      if (before.rev === current.rev) return after;
+      current = after;
+    }
+    deps.logger.warn(
+      { customerId: String(seen._id) },
+      'segment kept changing under concurrent writes; the sweep will settle it',
+    );
+    return current;
+  }
+
+  async function settleMany(cursor: AsyncIterable<CustomerDoc>, reason: SegmentChangeReason, policy: SegmentPolicy) {
+    let evaluated = 0;
+    let changed = 0;
+    const inFlight = new Set<Promise<void>>();
+    for await (const c of cursor) {
+      evaluated++;
+      if (segmentFor(c, policy, clock.now()) === c.segment) continue;
+      const work: Promise<void> = settleSegment(c, reason, policy).then((after) => {
+        if (after.segment !== c.segment) changed++;
+      });
+      inFlight.add(work);
+      void work.finally(() => inFlight.delete(work));
+      if (inFlight.size >= SETTLE_CONCURRENCY) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+    return { evaluatedCount: evaluated, changedCount: changed };
+  }
+
+  /**
+   * Time-based moves: only customers whose last activity crossed a threshold are read (an
+   * index on segment + activityAt serves this on MongoDB; the embedded engine scans once per
+   * sweep), in batches through a cursor, never all at once.
+   */
+  async function sweepTimeBasedSegments(): Promise<{ evaluatedCount: number; changedCount: number }> {
+    const policy = await getPolicy();
+    const now = clock.now();
+    const filter = {
+      $or: [
+        {
+          segment: mongoose.trusted({ $in: ['NEW', 'LOYAL'] as Segment[] }),
+          activityAt: mongoose.trusted({ $lt: inactiveSince(policy.atRiskAfterDays, now) }),
+        },
+        {
+          segment: 'AT_RISK' as const,
+          activityAt: mongoose.trusted({ $lt: inactiveSince(policy.churnedAfterDays, now) }),
+        },
+      ],
+    };
+    return settleMany(Customer.find(filter).lean<CustomerDoc[]>().cursor({ batchSize: 500 }), 'TIME', policy);
+  }
+
+  async function reevaluateAll(policy: SegmentPolicy) {
+    return settleMany(Customer.find({}).lean<CustomerDoc[]>().cursor({ batchSize: 500 }), 'POLICY', policy);
+  }
+
+  async function updatePolicy(changes: Partial<Omit<SegmentPolicy, 'updatedAt'>>) {
+    const policy: SegmentPolicy = { ...(await getPolicy()), ...changes, updatedAt: clock.now() };
+    const problems = validatePolicy(policy);
+    if (problems.length) return { ok: false as const, problems };
+    await Setting.updateOne({ _id: POLICY_ID }, { $set: policy }, { upsert: true });
+    const { changedCount } = await reevaluateAll(policy);
+    return { ok: true as const, policy, changedCount };
+  }
+
+  async function segmentCounts(): Promise<SegmentCounts> {
+    const stored = (await Setting.findById(COUNTS_ID).lean()) as Partial<SegmentCounts> | null;
+    return Object.fromEntries(SEGMENTS.map((s) => [s, stored?.[s] ?? 0])) as SegmentCounts;
+  }
+
+  /**
+   * Recounts segment sizes from the customers (one aggregate) and stores them. The stored
+   * counts are kept by $inc on every change; this repairs them after a crash between a
+   * customer's segment write and its count update. Run at start, before traffic.
+   */
+  async function recountSegments(): Promise<SegmentCounts> {
+    const rows = await Customer.aggregate<{ _id: Segment; n: number }>([
+      { $group: { _id: '$segment', n: { $sum: 1 } } },
+    ]);
+    const counts = Object.fromEntries(SEGMENTS.map((s) => [s, rows.find((r) => r._id === s)?.n ?? 0])) as SegmentCounts;
+    await Setting.updateOne({ _id: COUNTS_ID }, { $set: counts }, { upsert: true });
+    return counts;
+  }
+
+  async function history(customerId: Types.ObjectId, limit: number) {
+    return SegmentChange.find({ customerId }).sort({ changedAt: -1, _id: -1 }).limit(limit).lean();
+  }
+
+  return {
+    getPolicy,
+    settleSegment,
+    recordChange,
+    sweepTimeBasedSegments,
+    updatePolicy,
+    segmentCounts,
+    recountSegments,
+    history,
+    defaultPolicy,
+  };
+}

@@ -5,7 +5,14 @@ import mongoose from 'mongoose';
 mongoose.set('sanitizeFilter', true);
 mongoose.set('strictQuery', true);
 
-export type DbConnectOptions = { uri: string; dbName: string; maxPoolSize: number; connectTimeoutMs?: number };
+export type DbConnectOptions = {
+  uri: string;
+  dbName: string;
+  maxPoolSize: number;
+  connectTimeoutMs?: number;
+  /** Emit the driver's command events (tests count database round trips with them). */
+  monitorCommands?: boolean;
+};
 
 export async function connectDatabase(opts: DbConnectOptions): Promise<typeof mongoose> {
   return mongoose.connect(opts.uri, {
@@ -14,6 +21,7 @@ export async function connectDatabase(opts: DbConnectOptions): Promise<typeof mo
     serverSelectionTimeoutMS: opts.connectTimeoutMs ?? 10_000,
     // Indexes are created explicitly at start (ensureIndexes), not lazily per model.
     autoIndex: false,
+    monitorCommands: opts.monitorCommands ?? false,
   });
 }
 

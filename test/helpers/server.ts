@@ -61,11 +61,11 @@ export async function startTestServer(opts: { clock?: Clock } = {}): Promise<Tes
     SEGMENT_SWEEP_INTERVAL_MS: '0',
     REPAIR_INTERVAL_MS: '0',
   });
-  await connectDatabase({ uri, dbName, maxPoolSize: config.mongodbMaxPoolSize });
+  await connectDatabase({ uri, dbName, maxPoolSize: config.mongodbMaxPoolSize, monitorCommands: true });
   await mongoose.connection.dropDatabase();
   const server = await startServer({
     config,
-    logger: createLogger('silent'),
+    logger: createLogger((process.env.TEST_LOG_LEVEL as 'silent' | undefined) ?? 'silent'),
     clock: opts.clock ?? systemClock,
     databaseKind: 'external',
   });

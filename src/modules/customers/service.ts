@@ -279,7 +279,7 @@ export function createCustomersService(deps: {
       totalCount: async () => {
         // Without a filter the stored segment counts answer exactly, with no scan.
         if (!Object.keys(base).length) return Object.values(await segments.segmentCounts()).reduce((a, b) => a + b, 0);
-        return Customer.countDocuments(base);
+        return Customer.countDocuments(base).exec();
       },
     };
   }

@@ -349,7 +349,7 @@ export function createInteractionsService(deps: {
       items: page.map((d) => ({ node: d, cursor: encodeCursor([d.occurredAt.toISOString(), d._id]) })),
       hasNextPage: docs.length > first,
       hasPreviousPage: Boolean(args.after),
-      totalCount: () => Interaction.countDocuments(base),
+      totalCount: () => Interaction.countDocuments(base).exec(),
     };
   }
 

@@ -175,7 +175,7 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
   }
 
   async function history(customerId: Types.ObjectId, limit: number) {
-    return SegmentChange.find({ customerId }).sort({ changedAt: -1, _id: -1 }).limit(limit).lean();
+    return SegmentChange.find({ customerId }).sort({ changedAt: -1, _id: -1 }).limit(limit).lean().exec();
   }
 
   return {

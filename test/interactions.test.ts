@@ -1,0 +1,157 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import mongoose from 'mongoose';
+import { createCustomer, getCustomer, recordInteraction, recordPurchase, type RecordPayload } from './helpers/crm.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+
+describe('interactions', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer();
+  });
+  afterAll(async () => {
+    await t.stop();
+  });
+
+  it('counts a purchase once and exactly, in minor units', async () => {
+    const c = await createCustomer(t, { name: 'Exact Buyer' });
+    const first = await recordPurchase(t, { customerId: c.id, amount: '15000', channel: 'STORE', description: 'coffee beans' });
+    expect(first.userErrors).toEqual([]);
+    expect(first.interaction).toMatchObject({ type: 'PURCHASE', amount: { amount: '15000' } });
+    await recordPurchase(t, { customerId: c.id, amount: '2500' });
+    expect(await getCustomer(t, c.id)).toMatchObject({ purchaseCount: 2, totalPurchases: { amount: '17500', currency: 'KRW' }, averagePurchase: { amount: '8750' } });
+  });
+
+  it('a replayed externalId returns the original and changes nothing', async () => {
+    const c = await createCustomer(t, { name: 'Replay Buyer' });
+    const first = await recordPurchase(t, { customerId: c.id, amount: '50000', externalId: 'order-1001' });
+    const replay = await recordPurchase(t, { customerId: c.id, amount: '50000', externalId: 'order-1001' });
+    expect(first.isReplay).toBe(false);
+    expect(replay.isReplay).toBe(true);
+    expect(replay.interaction).toEqual(first.interaction);
+    expect(await getCustomer(t, c.id)).toMatchObject({ purchaseCount: 1, totalPurchases: { amount: '50000' } });
+  });
+
+  it('two identical requests at once produce one interaction and one purchase', async () => {
+    const c = await createCustomer(t, { name: 'Double Click' });
+    const results = await Promise.all(Array.from({ length: 5 }, () => recordPurchase(t, { customerId: c.id, amount: '7000', externalId: 'double-click-1' })));
+    expect(results.filter((r) => !r.isReplay && r.userErrors.length === 0)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.interaction?.id)).size).toBe(1);
+    expect(await getCustomer(t, c.id)).toMatchObject({ purchaseCount: 1, totalPurchases: { amount: '7000' } });
+    const list = await t.graphql<{ interactions: { totalCount: number } }>('query($id: ID!) { interactions(filter: { customerId: $id }) { totalCount } }', { id: c.id });
+    expect(list.body.data?.interactions.totalCount).toBe(1);
+  });
+
+  it('refuses an externalId reused for a different interaction', async () => {
+    const a = await createCustomer(t, { name: 'Key Owner' });
+    const b = await createCustomer(t, { name: 'Key Thief' });
+    await recordPurchase(t, { customerId: a.id, amount: '1000', externalId: 'shared-key' });
+    const clash = await recordPurchase(t, { customerId: b.id, amount: '1000', externalId: 'shared-key' });
+    expect(clash.userErrors).toEqual([{ field: ['input', 'externalId'], message: expect.any(String), code: 'DUPLICATE' }]);
+    expect((await getCustomer(t, b.id)).purchaseCount).toBe(0);
+  });
+
+  it('refuses bad input with a userError on the field and changes nothing', async () => {
+    const c = await createCustomer(t, { name: 'Careful' });
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ type: 'PURCHASE', channel: 'WEB' }, 'amount'],
+      [{ type: 'INQUIRY', channel: 'WEB', amount: '100' }, 'amount'],
+      [{ type: 'PURCHASE', channel: 'WEB', amount: '100.5' }, 'amount'],
+      [{ type: 'PURCHASE', channel: 'WEB', amount: '-5' }, 'amount'],
+      [{ type: 'PURCHASE', channel: 'WEB', amount: '0' }, 'amount'],
+      [{ type: 'PURCHASE', channel: 'WEB', amount: '100', currency: 'USD' }, 'currency'],
+      [{ type: 'INQUIRY', channel: 'WEB', occurredAt: new Date(Date.now() + 3_600_000).toISOString() }, 'occurredAt'],
+    ];
+    for (const [input, field] of cases) {
+      const res = await recordInteraction(t, { customerId: c.id, ...input });
+      expect(res.userErrors).toEqual([expect.objectContaining({ field: ['input', field], code: 'INVALID' })]);
+      expect(res.interaction).toBeNull();
+    }
+    const unknown = await recordInteraction(t, { customerId: 'Q3VzdG9tZXI6bm9wZQ', type: 'INQUIRY', channel: 'WEB' });
+    expect(unknown.userErrors[0]?.code).toBe('NOT_FOUND');
+    expect(await getCustomer(t, c.id)).toMatchObject({ purchaseCount: 0, lastInteractionAt: null });
+    const wrongEnum = await t.graphql('mutation { recordInteraction(input: { customerId: "x", type: TELEPATHY, channel: WEB }) { isReplay } }');
+    expect(wrongEnum.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+  });
+
+  it('an imported past interaction never moves lastInteractionAt backward', async () => {
+    const c = await createCustomer(t, { name: 'Importer', joinedAt: '2025-01-01T00:00:00.000Z' });
+    await recordInteraction(t, { customerId: c.id, type: 'INQUIRY', channel: 'EMAIL', occurredAt: '2026-03-01T10:00:00.000Z' });
+    await recordInteraction(t, { customerId: c.id, type: 'COMPLAINT', channel: 'PHONE', occurredAt: '2025-06-01T10:00:00.000Z' });
+    expect((await getCustomer(t, c.id)).lastInteractionAt).toBe('2026-03-01T10:00:00.000Z');
+  });
+
+  it('records a batch with one result per item, in order, each idempotent', async () => {
+    const c = await createCustomer(t, { name: 'Batch Buyer' });
+    const inputs = [
+      { customerId: c.id, type: 'PURCHASE', channel: 'APP', amount: '1000', externalId: 'b-1' },
+      { customerId: c.id, type: 'PURCHASE', channel: 'APP', amount: 'oops', externalId: 'b-2' },
+      { customerId: c.id, type: 'INQUIRY', channel: 'WEB', externalId: 'b-3' },
+      { customerId: c.id, type: 'PURCHASE', channel: 'APP', amount: '1000', externalId: 'b-1' },
+    ];
+    const q = 'mutation($inputs: [RecordInteractionInput!]!) { recordInteractions(inputs: $inputs) { recordedCount results { isReplay interaction { externalId } userErrors { field code } } } }';
+    type Batch = { recordInteractions: { recordedCount: number; results: Array<Pick<RecordPayload, 'isReplay' | 'userErrors'> & { interaction: { externalId: string } | null }> } };
+    const res = await t.graphql<Batch>(q, { inputs });
+    const batch = res.body.data!.recordInteractions;
+    expect(batch.results.map((r) => [r.interaction?.externalId ?? null, r.userErrors.map((e) => e.field?.join('.'))])).toEqual([
+      ['b-1', []],
+      [null, ['inputs.1.amount']],
+      ['b-3', []],
+      ['b-1', []],
+    ]);
+    // The two b-1 items race inside the batch: one records, the other is its replay.
+    expect(batch.recordedCount).toBe(2);
+    expect(await getCustomer(t, c.id)).toMatchObject({ purchaseCount: 1, totalPurchases: { amount: '1000' } });
+    const again = await t.graphql<Batch>(q, { inputs });
+    expect(again.body.data!.recordInteractions.recordedCount).toBe(0);
+    expect((await getCustomer(t, c.id)).purchaseCount).toBe(1);
+  });
+
+  it('refuses a batch of more than 1,000 items', async () => {
+    const inputs = Array.from({ length: 1001 }, () => ({ customerId: 'x', type: 'INQUIRY', channel: 'WEB' }));
+    const res = await t.graphql('mutation($inputs: [RecordInteractionInput!]!) { recordInteractions(inputs: $inputs) { recordedCount } }', { inputs });
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+
+  it('shows the timeline newest first and pages through it', async () => {
+    const c = await createCustomer(t, { name: 'Timeline' });
+    for (let day = 1; day <= 5; day++) {
+      await recordInteraction(t, { customerId: c.id, type: 'SUPPORT', channel: 'PHONE', occurredAt: `2026-0${day}-01T00:00:00.000Z` });
+    }
+    const q = 'query($id: ID!, $after: String) { customer(id: $id) { interactions(first: 2, after: $after) { edges { node { occurredAt } } pageInfo { hasNextPage endCursor } totalCount } } }';
+    type R = { customer: { interactions: { edges: Array<{ node: { occurredAt: string } }>; pageInfo: { hasNextPage: boolean; endCursor: string }; totalCount: number } } };
+    const seen: string[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const res = await t.graphql<R>(q, { id: c.id, after });
+      const page = res.body.data!.customer.interactions;
+      expect(page.totalCount).toBe(5);
+      seen.push(...page.edges.map((e) => e.node.occurredAt.slice(0, 7)));
+      if (!page.pageInfo.hasNextPage) break;
+      after = page.pageInfo.endCursor;
+    }
+    expect(seen).toEqual(['2026-05', '2026-04', '2026-03', '2026-02', '2026-01']);
+  });
+
+  it('loads a page of 50 interactions with their customers in a fixed number of database round trips', async () => {
+    const customers = await Promise.all(Array.from({ length: 10 }, (_, i) => createCustomer(t, { name: `Loader ${i}` })));
+    for (let i = 0; i < 50; i++) await recordInteraction(t, { customerId: customers[i % 10]!.id, type: 'INQUIRY', channel: 'WEB', description: 'n+1 probe' });
+    const client = mongoose.connection.getClient();
+    const commands: string[] = [];
+    // The event log's tailer polls in the background; only this request's reads count.
+    const listener = (e: { commandName: string; command: Record<string, unknown> }) => {
+      const collection = e.command[e.commandName];
+      if (collection !== 'counters' && collection !== 'events') commands.push(`${e.commandName} ${String(collection)}`);
+    };
+    client.on('commandStarted', listener);
+    try {
+      const res = await t.graphql<{ interactions: { edges: Array<{ node: { customer: { name: string } } }> } }>(
+        '{ interactions(first: 50, filter: { types: [INQUIRY] }) { edges { node { description customer { name code segment } } } } }',
+      );
+      expect(res.body.data!.interactions.edges).toHaveLength(50);
+    } finally {
+      client.off('commandStarted', listener);
+    }
+    // One query for the page, one batched query for all of its customers.
+    expect(commands).toEqual(['find interactions', 'find customers']);
+  });
+});

@@ -154,4 +154,37 @@ describe('interactions', () => {
     // One query for the page, one batched query for all of its customers.
     expect(commands).toEqual(['find interactions', 'find customers']);
   });
+
+  it('after a crash mid-write, the restart repairs the customer so the purchase counts exactly once', async () => {
+    const c = await createCustomer(t, { name: 'Crash Victim' });
+    await recordPurchase(t, { customerId: c.id, amount: '10000', externalId: 'before-crash' });
+    // What a writer killed between inserting the interaction and updating the customer leaves
+    // behind: its journal entry and the interaction, and a customer without the purchase.
+    const customerId = new mongoose.Types.ObjectId(Buffer.from(c.id, 'base64url').toString().split(':')[1]);
+    const db = mongoose.connection.db!;
+    const twoMinutesAgo = new Date(Date.now() - 120_000);
+    await db.collection('pending_applications').insertOne({ _id: 'x:during-crash' as never, customerId, startedAt: twoMinutesAgo });
+    await db.collection('interactions').insertOne({
+      _id: 'x:during-crash' as never,
+      customerId,
+      type: 'PURCHASE',
+      channel: 'WEB',
+      occurredAt: twoMinutesAgo,
+      recordedAt: twoMinutesAgo,
+      amountMinor: 990000,
+      currency: 'KRW',
+      externalId: 'during-crash',
+    });
+    expect((await getCustomer(t, c.id)).purchaseCount).toBe(1);
+
+    await t.stop({ keepData: true });
+    t = await startTestServer({ keepData: true });
+    const repaired = await getCustomer(t, c.id);
+    expect(repaired).toMatchObject({ purchaseCount: 2, totalPurchases: { amount: '1000000' }, segment: 'VIP' });
+    // The client retries the request it never got an answer for: nothing changes.
+    const retry = await recordPurchase(t, { customerId: c.id, amount: '990000', externalId: 'during-crash' });
+    expect(retry.isReplay).toBe(true);
+    expect(await getCustomer(t, c.id)).toMatchObject({ purchaseCount: 2, totalPurchases: { amount: '1000000' } });
+    expect(await mongoose.connection.db!.collection('pending_applications').countDocuments()).toBe(0);
+  });
 });

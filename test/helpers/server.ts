@@ -29,7 +29,8 @@ export type TestServer = {
   ): Promise<GraphQLResponse<T>>;
   /** A graphql-ws client on this server, closed by stop(). */
   wsClient(options?: { connectionParams?: Record<string, unknown> }): Client;
-  stop(): Promise<void>;
+  /** Stops the server and drops its database, unless asked to keep the data for a restart. */
+  stop(opts?: { keepData?: boolean }): Promise<void>;
 };
 
 /** A database name of its own for each test file, so files run in parallel safely. */
@@ -46,7 +47,7 @@ function databaseNameForThisFile(): string {
  * Starts the real server on a random loopback port against the run's embedded database
  * (see global-setup.ts). Tests then talk to it over real HTTP and real graphql-ws.
  */
-export async function startTestServer(opts: { clock?: Clock } = {}): Promise<TestServer> {
+export async function startTestServer(opts: { clock?: Clock; keepData?: boolean } = {}): Promise<TestServer> {
   const uri = process.env.MONGODB_URI;
   if (!uri) throw new Error('MONGODB_URI is not set: the jest global setup did not run');
   const dbName = databaseNameForThisFile();
@@ -62,7 +63,7 @@ export async function startTestServer(opts: { clock?: Clock } = {}): Promise<Tes
     REPAIR_INTERVAL_MS: '0',
   });
   await connectDatabase({ uri, dbName, maxPoolSize: config.mongodbMaxPoolSize, monitorCommands: true });
-  await mongoose.connection.dropDatabase();
+  if (!opts.keepData) await mongoose.connection.dropDatabase();
   const server = await startServer({
     config,
     logger: createLogger((process.env.TEST_LOG_LEVEL as 'silent' | undefined) ?? 'silent'),
@@ -97,10 +98,10 @@ export async function startTestServer(opts: { clock?: Clock } = {}): Promise<Tes
       clients.push(client);
       return client;
     },
-    async stop() {
+    async stop(stopOpts = {}) {
       await Promise.all(clients.map((c) => c.dispose()));
       await server.stop();
-      await mongoose.connection.dropDatabase().catch(() => {});
+      if (!stopOpts.keepData) await mongoose.connection.dropDatabase().catch(() => {});
       await disconnectDatabase();
     },
   };

@@ -2,7 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createCustomer, CUSTOMER_FIELDS, getCustomer, recordPurchase, type CustomerView } from './helpers/crm.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
-type Conn = { customers: { edges: Array<{ cursor: string; node: CustomerView }>; pageInfo: { hasNextPage: boolean; endCursor: string | null }; totalCount: number } };
+type Conn = {
+  customers: {
+    edges: Array<{ cursor: string; node: CustomerView }>;
+    pageInfo: { hasNextPage: boolean; endCursor: string | null };
+    totalCount: number;
+  };
+};
 
 describe('customers', () => {
   let t: TestServer;
@@ -14,14 +20,29 @@ describe('customers', () => {
   });
 
   async function list(args: string, variables?: Record<string, unknown>) {
-    const res = await t.graphql<Conn>(`query($after: String) { customers(${args}, after: $after) { edges { cursor node { ${CUSTOMER_FIELDS} } } pageInfo { hasNextPage endCursor } totalCount } }`, variables);
+    const res = await t.graphql<Conn>(
+      `query($after: String) { customers(${args}, after: $after) { edges { cursor node { ${CUSTOMER_FIELDS} } } pageInfo { hasNextPage endCursor } totalCount } }`,
+      variables,
+    );
     expect(res.body.errors).toBeUndefined();
     return res.body.data!.customers;
   }
 
   it('creates a customer with a sequential code, normalised email and E.164 phone, as NEW', async () => {
-    const c = await createCustomer(t, { name: '  Kim   Minji ', email: ' Minji.Kim@Example.COM ', phone: '010-1234-5678', tags: ['vip-lounge', 'vip-lounge'] });
-    expect(c).toMatchObject({ code: 'C00001', name: 'Kim Minji', email: 'minji.kim@example.com', phone: '+821012345678', segment: 'NEW', tags: ['vip-lounge'] });
+    const c = await createCustomer(t, {
+      name: '  Kim   Minji ',
+      email: ' Minji.Kim@Example.COM ',
+      phone: '010-1234-5678',
+      tags: ['vip-lounge', 'vip-lounge'],
+    });
+    expect(c).toMatchObject({
+      code: 'C00001',
+      name: 'Kim Minji',
+      email: 'minji.kim@example.com',
+      phone: '+821012345678',
+      segment: 'NEW',
+      tags: ['vip-lounge'],
+    });
     expect(c.totalPurchases).toEqual({ amount: '0', currency: 'KRW' });
     expect(c.averagePurchase).toBeNull();
     expect(c.lastInteractionAt).toBeNull();
@@ -36,7 +57,10 @@ describe('customers', () => {
       'mutation { createCustomer(input: { name: "Other", email: "JISOO@example.com" }) { customer { id } userErrors { field message code } } }',
     );
     expect(res.status).toBe(200);
-    expect(res.body.data?.createCustomer).toEqual({ customer: null, userErrors: [{ field: ['input', 'email'], message: 'another customer has this email', code: 'DUPLICATE' }] });
+    expect(res.body.data?.createCustomer).toEqual({
+      customer: null,
+      userErrors: [{ field: ['input', 'email'], message: 'another customer has this email', code: 'DUPLICATE' }],
+    });
     expect((await list('first: 1')).totalCount).toBe(before);
   });
 
@@ -59,9 +83,13 @@ describe('customers', () => {
   });
 
   it('reports invalid email and phone as INVALID userErrors on the field', async () => {
-    const res = await t.graphql<{ createCustomer: { userErrors: unknown[] } }>('mutation { createCustomer(input: { name: "X", phone: "12" }) { userErrors { field code } } }');
+    const res = await t.graphql<{ createCustomer: { userErrors: unknown[] } }>(
+      'mutation { createCustomer(input: { name: "X", phone: "12" }) { userErrors { field code } } }',
+    );
     expect(res.body.data?.createCustomer.userErrors).toEqual([{ field: ['input', 'phone'], code: 'INVALID' }]);
-    const bad = await t.graphql<{ createCustomer: { userErrors: unknown[] } }>('mutation { createCustomer(input: { name: "X", email: "not-an-email" }) { userErrors { field code } } }');
+    const bad = await t.graphql<{ createCustomer: { userErrors: unknown[] } }>(
+      'mutation { createCustomer(input: { name: "X", email: "not-an-email" }) { userErrors { field code } } }',
+    );
     expect(bad.body.data?.createCustomer.userErrors).toEqual([{ field: ['input', 'email'], code: 'INVALID' }]);
   });
 
@@ -72,7 +100,10 @@ describe('customers', () => {
       'mutation($id: ID!) { updateCustomer(id: $id, input: { email: "DOYUN.PARK@example.com", phone: null, name: "Park Do-yun" }) { customer { name email phone } userErrors { code } } }',
       { id: a.id },
     );
-    expect(upd.body.data?.updateCustomer).toEqual({ customer: { name: 'Park Do-yun', email: 'doyun.park@example.com', phone: null }, userErrors: [] });
+    expect(upd.body.data?.updateCustomer).toEqual({
+      customer: { name: 'Park Do-yun', email: 'doyun.park@example.com', phone: null },
+      userErrors: [],
+    });
     const dup = await t.graphql<{ updateCustomer: { customer: null; userErrors: Array<{ code: string }> } }>(
       'mutation($id: ID!) { updateCustomer(id: $id, input: { email: "yuna@example.com" }) { customer { id } userErrors { code } } }',
       { id: a.id },
@@ -82,7 +113,11 @@ describe('customers', () => {
   });
 
   it('finds customers by prefix of name, any name word, email, phone and code', async () => {
-    const c = await createCustomer(t, { name: 'Han Seoyeon', email: 'seoyeon.han@example.com', phone: '010-7777-1234' });
+    const c = await createCustomer(t, {
+      name: 'Han Seoyeon',
+      email: 'seoyeon.han@example.com',
+      phone: '010-7777-1234',
+    });
     for (const search of ['han s', 'seoy', 'SEOYEON.H', '010-7777', '8210777', c.code.toLowerCase()]) {
       const found = await list('first: 10, filter: { search: $search }'.replace('$search', JSON.stringify(search)));
       expect(found.edges.map((e) => e.node.id)).toContain(c.id);
@@ -111,7 +146,12 @@ describe('customers', () => {
 
   it('pages through every customer exactly once, in each order, with stable cursors', async () => {
     const all = (await list('first: 100')).totalCount;
-    for (const orderBy of ['{ field: NAME, direction: ASC }', '{ field: JOINED_AT }', '{ field: TOTAL_PURCHASES }', '{ field: LAST_INTERACTION_AT, direction: ASC }']) {
+    for (const orderBy of [
+      '{ field: NAME, direction: ASC }',
+      '{ field: JOINED_AT }',
+      '{ field: TOTAL_PURCHASES }',
+      '{ field: LAST_INTERACTION_AT, direction: ASC }',
+    ]) {
       const seen: string[] = [];
       let after: string | null = null;
       for (;;) {
@@ -123,7 +163,9 @@ describe('customers', () => {
       expect(seen.length).toBe(all);
       expect(new Set(seen).size).toBe(all);
     }
-    const byName = (await list('first: 100, orderBy: { field: NAME, direction: ASC }')).edges.map((e) => e.node.name.toLowerCase());
+    const byName = (await list('first: 100, orderBy: { field: NAME, direction: ASC }')).edges.map((e) =>
+      e.node.name.toLowerCase(),
+    );
     expect(byName).toEqual([...byName].sort());
   });
 

@@ -14,11 +14,20 @@ describe('interactions', () => {
 
   it('counts a purchase once and exactly, in minor units', async () => {
     const c = await createCustomer(t, { name: 'Exact Buyer' });
-    const first = await recordPurchase(t, { customerId: c.id, amount: '15000', channel: 'STORE', description: 'coffee beans' });
+    const first = await recordPurchase(t, {
+      customerId: c.id,
+      amount: '15000',
+      channel: 'STORE',
+      description: 'coffee beans',
+    });
     expect(first.userErrors).toEqual([]);
     expect(first.interaction).toMatchObject({ type: 'PURCHASE', amount: { amount: '15000' } });
     await recordPurchase(t, { customerId: c.id, amount: '2500' });
-    expect(await getCustomer(t, c.id)).toMatchObject({ purchaseCount: 2, totalPurchases: { amount: '17500', currency: 'KRW' }, averagePurchase: { amount: '8750' } });
+    expect(await getCustomer(t, c.id)).toMatchObject({
+      purchaseCount: 2,
+      totalPurchases: { amount: '17500', currency: 'KRW' },
+      averagePurchase: { amount: '8750' },
+    });
   });
 
   it('a replayed externalId returns the original and changes nothing', async () => {
@@ -33,11 +42,18 @@ describe('interactions', () => {
 
   it('two identical requests at once produce one interaction and one purchase', async () => {
     const c = await createCustomer(t, { name: 'Double Click' });
-    const results = await Promise.all(Array.from({ length: 5 }, () => recordPurchase(t, { customerId: c.id, amount: '7000', externalId: 'double-click-1' })));
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        recordPurchase(t, { customerId: c.id, amount: '7000', externalId: 'double-click-1' }),
+      ),
+    );
     expect(results.filter((r) => !r.isReplay && r.userErrors.length === 0)).toHaveLength(1);
     expect(new Set(results.map((r) => r.interaction?.id)).size).toBe(1);
     expect(await getCustomer(t, c.id)).toMatchObject({ purchaseCount: 1, totalPurchases: { amount: '7000' } });
-    const list = await t.graphql<{ interactions: { totalCount: number } }>('query($id: ID!) { interactions(filter: { customerId: $id }) { totalCount } }', { id: c.id });
+    const list = await t.graphql<{ interactions: { totalCount: number } }>(
+      'query($id: ID!) { interactions(filter: { customerId: $id }) { totalCount } }',
+      { id: c.id },
+    );
     expect(list.body.data?.interactions.totalCount).toBe(1);
   });
 
@@ -46,7 +62,9 @@ describe('interactions', () => {
     const b = await createCustomer(t, { name: 'Key Thief' });
     await recordPurchase(t, { customerId: a.id, amount: '1000', externalId: 'shared-key' });
     const clash = await recordPurchase(t, { customerId: b.id, amount: '1000', externalId: 'shared-key' });
-    expect(clash.userErrors).toEqual([{ field: ['input', 'externalId'], message: expect.any(String), code: 'DUPLICATE' }]);
+    expect(clash.userErrors).toEqual([
+      { field: ['input', 'externalId'], message: expect.any(String), code: 'DUPLICATE' },
+    ]);
     expect((await getCustomer(t, b.id)).purchaseCount).toBe(0);
   });
 
@@ -69,14 +87,26 @@ describe('interactions', () => {
     const unknown = await recordInteraction(t, { customerId: 'Q3VzdG9tZXI6bm9wZQ', type: 'INQUIRY', channel: 'WEB' });
     expect(unknown.userErrors[0]?.code).toBe('NOT_FOUND');
     expect(await getCustomer(t, c.id)).toMatchObject({ purchaseCount: 0, lastInteractionAt: null });
-    const wrongEnum = await t.graphql('mutation { recordInteraction(input: { customerId: "x", type: TELEPATHY, channel: WEB }) { isReplay } }');
+    const wrongEnum = await t.graphql(
+      'mutation { recordInteraction(input: { customerId: "x", type: TELEPATHY, channel: WEB }) { isReplay } }',
+    );
     expect(wrongEnum.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
   });
 
   it('an imported past interaction never moves lastInteractionAt backward', async () => {
     const c = await createCustomer(t, { name: 'Importer', joinedAt: '2025-01-01T00:00:00.000Z' });
-    await recordInteraction(t, { customerId: c.id, type: 'INQUIRY', channel: 'EMAIL', occurredAt: '2026-03-01T10:00:00.000Z' });
-    await recordInteraction(t, { customerId: c.id, type: 'COMPLAINT', channel: 'PHONE', occurredAt: '2025-06-01T10:00:00.000Z' });
+    await recordInteraction(t, {
+      customerId: c.id,
+      type: 'INQUIRY',
+      channel: 'EMAIL',
+      occurredAt: '2026-03-01T10:00:00.000Z',
+    });
+    await recordInteraction(t, {
+      customerId: c.id,
+      type: 'COMPLAINT',
+      channel: 'PHONE',
+      occurredAt: '2025-06-01T10:00:00.000Z',
+    });
     expect((await getCustomer(t, c.id)).lastInteractionAt).toBe('2026-03-01T10:00:00.000Z');
   });
 
@@ -88,11 +118,19 @@ describe('interactions', () => {
       { customerId: c.id, type: 'INQUIRY', channel: 'WEB', externalId: 'b-3' },
       { customerId: c.id, type: 'PURCHASE', channel: 'APP', amount: '1000', externalId: 'b-1' },
     ];
-    const q = 'mutation($inputs: [RecordInteractionInput!]!) { recordInteractions(inputs: $inputs) { recordedCount results { isReplay interaction { externalId } userErrors { field code } } } }';
-    type Batch = { recordInteractions: { recordedCount: number; results: Array<Pick<RecordPayload, 'isReplay' | 'userErrors'> & { interaction: { externalId: string } | null }> } };
+    const q =
+      'mutation($inputs: [RecordInteractionInput!]!) { recordInteractions(inputs: $inputs) { recordedCount results { isReplay interaction { externalId } userErrors { field code } } } }';
+    type Batch = {
+      recordInteractions: {
+        recordedCount: number;
+        results: Array<Pick<RecordPayload, 'isReplay' | 'userErrors'> & { interaction: { externalId: string } | null }>;
+      };
+    };
     const res = await t.graphql<Batch>(q, { inputs });
     const batch = res.body.data!.recordInteractions;
-    expect(batch.results.map((r) => [r.interaction?.externalId ?? null, r.userErrors.map((e) => e.field?.join('.'))])).toEqual([
+    expect(
+      batch.results.map((r) => [r.interaction?.externalId ?? null, r.userErrors.map((e) => e.field?.join('.'))]),
+    ).toEqual([
       ['b-1', []],
       [null, ['inputs.1.amount']],
       ['b-3', []],
@@ -108,17 +146,34 @@ describe('interactions', () => {
 
   it('refuses a batch of more than 1,000 items', async () => {
     const inputs = Array.from({ length: 1001 }, () => ({ customerId: 'x', type: 'INQUIRY', channel: 'WEB' }));
-    const res = await t.graphql('mutation($inputs: [RecordInteractionInput!]!) { recordInteractions(inputs: $inputs) { recordedCount } }', { inputs });
+    const res = await t.graphql(
+      'mutation($inputs: [RecordInteractionInput!]!) { recordInteractions(inputs: $inputs) { recordedCount } }',
+      { inputs },
+    );
     expect(res.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 
   it('shows the timeline newest first and pages through it', async () => {
     const c = await createCustomer(t, { name: 'Timeline' });
     for (let day = 1; day <= 5; day++) {
-      await recordInteraction(t, { customerId: c.id, type: 'SUPPORT', channel: 'PHONE', occurredAt: `2026-0${day}-01T00:00:00.000Z` });
+      await recordInteraction(t, {
+        customerId: c.id,
+        type: 'SUPPORT',
+        channel: 'PHONE',
+        occurredAt: `2026-0${day}-01T00:00:00.000Z`,
+      });
     }
-    const q = 'query($id: ID!, $after: String) { customer(id: $id) { interactions(first: 2, after: $after) { edges { node { occurredAt } } pageInfo { hasNextPage endCursor } totalCount } } }';
-    type R = { customer: { interactions: { edges: Array<{ node: { occurredAt: string } }>; pageInfo: { hasNextPage: boolean; endCursor: string }; totalCount: number } } };
+    const q =
+      'query($id: ID!, $after: String) { customer(id: $id) { interactions(first: 2, after: $after) { edges { node { occurredAt } } pageInfo { hasNextPage endCursor } totalCount } } }';
+    type R = {
+      customer: {
+        interactions: {
+          edges: Array<{ node: { occurredAt: string } }>;
+          pageInfo: { hasNextPage: boolean; endCursor: string };
+          totalCount: number;
+        };
+      };
+    };
     const seen: string[] = [];
     let after: string | null = null;
     for (;;) {
@@ -133,8 +188,16 @@ describe('interactions', () => {
   });
 
   it('loads a page of 50 interactions with their customers in a fixed number of database round trips', async () => {
-    const customers = await Promise.all(Array.from({ length: 10 }, (_, i) => createCustomer(t, { name: `Loader ${i}` })));
-    for (let i = 0; i < 50; i++) await recordInteraction(t, { customerId: customers[i % 10]!.id, type: 'INQUIRY', channel: 'WEB', description: 'n+1 probe' });
+    const customers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => createCustomer(t, { name: `Loader ${i}` })),
+    );
+    for (let i = 0; i < 50; i++)
+      await recordInteraction(t, {
+        customerId: customers[i % 10]!.id,
+        type: 'INQUIRY',
+        channel: 'WEB',
+        description: 'n+1 probe',
+      });
     const client = mongoose.connection.getClient();
     const commands: string[] = [];
     // The event log's tailer polls in the background; only this request's reads count.
@@ -163,7 +226,9 @@ describe('interactions', () => {
     const customerId = new mongoose.Types.ObjectId(Buffer.from(c.id, 'base64url').toString().split(':')[1]);
     const db = mongoose.connection.db!;
     const twoMinutesAgo = new Date(Date.now() - 120_000);
-    await db.collection('pending_applications').insertOne({ _id: 'x:during-crash' as never, customerId, startedAt: twoMinutesAgo });
+    await db
+      .collection('pending_applications')
+      .insertOne({ _id: 'x:during-crash' as never, customerId, startedAt: twoMinutesAgo });
     await db.collection('interactions').insertOne({
       _id: 'x:during-crash' as never,
       customerId,

@@ -4,7 +4,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ManualClock } from '../src/shared/clock.js';
-import { createCustomer, DAY_MS, daysBefore, getCustomer, recordInteraction, recordPurchase, sweep } from './helpers/crm.js';
+import {
+  createCustomer,
+  DAY_MS,
+  daysBefore,
+  getCustomer,
+  recordInteraction,
+  recordPurchase,
+  sweep,
+} from './helpers/crm.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 type Summary = { segmentSummary: Array<{ segment: string; count: number }> };
@@ -26,13 +34,22 @@ describe('segments', () => {
 
   it('summarises all five segments, zeros included, before any customer exists', async () => {
     const res = await t.graphql<Summary>('{ segmentSummary { segment count } }');
-    expect(res.body.data?.segmentSummary).toEqual(['VIP', 'LOYAL', 'NEW', 'AT_RISK', 'CHURNED'].map((segment) => ({ segment, count: 0 })));
+    expect(res.body.data?.segmentSummary).toEqual(
+      ['VIP', 'LOYAL', 'NEW', 'AT_RISK', 'CHURNED'].map((segment) => ({ segment, count: 0 })),
+    );
   });
 
   it('serves the default policy', async () => {
-    const res = await t.graphql('{ segmentPolicy { vipMinTotalPurchases { amount currency } churnedAfterDays atRiskAfterDays loyalMinPurchases } }');
+    const res = await t.graphql(
+      '{ segmentPolicy { vipMinTotalPurchases { amount currency } churnedAfterDays atRiskAfterDays loyalMinPurchases } }',
+    );
     expect(res.body.data).toEqual({
-      segmentPolicy: { vipMinTotalPurchases: { amount: '1000000', currency: 'KRW' }, churnedAfterDays: 180, atRiskAfterDays: 90, loyalMinPurchases: 5 },
+      segmentPolicy: {
+        vipMinTotalPurchases: { amount: '1000000', currency: 'KRW' },
+        churnedAfterDays: 180,
+        atRiskAfterDays: 90,
+        loyalMinPurchases: 5,
+      },
     });
   });
 
@@ -45,9 +62,15 @@ describe('segments', () => {
 
   it('LOYAL starts at 5 purchases: 4 is still NEW', async () => {
     const c = await createCustomer(t, { name: 'Loyal Candidate' });
-    for (let i = 1; i <= 4; i++) expect((await recordPurchase(t, { customerId: c.id, amount: '1000' })).customer?.segment).toBe('NEW');
+    for (let i = 1; i <= 4; i++)
+      expect((await recordPurchase(t, { customerId: c.id, amount: '1000' })).customer?.segment).toBe('NEW');
     const fifth = await recordPurchase(t, { customerId: c.id, amount: '1000' });
-    expect(fifth.customer).toMatchObject({ segment: 'LOYAL', purchaseCount: 5, totalPurchases: { amount: '5000', currency: 'KRW' }, averagePurchase: { amount: '1000' } });
+    expect(fifth.customer).toMatchObject({
+      segment: 'LOYAL',
+      purchaseCount: 5,
+      totalPurchases: { amount: '5000', currency: 'KRW' },
+      averagePurchase: { amount: '1000' },
+    });
   });
 
   it('AT_RISK after more than 90 days: 90 days is not, 91 is — moved by the sweep, with no new event', async () => {
@@ -63,12 +86,21 @@ describe('segments', () => {
 
   it('CHURNED after more than 180 days: 180 is AT_RISK, 181 is CHURNED', async () => {
     const c = await createCustomer(t, { name: 'Quiet Half Year' });
-    await recordInteraction(t, { customerId: c.id, type: 'INQUIRY', channel: 'PHONE', occurredAt: daysBefore(clock.now(), 180) });
+    await recordInteraction(t, {
+      customerId: c.id,
+      type: 'INQUIRY',
+      channel: 'PHONE',
+      occurredAt: daysBefore(clock.now(), 180),
+    });
     await sweep(t);
     expect((await getCustomer(t, c.id)).segment).toBe('AT_RISK');
     clock.advance(DAY_MS);
     await sweep(t);
-    const churned = await getCustomer(t, c.id, 'insights { churnRisk daysSinceLastInteraction } segmentHistory { from to reason }');
+    const churned = await getCustomer(
+      t,
+      c.id,
+      'insights { churnRisk daysSinceLastInteraction } segmentHistory { from to reason }',
+    );
     expect(churned.segment).toBe('CHURNED');
     expect(churned.insights).toEqual({ churnRisk: 1, daysSinceLastInteraction: 181 });
     expect(churned.segmentHistory).toEqual([
@@ -94,7 +126,9 @@ describe('segments', () => {
 
   it('keeps the summary equal to the customers in each segment', async () => {
     const counted = await summary();
-    const res = await t.graphql<{ customers: { edges: Array<{ node: { segment: string } }> } }>('{ customers(first: 100) { edges { node { segment } } } }');
+    const res = await t.graphql<{ customers: { edges: Array<{ node: { segment: string } }> } }>(
+      '{ customers(first: 100) { edges { node { segment } } } }',
+    );
     const actual: Record<string, number> = { VIP: 0, LOYAL: 0, NEW: 0, AT_RISK: 0, CHURNED: 0 };
     for (const e of res.body.data!.customers.edges) actual[e.node.segment]!++;
     expect(counted).toEqual(actual);
@@ -107,7 +141,9 @@ describe('segments', () => {
     expect(bad.body.data?.updateSegmentPolicy.userErrors[0]?.code).toBe('INVALID');
 
     const before = await summary();
-    const res = await t.graphql<{ updateSegmentPolicy: { changedCount: number; policy: { loyalMinPurchases: number }; userErrors: unknown[] } }>(
+    const res = await t.graphql<{
+      updateSegmentPolicy: { changedCount: number; policy: { loyalMinPurchases: number }; userErrors: unknown[] };
+    }>(
       'mutation { updateSegmentPolicy(input: { loyalMinPurchases: 4, vipMinTotalPurchases: "999999" }) { changedCount policy { loyalMinPurchases } userErrors { code } } }',
     );
     expect(res.body.data?.updateSegmentPolicy.userErrors).toEqual([]);

@@ -33,7 +33,13 @@ export async function createCustomer(t: TestServer, input: Record<string, unknow
 }
 
 export type RecordPayload = {
-  interaction: { id: string; type: string; occurredAt: string; amount: { amount: string } | null; externalId: string | null } | null;
+  interaction: {
+    id: string;
+    type: string;
+    occurredAt: string;
+    amount: { amount: string } | null;
+    externalId: string | null;
+  } | null;
   customer: CustomerView | null;
   isReplay: boolean;
   userErrors: UserError[];
@@ -59,14 +65,23 @@ export async function recordPurchase(t: TestServer, input: Record<string, unknow
   return res.body.data!.recordPurchase;
 }
 
-export async function getCustomer(t: TestServer, id: string, extra = ''): Promise<CustomerView & Record<string, unknown>> {
-  const res = await t.graphql<{ customer: CustomerView & Record<string, unknown> }>(`query($id: ID!) { customer(id: $id) { ${CUSTOMER_FIELDS} ${extra} } }`, { id });
+export async function getCustomer(
+  t: TestServer,
+  id: string,
+  extra = '',
+): Promise<CustomerView & Record<string, unknown>> {
+  const res = await t.graphql<{ customer: CustomerView & Record<string, unknown> }>(
+    `query($id: ID!) { customer(id: $id) { ${CUSTOMER_FIELDS} ${extra} } }`,
+    { id },
+  );
   expect(res.body.errors).toBeUndefined();
   return res.body.data!.customer;
 }
 
 export async function sweep(t: TestServer): Promise<{ evaluatedCount: number; changedCount: number }> {
-  const res = await t.graphql<{ sweepSegments: { evaluatedCount: number; changedCount: number } }>('mutation { sweepSegments { evaluatedCount changedCount } }');
+  const res = await t.graphql<{ sweepSegments: { evaluatedCount: number; changedCount: number } }>(
+    'mutation { sweepSegments { evaluatedCount changedCount } }',
+  );
   expect(res.body.errors).toBeUndefined();
   return res.body.data!.sweepSegments;
 }

@@ -1,0 +1,254 @@
+/**
+ * Live segment changes and the omnichannel timeline over graphql-ws, fed by the durable event
+ * log: across server processes, and with `after` replaying exactly what a client missed.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Client } from 'graphql-ws';
+import { createClient } from 'graphql-ws';
+import mongoose from 'mongoose';
+import WebSocket from 'ws';
+import { nextSequence } from '../src/db/counters.js';
+import { createCustomer, recordInteraction, recordPurchase } from './helpers/crm.js';
+import { spawnEntryPoint, type ApiProcess } from './helpers/process.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+
+type SegmentEvent = {
+  segmentChanged: {
+    customer: { id: string; name: string; segment: string };
+    from: string | null;
+    to: string;
+    reason: string;
+    cursor: string;
+  };
+};
+type TimelineEvent = {
+  interactionRecorded: { interaction: { id: string; type: string; customer: { name: string } }; cursor: string };
+};
+
+/** Subscribes and collects results as they arrive; `next(n)` waits until n have arrived. */
+function collect<T>(client: Client, query: string, variables?: Record<string, unknown>) {
+  const items: T[] = [];
+  const waiters: Array<() => void> = [];
+  let failure: unknown;
+  const unsubscribe = client.subscribe<T>(
+    { query, variables },
+    {
+      next: (r) => {
+        if (r.errors) failure = r.errors;
+        else items.push(r.data as T);
+        waiters.splice(0).forEach((w) => w());
+      },
+      error: (e) => {
+        failure = e;
+        waiters.splice(0).forEach((w) => w());
+      },
+      complete: () => {},
+    },
+  );
+  return {
+    items,
+    unsubscribe,
+    async waitFor(count: number, timeoutMs = 10_000): Promise<T[]> {
+      const deadline = Date.now() + timeoutMs;
+      while (items.length < count) {
+        if (failure) throw new Error(`subscription failed: ${JSON.stringify(failure)}`);
+        if (Date.now() > deadline)
+          throw new Error(`only ${items.length} of ${count} events within ${timeoutMs} ms: ${JSON.stringify(items)}`);
+        await new Promise<void>((r) => {
+          waiters.push(r);
+          setTimeout(r, 50);
+        });
+      }
+      return items.slice(0, count);
+    },
+  };
+}
+
+const SEGMENT_CHANGED = `subscription($segments: [Segment!], $customerId: ID, $after: String) {
+  segmentChanged(segments: $segments, customerId: $customerId, after: $after) { customer { id name segment } from to reason cursor }
+}`;
+
+/**
+ * Resolves once the server-side subscription is live (a subscription starts from "now" only
+ * after its WebSocket handshake): creates probe customers until the last one's event arrives.
+ * The subscription must include NEW.
+ */
+async function subscribed(t: TestServer, sub: ReturnType<typeof collect<SegmentEvent>>, probeName: string) {
+  for (let i = 1; i <= 50; i++) {
+    const name = `${probeName} ${i}`;
+    await createCustomer(t, { name });
+    const deadline = Date.now() + 300;
+    while (Date.now() < deadline) {
+      if (sub.items.some((e) => e.segmentChanged.customer.name === name)) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  throw new Error('the subscription never became live');
+}
+
+describe('subscriptions', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer();
+  });
+  afterAll(async () => {
+    await t.stop();
+  });
+
+  it('tells a subscriber when a purchase makes a customer VIP', async () => {
+    const c = await createCustomer(t, { name: 'Soon VIP' });
+    const sub = collect<SegmentEvent>(t.wsClient(), SEGMENT_CHANGED, { segments: ['VIP', 'NEW'] });
+    await subscribed(t, sub, 'VIP Probe');
+    const start = sub.items.length;
+    await recordPurchase(t, { customerId: c.id, amount: '1500000' });
+    const events = await sub.waitFor(start + 1);
+    expect(events[start]!.segmentChanged).toMatchObject({
+      customer: { id: c.id, name: 'Soon VIP', segment: 'VIP' },
+      from: 'NEW',
+      to: 'VIP',
+      reason: 'INTERACTION',
+    });
+    sub.unsubscribe();
+  });
+
+  it('streams the timeline, filtered by customer and type', async () => {
+    const c = await createCustomer(t, { name: 'Timeline Fan' });
+    const other = await createCustomer(t, { name: 'Someone Else' });
+    const sub = collect<TimelineEvent>(
+      t.wsClient(),
+      'subscription($id: ID) { interactionRecorded(customerId: $id, types: [COMPLAINT, PURCHASE]) { interaction { id type customer { name } } cursor } }',
+      { id: c.id },
+    );
+    // Until an event arrives we cannot know the subscription is live: send until one does.
+    await recordInteraction(t, { customerId: c.id, type: 'COMPLAINT', channel: 'PHONE', description: 'probe' });
+    for (let i = 0; sub.items.length === 0 && i < 50; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (sub.items.length === 0)
+        await recordInteraction(t, { customerId: c.id, type: 'COMPLAINT', channel: 'PHONE', description: 'probe' });
+    }
+    const start = sub.items.length;
+    await recordInteraction(t, { customerId: other.id, type: 'COMPLAINT', channel: 'PHONE' });
+    await recordInteraction(t, { customerId: c.id, type: 'INQUIRY', channel: 'WEB' });
+    const purchase = await recordPurchase(t, { customerId: c.id, amount: '3000' });
+    const events = await sub.waitFor(start + 1);
+    expect(events[start]!.interactionRecorded.interaction).toEqual({
+      id: purchase.interaction!.id,
+      type: 'PURCHASE',
+      customer: { name: 'Timeline Fan' },
+    });
+    sub.unsubscribe();
+  });
+
+  it('a client that reconnects with `after` receives exactly the events it missed, then live ones', async () => {
+    const client = t.wsClient();
+    const first = collect<SegmentEvent>(client, SEGMENT_CHANGED, { segments: ['NEW'] });
+    await subscribed(t, first, 'Before Disconnect');
+    const lastSeen = first.items.at(-1)!.segmentChanged.cursor;
+    first.unsubscribe();
+
+    // While the client is away: three customers join.
+    const missed = [];
+    for (const name of ['Missed One', 'Missed Two', 'Missed Three']) missed.push(await createCustomer(t, { name }));
+
+    const second = collect<SegmentEvent>(t.wsClient(), SEGMENT_CHANGED, { segments: ['NEW'], after: lastSeen });
+    const replayed = await second.waitFor(3);
+    expect(replayed.map((e) => e.segmentChanged.customer.name)).toEqual(['Missed One', 'Missed Two', 'Missed Three']);
+    await createCustomer(t, { name: 'Live After Replay' });
+    const all = await second.waitFor(4);
+    expect(all.map((e) => e.segmentChanged.customer.name)).toEqual([
+      'Missed One',
+      'Missed Two',
+      'Missed Three',
+      'Live After Replay',
+    ]);
+    // Nothing repeated, nothing more.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(second.items).toHaveLength(4);
+    second.unsubscribe();
+  });
+
+  it('waits for an event that becomes visible after a later one, instead of skipping it', async () => {
+    const sub = collect<SegmentEvent>(t.wsClient(), SEGMENT_CHANGED, { segments: ['NEW'] });
+    await subscribed(t, sub, 'Order Probe');
+    const start = sub.items.length;
+    // A slow writer: it has allocated its seq but not written its event yet…
+    const slowSeq = await nextSequence('events');
+    // …while a fast writer appends the next one.
+    await createCustomer(t, { name: 'Fast Writer' });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(sub.items).toHaveLength(start); // held back: the earlier seq is still pending
+    const customer = { _id: new mongoose.Types.ObjectId(), name: 'Slow Writer', segment: 'NEW', code: 'C99999' };
+    await mongoose.connection.db!.collection('events').insertOne({
+      _id: String(slowSeq).padStart(15, '0') as never,
+      seq: slowSeq,
+      type: 'SEGMENT_CHANGED',
+      at: new Date(),
+      payload: {
+        customer: {
+          ...customer,
+          tags: [],
+          searchKeys: [],
+          nameLower: 'slow writer',
+          segmentChangedAt: new Date(),
+          totalPurchasesMinor: 0,
+          purchaseCount: 0,
+          interactionCount: 0,
+          lastInteractionSortAt: new Date(0),
+          activityAt: new Date(),
+          joinedAt: new Date(),
+          rev: 0,
+          createdAt: new Date(),
+          updatedAt: new Date(),
+        },
+        from: null,
+        to: 'NEW',
+        changedAt: new Date(),
+        reason: 'CREATED',
+      },
+    });
+    const events = await sub.waitFor(start + 2);
+    expect(events.slice(start).map((e) => e.segmentChanged.customer.name)).toEqual(['Slow Writer', 'Fast Writer']);
+    sub.unsubscribe();
+  });
+
+  it('skips a seq whose writer died, after a bounded wait, and goes on', async () => {
+    const sub = collect<SegmentEvent>(t.wsClient(), SEGMENT_CHANGED, { segments: ['NEW'] });
+    await subscribed(t, sub, 'Gap Probe');
+    const start = sub.items.length;
+    await nextSequence('events'); // allocated by a writer that then died
+    await createCustomer(t, { name: 'After The Gap' });
+    const events = await sub.waitFor(start + 1, 15_000);
+    expect(events[start]!.segmentChanged.customer.name).toBe('After The Gap');
+  });
+
+  describe('across server processes', () => {
+    let other: ApiProcess;
+    beforeAll(async () => {
+      other = spawnEntryPoint('src/main.ts', { MONGODB_URI: process.env.MONGODB_URI, MONGODB_DB: t.dbName });
+      await other.waitForLine(/ready at/);
+    });
+    afterAll(async () => {
+      other.child.kill('SIGTERM');
+      await other.exited;
+    });
+
+    it('a subscriber on a second server process receives the change made through the first', async () => {
+      const [, url] = (await other.waitForLine(/ready at (http:\/\/\S+)\n/))!;
+      const client = createClient({ url: url!.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0 });
+      try {
+        const sub = collect<SegmentEvent>(client, SEGMENT_CHANGED, { segments: ['VIP', 'NEW'] });
+        await subscribed(t, sub, 'Cross Process Probe');
+        const start = sub.items.length;
+        const c = await createCustomer(t, { name: 'Cross Process VIP' });
+        await recordPurchase(t, { customerId: c.id, amount: '5000000' });
+        const events = await sub.waitFor(start + 2);
+        expect(events.slice(start).map((e) => [e.segmentChanged.customer.name, e.segmentChanged.to])).toEqual([
+          ['Cross Process VIP', 'NEW'],
+          ['Cross Process VIP', 'VIP'],
+        ]);
+      } finally {
+        await client.dispose();
+      }
+    });
+  });
+});

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import mongoose from 'mongoose';
 import { createCustomer, getCustomer, recordInteraction, recordPurchase, type RecordPayload } from './helpers/crm.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { startTestServer, type GraphQLResponse, type TestServer } from './helpers/server.js';
 
 describe('interactions', () => {
   let t: TestServer;
@@ -177,7 +177,7 @@ describe('interactions', () => {
     const seen: string[] = [];
     let after: string | null = null;
     for (;;) {
-      const res = await t.graphql<R>(q, { id: c.id, after });
+      const res: GraphQLResponse<R> = await t.graphql<R>(q, { id: c.id, after });
       const page = res.body.data!.customer.interactions;
       expect(page.totalCount).toBe(5);
       seen.push(...page.edges.map((e) => e.node.occurredAt.slice(0, 7)));

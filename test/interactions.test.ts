@@ -187,7 +187,7 @@ describe('interactions', () => {
     expect(seen).toEqual(['2026-05', '2026-04', '2026-03', '2026-02', '2026-01']);
   });
 
-  it('loads a page of 50 interactions with their customers in a fixed number of database round trips', async () => {
+  it('loads a page of 50 interactions with their customers, and customers with their timelines, in fixed round trips', async () => {
     const customers = await Promise.all(
       Array.from({ length: 10 }, (_, i) => createCustomer(t, { name: `Loader ${i}` })),
     );
@@ -216,6 +216,23 @@ describe('interactions', () => {
     }
     // One query for the page, one batched query for all of its customers.
     expect(commands).toEqual(['find interactions', 'find customers']);
+
+    commands.length = 0;
+    client.on('commandStarted', listener);
+    try {
+      const res = await t.graphql<{
+        customers: { edges: Array<{ node: { interactions: { totalCount: number; edges: unknown[] } } }> };
+      }>(
+        '{ customers(first: 10, filter: { search: "loader" }) { edges { node { name interactions(first: 3) { totalCount edges { node { description } } } } } } }',
+      );
+      const edges = res.body.data!.customers.edges;
+      expect(edges).toHaveLength(10);
+      for (const e of edges) expect(e.node.interactions).toMatchObject({ totalCount: 5, edges: [{}, {}, {}] });
+    } finally {
+      client.off('commandStarted', listener);
+    }
+    // A page of customers with their timelines: one query each, not one per customer.
+    expect(commands).toEqual(['find customers', 'find interactions']);
   });
 
   it('after a crash mid-write, the restart repairs the customer so the purchase counts exactly once', async () => {

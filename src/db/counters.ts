@@ -19,7 +19,7 @@ export async function nextSequence(name: string, count = 1): Promise<number> {
   const doc = await Counter.findOneAndUpdate(
     { _id: name },
     { $inc: { seq: count } },
-    { upsert: true, new: true },
+    { upsert: true, returnDocument: 'after' },
   ).lean();
   return doc!.seq;
 }

@@ -1,6 +1,9 @@
 import type DataLoader from 'dataloader';
 import type { CustomerDoc } from '../modules/customers/model.js';
+import type { Page } from '../modules/customers/service.js';
 import type { Domain } from '../modules/domain.js';
+import type { TimelineKey } from '../modules/interactions/loaders.js';
+import type { InteractionDoc } from '../modules/interactions/model.js';
 import type { SegmentPolicy } from '../modules/segments/policy.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
@@ -15,6 +18,7 @@ export type GraphQLContext = {
   domain: Domain;
   loaders: {
     customerById: DataLoader<string, CustomerDoc | null>;
+    firstTimelinePage: DataLoader<TimelineKey, Page<InteractionDoc>, string>;
     /** The segment policy, read at most once per request. */
     policy: () => Promise<SegmentPolicy>;
   };

@@ -1,5 +1,6 @@
 import { createCustomerLoaders } from '../modules/customers/loaders.js';
 import type { Domain } from '../modules/domain.js';
+import { createInteractionLoaders } from '../modules/interactions/loaders.js';
 import type { SegmentPolicy } from '../modules/segments/policy.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
@@ -19,6 +20,7 @@ export function createRequestContext(deps: {
     ...deps,
     loaders: {
       ...createCustomerLoaders(deps.domain.customers),
+      ...createInteractionLoaders(deps.domain.interactions),
       policy: () => (policy ??= deps.domain.segments.getPolicy()),
     },
   };

@@ -68,6 +68,16 @@ function isEngineRunning(pid: number): boolean {
   }
 }
 
+/** The URI of an engine already serving `dataDir` (started by another process), or null. */
+export async function findRunningEngine(dataDir: string): Promise<string | null> {
+  try {
+    const lock = JSON.parse(await readFile(path.join(path.resolve(dataDir), LOCK_FILE), 'utf8')) as EngineLock;
+    return isEngineRunning(lock.pid) ? lock.uri : null;
+  } catch {
+    return null;
+  }
+}
+
 /** One engine per data folder: two engines on one SQLite folder would each cache stale metadata. */
 async function claimDataDir(dataDir: string): Promise<void> {
   const lockPath = path.join(dataDir, LOCK_FILE);

@@ -59,9 +59,19 @@ export const resolvers = {
     },
     lastInteractionAt: (c) => c.lastInteractionAt ?? null,
     interactions: async (c, args, ctx) => {
+      const first = args.first ?? 20;
+      if (!args.after) {
+        const page = await ctx.loaders.firstTimelinePage.load({
+          customerId: String(c._id),
+          first,
+          types: args.types ?? null,
+        });
+        // Without a type filter the stored count answers, with no scan.
+        return args.types?.length ? page : { ...page, totalCount: async () => c.interactionCount };
+      }
       const page = await ctx.domain.interactions.listInteractions({
         filter: { customerId: String(c._id), types: args.types },
-        first: args.first ?? 20,
+        first,
         after: args.after,
       });
       if ('problem' in page) throw userInputError(page.problem.message, 'after');

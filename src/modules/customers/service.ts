@@ -178,7 +178,7 @@ export function createCustomersService(deps: {
       const updated = await Customer.findOneAndUpdate(
         { _id: current._id },
         { $set: set, ...(Object.keys(unset).length ? { $unset: unset } : {}) },
-        { new: true },
+        { returnDocument: 'after' },
       ).lean<CustomerDoc>();
       if (!updated) return { problems: [{ field: ['id'], message: 'no customer has this id', code: 'NOT_FOUND' }] };
       return { customer: updated };

@@ -160,7 +160,7 @@ export function createInteractionsService(deps: {
       $set: { updatedAt: clock.now() },
     };
     const after = await Customer.findOneAndUpdate({ _id: interaction.customerId }, update, {
-      new: true,
+      returnDocument: 'after',
     }).lean<CustomerDoc>();
     if (!after) return null;
     // activityAt is lastInteractionAt, or joinedAt before any: only a first activity dated
@@ -280,7 +280,7 @@ export function createInteractionsService(deps: {
             },
             $inc: { rev: 1 },
           },
-          { new: true },
+          { returnDocument: 'after' },
         ).lean<CustomerDoc>();
         if (fixed) await segments.settleSegment(fixed, 'INTERACTION');
       });
@@ -299,6 +299,54 @@ export function createInteractionsService(deps: {
       'repaired interactions left by a crashed writer',
     );
     return stale.length;
+  }
+
+  /**
+   * The first page of several customers' timelines in one query (one scan on the embedded
+   * engine instead of one per customer), split in memory. A customer with a very long timeline
+   * could make that one read large, so it is capped; customers the capped read leaves short
+   * are then read on their own.
+   */
+  async function firstPagesForCustomers(
+    customerIds: readonly string[],
+    first: number,
+    types?: InteractionType[] | null,
+  ): Promise<Array<Page<InteractionDoc>>> {
+    const size = Math.min(Math.max(first, 0), MAX_PAGE_SIZE);
+    const ids = customerIds.map((id) => new Types.ObjectId(id));
+    const cap = (size + 1) * ids.length * 20;
+    const query = {
+      customerId: mongoose.trusted({ $in: ids }),
+      ...(types?.length ? { type: mongoose.trusted({ $in: types }) } : {}),
+    };
+    const docs = await Interaction.find(query).sort({ occurredAt: -1, _id: -1 }).limit(cap).lean<InteractionDoc[]>();
+    const byCustomer = new Map<string, InteractionDoc[]>(customerIds.map((id) => [id, []]));
+    for (const d of docs) {
+      const list = byCustomer.get(String(d.customerId))!;
+      if (list.length <= size) list.push(d);
+    }
+    const isCapped = docs.length === cap;
+    return Promise.all(
+      customerIds.map(async (id) => {
+        const list = byCustomer.get(id)!;
+        if (isCapped && list.length <= size) {
+          const own = await listInteractions({ filter: { customerId: id, types }, first: size });
+          if (!('problem' in own)) return own;
+        }
+        return {
+          items: list
+            .slice(0, size)
+            .map((d) => ({ node: d, cursor: encodeCursor([d.occurredAt.toISOString(), d._id]) })),
+          hasNextPage: list.length > size,
+          hasPreviousPage: false,
+          totalCount: () =>
+            Interaction.countDocuments({
+              customerId: new Types.ObjectId(id),
+              ...(types?.length ? { type: mongoose.trusted({ $in: types }) } : {}),
+            }).exec(),
+        };
+      }),
+    );
   }
 
   async function findById(id: string): Promise<InteractionDoc | null> {
@@ -360,5 +408,6 @@ export function createInteractionsService(deps: {
     repairPendingApplications,
     findById,
     listInteractions,
+    firstPagesForCustomers,
   };
 }

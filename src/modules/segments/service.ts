@@ -86,7 +86,7 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
       const before = await Customer.findOneAndUpdate(
         { _id: current._id },
         { $set: { segment: target, segmentChangedAt: now, updatedAt: now } },
-        { new: false },
+        { returnDocument: 'before' },
       ).lean<CustomerDoc>();
       if (!before) return current; // deleted meanwhile
       const after: CustomerDoc = { ...before, segment: target, segmentChangedAt: now, updatedAt: now };

@@ -44,11 +44,72 @@ function prng(seed: number): () => number {
 }
 
 const KOREAN_FAMILY = ['김', '이', '박', '최', '정', '강', '조', '윤', '장', '임', '한', '오', '서', '신', '권'];
-const KOREAN_GIVEN = ['민', '서', '지', '현', '준', '우', '예', '하', '도', '윤', '수', '영', '진', '은', '유', '나', '태', '희', '연', '호'];
-const ENGLISH_FIRST = ['Olivia', 'Liam', 'Emma', 'Noah', 'Ava', 'James', 'Sophia', 'Lucas', 'Mia', 'Ethan', 'Grace', 'Daniel', 'Chloe', 'Henry', 'Ella'];
-const ENGLISH_LAST = ['Smith', 'Johnson', 'Brown', 'Taylor', 'Wilson', 'Clark', 'Lewis', 'Walker', 'Hall', 'Young', 'King', 'Wright'];
+const KOREAN_GIVEN = [
+  '민',
+  '서',
+  '지',
+  '현',
+  '준',
+  '우',
+  '예',
+  '하',
+  '도',
+  '윤',
+  '수',
+  '영',
+  '진',
+  '은',
+  '유',
+  '나',
+  '태',
+  '희',
+  '연',
+  '호',
+];
+const ENGLISH_FIRST = [
+  'Olivia',
+  'Liam',
+  'Emma',
+  'Noah',
+  'Ava',
+  'James',
+  'Sophia',
+  'Lucas',
+  'Mia',
+  'Ethan',
+  'Grace',
+  'Daniel',
+  'Chloe',
+  'Henry',
+  'Ella',
+];
+const ENGLISH_LAST = [
+  'Smith',
+  'Johnson',
+  'Brown',
+  'Taylor',
+  'Wilson',
+  'Clark',
+  'Lewis',
+  'Walker',
+  'Hall',
+  'Young',
+  'King',
+  'Wright',
+];
 const ROMANISED_FAMILY = ['Kim', 'Lee', 'Park', 'Choi', 'Jung', 'Kang', 'Cho', 'Yoon', 'Jang', 'Lim'];
-const ROMANISED_GIVEN = ['Minji', 'Seojun', 'Jiwoo', 'Hayoon', 'Doyun', 'Seoyeon', 'Yuna', 'Jihoon', 'Eunji', 'Taeyang'];
+const ROMANISED_GIVEN = [
+  'Minji',
+  'Seojun',
+  'Jiwoo',
+  'Hayoon',
+  'Doyun',
+  'Seoyeon',
+  'Yuna',
+  'Jihoon',
+  'Eunji',
+  'Taeyang',
+];
 const DESCRIPTIONS: Record<InteractionType, string[]> = {
   PURCHASE: ['online order', 'in-store purchase', 'app order', 'gift card', 'subscription renewal'],
   INQUIRY: ['asked about delivery times', 'asked about sizes', 'asked for a quote', 'asked about opening hours'],
@@ -65,11 +126,15 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger('warn');
   const running = config.mongodbUri ? null : await findRunningEngine(config.dataDir);
-  const database = running ? { uri: running, kind: 'embedded' as const, engine: undefined } : await startEmbeddedDbIfNeeded(config, logger);
+  const database = running
+    ? { uri: running, kind: 'embedded' as const, engine: undefined }
+    : await startEmbeddedDbIfNeeded(config, logger);
   await connectDatabase({ uri: database.uri, dbName: config.mongodbDb, maxPoolSize: config.mongodbMaxPoolSize });
   try {
     if (await Customer.exists({})) {
-      console.error(`The database "${config.mongodbDb}" already has customers: seed loads into an empty database only (set MONGODB_DB to another name).`);
+      console.error(
+        `The database "${config.mongodbDb}" already has customers: seed loads into an empty database only (set MONGODB_DB to another name).`,
+      );
       process.exitCode = 1;
       return;
     }
@@ -94,11 +159,15 @@ async function main(): Promise<void> {
               ? `${pick(ROMANISED_FAMILY)} ${pick(ROMANISED_GIVEN)}`
               : `${pick(ENGLISH_FIRST)} ${pick(ENGLISH_LAST)}`;
         const code = `C${String(firstCode + i).padStart(5, '0')}`;
-        const email = random() < 0.85 ? `${code.toLowerCase()}.${name.replace(/[^A-Za-z]/g, '').toLowerCase() || 'customer'}@example.com` : undefined;
+        const email =
+          random() < 0.85
+            ? `${code.toLowerCase()}.${name.replace(/[^A-Za-z]/g, '').toLowerCase() || 'customer'}@example.com`
+            : undefined;
         const phone = random() < 0.8 ? `+8210${String(10_000_000 + Math.floor(random() * 89_999_999))}` : undefined;
         const joinedAt = new Date(now.getTime() - Math.floor(random() * 420 * day));
         // Some customers go quiet: their activity stops well before today.
-        const activeUntil = random() < 0.25 ? joinedAt.getTime() + random() * (now.getTime() - joinedAt.getTime()) * 0.5 : now.getTime();
+        const activeUntil =
+          random() < 0.25 ? joinedAt.getTime() + random() * (now.getTime() - joinedAt.getTime()) * 0.5 : now.getTime();
         const intensity = random() < 0.1 ? 40 : random() < 0.4 ? 15 : 5;
         const count = Math.floor(random() * intensity);
         const _id = new Types.ObjectId();
@@ -108,8 +177,14 @@ async function main(): Promise<void> {
         for (let k = 0; k < count; k++) {
           const occurredAt = new Date(joinedAt.getTime() + random() * Math.max(0, activeUntil - joinedAt.getTime()));
           const r = random();
-          const type: InteractionType = r < 0.45 ? 'PURCHASE' : r < 0.65 ? 'INQUIRY' : r < 0.75 ? 'SUPPORT' : r < 0.82 ? 'COMPLAINT' : 'MARKETING';
-          const amountMinor = type === 'PURCHASE' ? (intensity === 40 && random() < 0.3 ? 100_000 + Math.floor(random() * 900) * 1_000 : 5_000 + Math.floor(random() * 2_950) * 100) : undefined;
+          const type: InteractionType =
+            r < 0.45 ? 'PURCHASE' : r < 0.65 ? 'INQUIRY' : r < 0.75 ? 'SUPPORT' : r < 0.82 ? 'COMPLAINT' : 'MARKETING';
+          const amountMinor =
+            type === 'PURCHASE'
+              ? intensity === 40 && random() < 0.3
+                ? 100_000 + Math.floor(random() * 900) * 1_000
+                : 5_000 + Math.floor(random() * 2_950) * 100
+              : undefined;
           if (amountMinor) {
             total += amountMinor;
             purchases++;
@@ -119,7 +194,10 @@ async function main(): Promise<void> {
             _id: `i:${new Types.ObjectId().toHexString()}`,
             customerId: _id,
             type,
-            channel: type === 'MARKETING' ? pick(['EMAIL', 'SMS', 'APP'] as const) : pick(CHANNELS.filter((c) => c !== 'SYSTEM')),
+            channel:
+              type === 'MARKETING'
+                ? pick(['EMAIL', 'SMS', 'APP'] as const)
+                : pick(CHANNELS.filter((c) => c !== 'SYSTEM')),
             description: pick(DESCRIPTIONS[type]),
             occurredAt,
             recordedAt: now,
@@ -151,16 +229,28 @@ async function main(): Promise<void> {
         });
       }
       await Customer.collection.insertMany(customers as never[], { ordered: false });
-      for (let k = 0; k < interactions.length; k += 2_000) await Interaction.collection.insertMany(interactions.slice(k, k + 2_000) as never[], { ordered: false });
+      for (let k = 0; k < interactions.length; k += 2_000)
+        await Interaction.collection.insertMany(interactions.slice(k, k + 2_000) as never[], { ordered: false });
       await SegmentChange.collection.insertMany(
-        customers.map((c) => ({ _id: new Types.ObjectId(), customerId: c._id, from: null, to: c.segment, changedAt: now, reason: 'CREATED' })) as never[],
+        customers.map((c) => ({
+          _id: new Types.ObjectId(),
+          customerId: c._id,
+          from: null,
+          to: c.segment,
+          changedAt: now,
+          reason: 'CREATED',
+        })) as never[],
       );
       interactionTotal += interactions.length;
-      process.stderr.write(`\rseeded ${Math.min(start + 500, customersWanted)} of ${customersWanted} customers, ${interactionTotal} interactions`);
+      process.stderr.write(
+        `\rseeded ${Math.min(start + 500, customersWanted)} of ${customersWanted} customers, ${interactionTotal} interactions`,
+      );
     }
     const counts = await domain.segments.recountSegments();
     process.stderr.write('\n');
-    console.log(`Seeded ${customersWanted} customers and ${interactionTotal} interactions into "${config.mongodbDb}". Segments: ${JSON.stringify(counts)}`);
+    console.log(
+      `Seeded ${customersWanted} customers and ${interactionTotal} interactions into "${config.mongodbDb}". Segments: ${JSON.stringify(counts)}`,
+    );
   } finally {
     await disconnectDatabase();
     await database.engine?.stop();

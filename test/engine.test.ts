@@ -129,4 +129,20 @@ describe('the database engine', () => {
       ]);
     });
   });
+
+  describe('patch 0004: lookups by _id use the _id index', () => {
+    it('a find by _id searches the index instead of scanning the collection', async () => {
+      const docs = db.collection<{ _id: mongoose.Types.ObjectId; n: number }>('by_id');
+      const ids = Array.from({ length: 50 }, () => new mongoose.Types.ObjectId());
+      await docs.insertMany(ids.map((_id, n) => ({ _id, n })));
+      // The same WHERE clause serves find, update and delete by _id (SPEC §9's fast path).
+      const explained = await db.command({ explain: { find: 'by_id', filter: { _id: ids[42] } } });
+      const plan = JSON.stringify(explained.queryPlanner);
+      expect(plan).toMatch(/SEARCH \S+ USING INDEX/);
+      expect(plan).not.toMatch(/detail=SCAN/);
+      expect((await docs.findOne({ _id: ids[42] }))?.n).toBe(42);
+      expect((await docs.updateOne({ _id: ids[7] }, { $set: { n: -7 } })).modifiedCount).toBe(1);
+      expect((await docs.findOne({ _id: ids[7] }))?.n).toBe(-7);
+    });
+  });
 });

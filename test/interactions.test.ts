@@ -55,6 +55,8 @@ describe('interactions', () => {
       { id: c.id },
     );
     expect(list.body.data?.interactions.totalCount).toBe(1);
+    // Every attempt cleared its own journal entry, the losing ones too.
+    expect(await mongoose.connection.db!.collection('pending_applications').countDocuments()).toBe(0);
   });
 
   it('refuses an externalId reused for a different interaction', async () => {
@@ -245,7 +247,7 @@ describe('interactions', () => {
     const twoMinutesAgo = new Date(Date.now() - 120_000);
     await db
       .collection('pending_applications')
-      .insertOne({ _id: 'x:during-crash' as never, customerId, startedAt: twoMinutesAgo });
+      .insertOne({ _id: 'attempt-1' as never, interactionId: 'x:during-crash', customerId, startedAt: twoMinutesAgo });
     await db.collection('interactions').insertOne({
       _id: 'x:during-crash' as never,
       customerId,

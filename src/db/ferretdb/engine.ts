@@ -138,6 +138,7 @@ export async function startFerretDb(opts: {
   binary: string;
   dataDir: string;
   port?: number;
+  sqliteParams?: string;
   onLog?: (line: string) => void;
 }): Promise<RunningEngine> {
   const dataDir = path.resolve(opts.dataDir);
@@ -147,7 +148,7 @@ export async function startFerretDb(opts: {
   const port = opts.port ?? (await findFreePort());
   const args = [
     '--handler=sqlite',
-    `--sqlite-url=file:${dataDir}/`,
+    `--sqlite-url=file:${dataDir}/${opts.sqliteParams ?? ''}`,
     `--state-dir=${dataDir}`,
     `--listen-addr=127.0.0.1:${port}`,
     '--telemetry=disable',

@@ -49,15 +49,18 @@ export const Interaction = mongoose.model<InteractionDoc>('Interaction', interac
  * The write-ahead journal of interactions being applied to their customer. No multi-document
  * transactions exist on the embedded engine, so an entry is written before the interaction and
  * removed after the customer's aggregates and segment are updated; an entry left by a crash is
- * repaired by recomputing that customer from its interactions (see service.ts).
+ * repaired by recomputing that customer from its interactions (see service.ts). Each attempt
+ * has its own entry (`_id`), so concurrent attempts at one externalId never remove each
+ * other's.
  */
-export type PendingApplicationDoc = { _id: string; customerId: Types.ObjectId; startedAt: Date };
+export type PendingApplicationDoc = { _id: string; interactionId: string; customerId: Types.ObjectId; startedAt: Date };
 
 export const PendingApplication = mongoose.model<PendingApplicationDoc>(
   'PendingApplication',
   new Schema<PendingApplicationDoc>(
     {
       _id: { type: String, required: true },
+      interactionId: { type: String, required: true },
       customerId: { type: Schema.Types.ObjectId, required: true },
       startedAt: { type: Date, required: true },
     },

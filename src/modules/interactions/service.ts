@@ -198,16 +198,20 @@ export function createInteractionsService(deps: {
       return { problems: [{ field: [...path, 'customerId'], message: 'no customer has this id', code: 'NOT_FOUND' }] };
 
     const interaction: InteractionDoc = { _id: id, customerId, ...checked.doc };
-    await PendingApplication.collection
-      .insertOne({ _id: id, customerId, startedAt: clock.now() } as never)
-      .catch((err: unknown) => {
-        if (!isDuplicateKey(err)) throw err; // the same externalId is being recorded right now
-      });
+    const attemptId = new Types.ObjectId().toHexString();
+    await PendingApplication.collection.insertOne({
+      _id: attemptId,
+      interactionId: id,
+      customerId,
+      startedAt: clock.now(),
+    } as never);
     try {
       await Interaction.collection.insertOne(interaction as never);
     } catch (err) {
-      if (isDuplicateKey(err)) return replayOf(id, input, path);
-      throw err;
+      if (!isDuplicateKey(err)) throw err;
+      // Another attempt with this externalId wrote it first: this one is a replay.
+      await PendingApplication.deleteOne({ _id: attemptId });
+      return replayOf(id, input, path);
     }
     const after = await perCustomer.run(String(customerId), async () => {
       const updated = await applyToCustomer(interaction);
@@ -218,7 +222,7 @@ export function createInteractionsService(deps: {
         interaction,
         customer: after,
       } satisfies InteractionRecordedPayload);
-    await PendingApplication.deleteOne({ _id: id });
+    await PendingApplication.deleteOne({ _id: attemptId });
     return { interaction, customer: after, isReplay: false };
   }
 
@@ -286,7 +290,7 @@ export function createInteractionsService(deps: {
       });
     }
     for (const p of stale) {
-      const interaction = await Interaction.findById(p._id).lean<InteractionDoc>();
+      const interaction = await Interaction.findById(p.interactionId).lean<InteractionDoc>();
       const customer = interaction && (await Customer.findById(interaction.customerId).lean<CustomerDoc>());
       // At-least-once: the event may have gone out before the crash; it carries the
       // interaction id, so consumers recognise a repeat.

@@ -57,6 +57,28 @@ export class EventLog {
     }
   }
 
+  /**
+   * Appends several events under one allocation of consecutive seqs (one counter update and
+   * one insert for the lot). A seq that a tailer already claimed as a gap is appended again.
+   */
+  async appendMany(type: Exclude<EventType, 'GAP'>, payloads: Array<Record<string, unknown>>): Promise<void> {
+    if (!payloads.length) return;
+    const last = await nextSequence(EVENT_SEQUENCE, payloads.length);
+    const at = this.deps.clock.now();
+    const docs: EventDoc[] = payloads.map((payload, i) => {
+      const seq = last - payloads.length + 1 + i;
+      return { _id: eventId(seq), seq, type, at, payload };
+    });
+    try {
+      await Event.collection.insertMany(docs as never[], { ordered: false });
+    } catch (err) {
+      const failed = (err as { writeErrors?: Array<{ index: number; code: number }> }).writeErrors;
+      if (!failed?.length || failed.some((e) => e.code !== DUPLICATE_KEY)) throw err;
+      for (const e of failed) await this.append(type, payloads[e.index]!);
+    }
+    this.#wake?.();
+  }
+
   /** Starts tailing from the current end of the log: events appended from now on. */
   async start(): Promise<void> {
     this.#position = await currentSequence(EVENT_SEQUENCE);

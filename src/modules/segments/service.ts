@@ -1,4 +1,4 @@
-import mongoose, { type Types } from 'mongoose';
+import mongoose, { Types } from 'mongoose';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { currencyExponent } from '../../shared/money.js';
@@ -19,6 +19,8 @@ const POLICY_ID = 'segment_policy';
 const COUNTS_ID = 'segment_counts';
 /** How many customers a sweep or a re-evaluation settles at once. */
 const SETTLE_CONCURRENCY = 8;
+/** How many segment changes a sweep records at once. */
+const RECORD_BATCH = 100;
 
 export type SegmentCounts = Record<Segment, number>;
 
@@ -48,21 +50,44 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
     return stored ? { ...defaultPolicy, ...(stored as unknown as Partial<SegmentPolicy>) } : defaultPolicy;
   }
 
+  type Change = { customer: CustomerDoc; from: Segment | null; to: Segment; reason: SegmentChangeReason };
+
+  /** History, counts and events of several changes, in three writes whatever their number. */
+  async function recordChanges(changes: Change[]): Promise<void> {
+    if (!changes.length) return;
+    await SegmentChange.collection.insertMany(
+      changes.map((c) => ({
+        _id: new Types.ObjectId(),
+        customerId: c.customer._id,
+        from: c.from,
+        to: c.to,
+        changedAt: c.customer.segmentChangedAt,
+        reason: c.reason,
+      })) as never[],
+    );
+    const inc: Record<string, number> = {};
+    for (const c of changes) {
+      inc[c.to] = (inc[c.to] ?? 0) + 1;
+      if (c.from) inc[c.from] = (inc[c.from] ?? 0) - 1;
+    }
+    await Setting.updateOne({ _id: COUNTS_ID }, { $inc: inc }, { upsert: true });
+    const payloads: SegmentChangedPayload[] = changes.map((c) => ({
+      customer: c.customer,
+      from: c.from,
+      to: c.to,
+      changedAt: c.customer.segmentChangedAt,
+      reason: c.reason,
+    }));
+    await events.appendMany('SEGMENT_CHANGED', payloads);
+  }
+
   async function recordChange(
     customer: CustomerDoc,
     from: Segment | null,
     to: Segment,
     reason: SegmentChangeReason,
   ): Promise<void> {
-    const changedAt = customer.segmentChangedAt;
-    await SegmentChange.create({ customerId: customer._id, from, to, changedAt, reason });
-    await Setting.updateOne(
-      { _id: COUNTS_ID },
-      { $inc: { [to]: 1, ...(from ? { [from]: -1 } : {}) } },
-      { upsert: true },
-    );
-    const payload: SegmentChangedPayload = { customer, from, to, changedAt, reason };
-    await events.append('SEGMENT_CHANGED', payload);
+    await recordChanges([{ customer, from, to, reason }]);
   }
 
   /**
@@ -76,6 +101,7 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
     seen: CustomerDoc,
     reason: SegmentChangeReason,
     policy?: SegmentPolicy,
+    record: (change: Change) => Promise<void> = (c) => recordChanges([c]),
   ): Promise<CustomerDoc> {
     const p = policy ?? (await getPolicy());
     let current = seen;
@@ -90,7 +116,7 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
       ).lean<CustomerDoc>();
       if (!before) return current; // deleted meanwhile
       const after: CustomerDoc = { ...before, segment: target, segmentChangedAt: now, updatedAt: now };
-      if (before.segment !== target) await recordChange(after, before.segment, target, reason);
+      if (before.segment !== target) await record({ customer: after, from: before.segment, to: target, reason });
       if (before.rev === current.rev) return after;
       current = after;
     }
@@ -101,14 +127,30 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
     return current;
   }
 
+  /**
+   * Settles every customer the cursor yields that the policy would move, a few at a time, and
+   * records their changes in batches (three writes per batch instead of four per change). A
+   * crash mid-batch leaves those customers' segments right but can lose up to one batch of
+   * history rows and events; the counts are recounted at start.
+   */
   async function settleMany(cursor: AsyncIterable<CustomerDoc>, reason: SegmentChangeReason, policy: SegmentPolicy) {
     let evaluated = 0;
     let changed = 0;
+    let pending: Change[] = [];
+    const flush = async () => {
+      const batch = pending;
+      pending = [];
+      await recordChanges(batch);
+    };
+    const record = async (c: Change) => {
+      pending.push(c);
+      if (pending.length >= RECORD_BATCH) await flush();
+    };
     const inFlight = new Set<Promise<void>>();
     for await (const c of cursor) {
       evaluated++;
       if (segmentFor(c, policy, clock.now()) === c.segment) continue;
-      const work: Promise<void> = settleSegment(c, reason, policy).then((after) => {
+      const work: Promise<void> = settleSegment(c, reason, policy, record).then((after) => {
         if (after.segment !== c.segment) changed++;
       });
       inFlight.add(work);
@@ -116,6 +158,7 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
       if (inFlight.size >= SETTLE_CONCURRENCY) await Promise.race(inFlight);
     }
     await Promise.all(inFlight);
+    await flush();
     return { evaluatedCount: evaluated, changedCount: changed };
   }
 

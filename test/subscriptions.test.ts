@@ -221,6 +221,34 @@ describe('subscriptions', () => {
     expect(events[start]!.segmentChanged.customer.name).toBe('After The Gap');
   });
 
+  it('resolves an event once for many subscribers of the same subscription', async () => {
+    const query = `subscription { segmentChanged(segments: [NEW]) { customer { name interactions(first: 1) { edges { node { id } } } } to } }`;
+    type Fanned = { segmentChanged: { customer: { name: string } } };
+    const subs = Array.from({ length: 20 }, () => collect<Fanned>(t.wsClient(), query));
+    // Live for all of them: a probe reaches every subscriber.
+    for (let i = 1; subs.some((s) => s.items.length === 0); i++) {
+      if (i > 50) throw new Error('subscriptions never became live');
+      await createCustomer(t, { name: `Fan Probe ${i}` });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const start = subs.map((s) => s.items.length);
+    const client = mongoose.connection.getClient();
+    let timelineReads = 0;
+    const count = (e: { commandName: string; command: Record<string, unknown> }) => {
+      if (e.commandName === 'find' && e.command.find === 'interactions') timelineReads++;
+    };
+    client.on('commandStarted', count);
+    try {
+      await createCustomer(t, { name: 'Fanned Out' });
+      await Promise.all(subs.map((s, i) => s.waitFor(start[i]! + 1)));
+    } finally {
+      client.off('commandStarted', count);
+    }
+    for (const [i, s] of subs.entries()) expect(s.items[start[i]!]!.segmentChanged.customer.name).toBe('Fanned Out');
+    expect(timelineReads).toBe(1);
+    subs.forEach((s) => s.unsubscribe());
+  });
+
   describe('across server processes', () => {
     let other: ApiProcess;
     beforeAll(async () => {

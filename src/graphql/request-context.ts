@@ -7,6 +7,15 @@ import type { Logger } from '../shared/logger.js';
 import type { ServerRuntime } from '../shared/runtime.js';
 import type { GraphQLContext } from './context.js';
 
+function createLoaders(domain: Domain): GraphQLContext['loaders'] {
+  let policy: Promise<SegmentPolicy> | undefined;
+  return {
+    ...createCustomerLoaders(domain.customers),
+    ...createInteractionLoaders(domain.interactions),
+    policy: () => (policy ??= domain.segments.getPolicy()),
+  };
+}
+
 /** A fresh context (and fresh DataLoaders) for one HTTP request or one WebSocket operation. */
 export function createRequestContext(deps: {
   requestId: string;
@@ -15,13 +24,13 @@ export function createRequestContext(deps: {
   runtime: ServerRuntime;
   domain: Domain;
 }): GraphQLContext {
-  let policy: Promise<SegmentPolicy> | undefined;
-  return {
-    ...deps,
-    loaders: {
-      ...createCustomerLoaders(deps.domain.customers),
-      ...createInteractionLoaders(deps.domain.interactions),
-      policy: () => (policy ??= deps.domain.segments.getPolicy()),
-    },
-  };
+  return { ...deps, loaders: createLoaders(deps.domain) };
+}
+
+/**
+ * A subscription's context lives as long as the subscription: each event gets fresh loaders,
+ * or a later event would be resolved with documents cached for an earlier one.
+ */
+export function refreshLoaders(ctx: GraphQLContext): void {
+  ctx.loaders = createLoaders(ctx.domain);
 }

@@ -8,6 +8,7 @@ import type { ServerRuntime } from '../shared/runtime.js';
 import type { Domain } from '../modules/domain.js';
 import type { GraphQLContext } from './context.js';
 import { createRequestContext } from './request-context.js';
+import { createSubscriptionFanout } from './subscription-fanout.js';
 import { maskError } from './errors.js';
 
 type WsContext = Context<Record<string, unknown> | undefined, Extra>;
@@ -37,6 +38,8 @@ export function graphqlWsOptions(deps: {
 
   return {
     schema: deps.schema,
+    // Until roles exist (access control), every subscriber is one audience.
+    subscribe: createSubscriptionFanout(() => 'all'),
     connectionInitWaitTimeout: CONNECTION_INIT_WAIT_MS,
     onConnect: (ctx) => {
       runtime.activeWebSockets++;

@@ -3,6 +3,7 @@ import type { GraphQLContext } from '../../graphql/context.js';
 import { userInputError } from '../../graphql/errors.js';
 import { eventCursor, filterEvents, seqFromAfter } from '../../graphql/event-stream.js';
 import { toUserErrors } from '../../graphql/payloads.js';
+import { refreshLoaders } from '../../graphql/request-context.js';
 import { localIdOf, toGlobalId } from '../../shared/ids.js';
 import { toMoney } from '../../shared/money.js';
 import type { EventDoc } from '../events/model.js';
@@ -63,6 +64,7 @@ export const resolvers = {
       },
       resolve: (e: EventDoc, _a: unknown, ctx: GraphQLContext) => {
         const { interaction, customer } = e.payload as InteractionRecordedPayload;
+        refreshLoaders(ctx);
         ctx.loaders.customerById.prime(String(customer._id), customer);
         return { interaction, cursor: eventCursor(e.seq) };
       },

@@ -1,5 +1,7 @@
 import type { Resolvers } from '../../generated/graphql.js';
+import type { GraphQLContext } from '../../graphql/context.js';
 import { eventCursor, filterEvents, seqFromAfter } from '../../graphql/event-stream.js';
+import { refreshLoaders } from '../../graphql/request-context.js';
 import { localIdOf } from '../../shared/ids.js';
 import { MoneyError, parseAmount, toMoney } from '../../shared/money.js';
 import type { EventDoc } from '../events/model.js';
@@ -56,8 +58,9 @@ export const resolvers = {
           );
         });
       },
-      resolve: (e: EventDoc) => {
+      resolve: (e: EventDoc, _a: unknown, ctx: GraphQLContext) => {
         const change = e.payload as SegmentChangedPayload;
+        refreshLoaders(ctx);
         return { ...change, cursor: eventCursor(e.seq) };
       },
     },

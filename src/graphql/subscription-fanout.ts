@@ -1,0 +1,109 @@
+import { FixedBuffer, Repeater } from '@repeaterjs/repeater';
+import { Kind, print, subscribe, visit, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
+
+type Listener = { push: (r: ExecutionResult) => Promise<unknown>; stop: (err?: unknown) => void; waiting: number };
+type Shared = { listeners: Set<Listener>; source: AsyncIterator<ExecutionResult> };
+type SharedSlot = Promise<Shared | ExecutionResult>;
+
+/** How many results a subscriber may fall behind before it is dropped. */
+export const SUBSCRIBER_BUFFER = 256;
+
+export class SlowSubscriberError extends Error {
+  override name = 'SlowSubscriberError';
+}
+
+/** True when any `after:` argument in the operation has a value (literal or variable). */
+function hasAfterCursor(document: DocumentNode, variables: Record<string, unknown>): boolean {
+  let found = false;
+  visit(document, {
+    Argument(node) {
+      if (node.name.value !== 'after') return;
+      const v = node.value;
+      if (v.kind === Kind.VARIABLE ? variables[v.name.value] != null : v.kind !== Kind.NULL) found = true;
+    },
+  });
+  return found;
+}
+
+function isAsyncIterator(v: unknown): v is AsyncIterator<ExecutionResult> {
+  return typeof (v as AsyncIterator<ExecutionResult>)?.next === 'function';
+}
+
+/**
+ * Subscriptions with the same operation and variables, that start from now (no `after`),
+ * share one execution: every event is resolved once per distinct subscription, not once per
+ * subscriber, and the result is handed to each. Each subscriber has a bounded buffer; one that
+ * falls SUBSCRIBER_BUFFER results behind is dropped with an error instead of growing memory.
+ */
+export function createSubscriptionFanout(audienceOf: (args: ExecutionArgs) => string) {
+  const shared = new Map<string, SharedSlot>();
+
+  async function startShared(key: string, args: ExecutionArgs): Promise<Shared | ExecutionResult> {
+    const result = await subscribe(args);
+    if (!isAsyncIterator(result)) return result;
+    const entry: Shared = { listeners: new Set(), source: result };
+    pump(key, entry);
+    return entry;
+  }
+
+  function pump(key: string, entry: Shared): void {
+    const slot = shared.get(key);
+    void (async () => {
+      try {
+        for (;;) {
+          const { value, done } = await entry.source.next();
+          if (done) break;
+          for (const l of entry.listeners) {
+            // A push waits only once the subscriber's buffer is full: it fell too far behind.
+            if (l.waiting > 0) {
+              l.stop(new SlowSubscriberError(`subscriber fell ${SUBSCRIBER_BUFFER} results behind: dropped`));
+              continue;
+            }
+            l.waiting++;
+            void l.push(value).then(
+              () => l.waiting--,
+              () => l.waiting--,
+            );
+          }
+        }
+        for (const l of entry.listeners) l.stop();
+      } catch (err) {
+        for (const l of entry.listeners) l.stop(err);
+      } finally {
+        if (slot && shared.get(key) === slot) shared.delete(key);
+      }
+    })();
+  }
+
+  return async function subscribeShared(args: ExecutionArgs) {
+    const variables = args.variableValues ?? {};
+    // A replay (`after`) has a starting point of its own: it is not shared.
+    if (hasAfterCursor(args.document, variables)) return subscribe(args);
+    const document = print(args.document);
+    const key = `${audienceOf(args)}\u0000${args.operationName ?? ''}\u0000${document}\u0000${JSON.stringify(variables)}`;
+
+    // The map holds the promise at once, so subscribers arriving together share one source.
+    let pending = shared.get(key);
+    if (!pending) {
+      pending = startShared(key, args);
+      shared.set(key, pending);
+    }
+    const entry = await pending;
+    if (!('listeners' in entry)) {
+      if (shared.get(key) === pending) shared.delete(key);
+      return entry; // an error: nothing to share
+    }
+    const own = entry;
+    const ownPending = pending;
+    return new Repeater<ExecutionResult>(async (push, stop) => {
+      const listener: Listener = { push, stop, waiting: 0 };
+      own.listeners.add(listener);
+      await stop;
+      own.listeners.delete(listener);
+      if (own.listeners.size === 0 && shared.get(key) === ownPending) {
+        shared.delete(key);
+        await own.source.return?.();
+      }
+    }, new FixedBuffer(SUBSCRIBER_BUFFER));
+  };
+}

@@ -1,4 +1,6 @@
 import type { Resolvers } from '../../generated/graphql.js';
+import { connectionResolvers } from '../../graphql/connections.js';
+import type { CustomerDoc } from './model.js';
 import { userInputError } from '../../graphql/errors.js';
 import { toUserErrors } from '../../graphql/payloads.js';
 import { fromGlobalId, localIdOf, toGlobalId } from '../../shared/ids.js';
@@ -80,14 +82,5 @@ export const resolvers = {
     insights: async (c, _a, ctx) => insightsFor(c, await ctx.loaders.policy(), ctx.clock.now()),
     segmentHistory: (c, { first }, ctx) => ctx.domain.segments.history(c._id, Math.min(Math.max(first ?? 20, 0), 100)),
   },
-  CustomerConnection: {
-    edges: (page) => page.items,
-    pageInfo: (page) => ({
-      hasNextPage: page.hasNextPage,
-      hasPreviousPage: page.hasPreviousPage,
-      startCursor: page.items[0]?.cursor ?? null,
-      endCursor: page.items.at(-1)?.cursor ?? null,
-    }),
-    totalCount: (page) => page.totalCount(),
-  },
+  CustomerConnection: connectionResolvers<CustomerDoc>(),
 } satisfies Resolvers;

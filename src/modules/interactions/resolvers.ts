@@ -1,4 +1,6 @@
 import type { Resolvers } from '../../generated/graphql.js';
+import { connectionResolvers } from '../../graphql/connections.js';
+import type { InteractionDoc } from './model.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { userInputError } from '../../graphql/errors.js';
 import { eventCursor, filterEvents, seqFromAfter } from '../../graphql/event-stream.js';
@@ -81,14 +83,5 @@ export const resolvers = {
     amount: (i, _a, ctx) => (i.amountMinor != null ? toMoney(i.amountMinor, i.currency ?? ctx.domain.currency) : null),
     externalId: (i) => i.externalId ?? null,
   },
-  InteractionConnection: {
-    edges: (page) => page.items,
-    pageInfo: (page) => ({
-      hasNextPage: page.hasNextPage,
-      hasPreviousPage: page.hasPreviousPage,
-      startCursor: page.items[0]?.cursor ?? null,
-      endCursor: page.items.at(-1)?.cursor ?? null,
-    }),
-    totalCount: (page) => page.totalCount(),
-  },
+  InteractionConnection: connectionResolvers<InteractionDoc>(),
 } satisfies Resolvers;

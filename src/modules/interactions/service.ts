@@ -1,13 +1,13 @@
 import mongoose, { Types } from 'mongoose';
 import type { Clock } from '../../shared/clock.js';
-import { decodeCursor, encodeCursor, MAX_PAGE_SIZE } from '../../shared/cursors.js';
 import { KeyedMutex } from '../../shared/keyed-mutex.js';
 import type { Logger } from '../../shared/logger.js';
 import { MoneyError, parseAmount } from '../../shared/money.js';
 import { Customer, type CustomerDoc } from '../customers/model.js';
-import type { FieldProblem, Page } from '../customers/service.js';
+import type { FieldProblem } from '../customers/service.js';
 import type { EventLog } from '../events/log.js';
 import type { SegmentsService } from '../segments/service.js';
+import { findInteractionById, firstPagesForCustomers, listInteractions } from './timeline.js';
 import { Interaction, PendingApplication, type Channel, type InteractionDoc, type InteractionType } from './model.js';
 
 /** Interactions may be dated this far ahead of our clock (devices' clocks drift). */
@@ -36,14 +36,6 @@ export type InteractionRecordedPayload = { interaction: InteractionDoc; customer
 
 /** An interaction event as the schema shows it. */
 export type InteractionEventView = { interaction: InteractionDoc; cursor: string };
-
-export type InteractionFilter = {
-  customerId?: string | null;
-  types?: InteractionType[] | null;
-  channels?: Channel[] | null;
-  occurredAfter?: Date | null;
-  occurredBefore?: Date | null;
-};
 
 /** MARKETING is outbound: it is on the timeline but is not the customer's own activity. */
 function isCustomerActivity(type: InteractionType): boolean {
@@ -305,112 +297,12 @@ export function createInteractionsService(deps: {
     return stale.length;
   }
 
-  /**
-   * The first page of several customers' timelines in one query (one scan on the embedded
-   * engine instead of one per customer), split in memory. A customer with a very long timeline
-   * could make that one read large, so it is capped; customers the capped read leaves short
-   * are then read on their own.
-   */
-  async function firstPagesForCustomers(
-    customerIds: readonly string[],
-    first: number,
-    types?: InteractionType[] | null,
-  ): Promise<Array<Page<InteractionDoc>>> {
-    const size = Math.min(Math.max(first, 0), MAX_PAGE_SIZE);
-    const ids = customerIds.map((id) => new Types.ObjectId(id));
-    const cap = (size + 1) * ids.length * 20;
-    const query = {
-      customerId: mongoose.trusted({ $in: ids }),
-      ...(types?.length ? { type: mongoose.trusted({ $in: types }) } : {}),
-    };
-    const docs = await Interaction.find(query).sort({ occurredAt: -1, _id: -1 }).limit(cap).lean<InteractionDoc[]>();
-    const byCustomer = new Map<string, InteractionDoc[]>(customerIds.map((id) => [id, []]));
-    for (const d of docs) {
-      const list = byCustomer.get(String(d.customerId))!;
-      if (list.length <= size) list.push(d);
-    }
-    const isCapped = docs.length === cap;
-    return Promise.all(
-      customerIds.map(async (id) => {
-        const list = byCustomer.get(id)!;
-        if (isCapped && list.length <= size) {
-          const own = await listInteractions({ filter: { customerId: id, types }, first: size });
-          if (!('problem' in own)) return own;
-        }
-        return {
-          items: list
-            .slice(0, size)
-            .map((d) => ({ node: d, cursor: encodeCursor([d.occurredAt.toISOString(), d._id]) })),
-          hasNextPage: list.length > size,
-          hasPreviousPage: false,
-          totalCount: () =>
-            Interaction.countDocuments({
-              customerId: new Types.ObjectId(id),
-              ...(types?.length ? { type: mongoose.trusted({ $in: types }) } : {}),
-            }).exec(),
-        };
-      }),
-    );
-  }
-
-  async function findById(id: string): Promise<InteractionDoc | null> {
-    return Interaction.findById(id).lean<InteractionDoc>();
-  }
-
-  /** Newest first, `_id` breaking ties, so cursors resume exactly after their item. */
-  async function listInteractions(args: {
-    filter?: InteractionFilter | null;
-    first: number;
-    after?: string | null;
-  }): Promise<Page<InteractionDoc> | { problem: FieldProblem }> {
-    const first = Math.min(Math.max(args.first, 0), MAX_PAGE_SIZE);
-    const f = args.filter ?? {};
-    const and: Record<string, unknown>[] = [];
-    if (f.customerId != null) {
-      if (!Types.ObjectId.isValid(f.customerId) || f.customerId.length !== 24) {
-        return { items: [], hasNextPage: false, hasPreviousPage: false, totalCount: async () => 0 };
-      }
-      and.push({ customerId: new Types.ObjectId(f.customerId) });
-    }
-    if (f.types?.length) and.push({ type: mongoose.trusted({ $in: f.types }) });
-    if (f.channels?.length) and.push({ channel: mongoose.trusted({ $in: f.channels }) });
-    if (f.occurredAfter) and.push({ occurredAt: mongoose.trusted({ $gte: f.occurredAfter }) });
-    if (f.occurredBefore) and.push({ occurredAt: mongoose.trusted({ $lt: f.occurredBefore }) });
-    const base = and.length ? { $and: and } : {};
-    let query: Record<string, unknown> = base;
-    if (args.after) {
-      const values = decodeCursor(args.after, 2);
-      if (!values || typeof values[0] !== 'string' || typeof values[1] !== 'string') {
-        return { problem: { field: ['after'], message: 'not a cursor from this list', code: 'INVALID' } };
-      }
-      const at = new Date(values[0]);
-      const resume = {
-        $or: [
-          { occurredAt: mongoose.trusted({ $lt: at }) },
-          { occurredAt: at, _id: mongoose.trusted({ $lt: values[1] }) },
-        ],
-      };
-      query = and.length ? { $and: [...and, resume] } : resume;
-    }
-    const docs = await Interaction.find(query)
-      .sort({ occurredAt: -1, _id: -1 })
-      .limit(first + 1)
-      .lean<InteractionDoc[]>();
-    const page = docs.slice(0, first);
-    return {
-      items: page.map((d) => ({ node: d, cursor: encodeCursor([d.occurredAt.toISOString(), d._id]) })),
-      hasNextPage: docs.length > first,
-      hasPreviousPage: Boolean(args.after),
-      totalCount: () => Interaction.countDocuments(base).exec(),
-    };
-  }
-
   return {
     recordInteraction,
     recordPurchase,
     recordInteractions,
     repairPendingApplications,
-    findById,
+    findById: findInteractionById,
     listInteractions,
     firstPagesForCustomers,
   };

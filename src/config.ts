@@ -34,6 +34,10 @@ const envSchema = z.object({
     .default('KR'),
   GRAPHIQL: booleanFlag.optional(),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  GRAPHQL_INTROSPECTION: booleanFlag.optional(),
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(1_200),
+  WS_MAX_SUBSCRIPTIONS_PER_SOCKET: z.coerce.number().int().min(1).default(100),
+  WS_KEEPALIVE_MS: z.coerce.number().int().min(0).default(30_000),
   SEGMENT_SWEEP_INTERVAL_MS: z.coerce.number().int().min(0).default(3_600_000),
   REPAIR_INTERVAL_MS: z.coerce.number().int().min(0).default(60_000),
 });
@@ -53,6 +57,12 @@ export type Config = {
   currency: string;
   defaultRegion: string;
   isGraphiqlEnabled: boolean;
+  isIntrospectionEnabled: boolean;
+  /** Field suggestions ("Did you mean …?") reveal the schema: off in production. */
+  isSuggestionsEnabled: boolean;
+  rateLimitPerMinute: number;
+  wsMaxSubscriptionsPerSocket: number;
+  wsKeepaliveMs: number;
   shutdownTimeoutMs: number;
   segmentSweepIntervalMs: number;
   repairIntervalMs: number;
@@ -86,6 +96,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     currency: e.CRM_CURRENCY,
     defaultRegion: e.CRM_DEFAULT_REGION,
     isGraphiqlEnabled: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
+    isIntrospectionEnabled: e.GRAPHQL_INTROSPECTION ?? e.NODE_ENV !== 'production',
+    isSuggestionsEnabled: e.NODE_ENV !== 'production',
+    rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    wsMaxSubscriptionsPerSocket: e.WS_MAX_SUBSCRIPTIONS_PER_SOCKET,
+    wsKeepaliveMs: e.WS_KEEPALIVE_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     segmentSweepIntervalMs: e.SEGMENT_SWEEP_INTERVAL_MS,
     repairIntervalMs: e.REPAIR_INTERVAL_MS,

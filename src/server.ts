@@ -9,17 +9,19 @@ import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/dis
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import { useServer } from 'graphql-ws/use/ws';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { pinoHttp } from 'pino-http';
 import { WebSocketServer } from 'ws';
 import type { Config } from './config.js';
 import { pingDatabase } from './db/connection.js';
 import type { GraphQLContext } from './graphql/context.js';
-import { maskError } from './graphql/errors.js';
+import { createErrorFormatter, ErrorCode } from './graphql/errors.js';
 import { errorReportingPlugin } from './graphql/plugins/errors.js';
 import { refuseHttpSubscriptionsPlugin } from './graphql/plugins/http-subscriptions.js';
+import { operationLimitsPlugin } from './graphql/plugins/limits.js';
 import { metricsPlugin } from './graphql/plugins/metrics.js';
 import { buildSchema } from './graphql/schema.js';
-import { graphqlWsOptions } from './graphql/ws.js';
+import { graphqlWsOptions, startWebSocketKeepalive } from './graphql/ws.js';
 import { createRequestContext } from './graphql/request-context.js';
 import { ensureIndexes } from './db/indexes.js';
 import { createDomain } from './modules/domain.js';
@@ -87,11 +89,23 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
   const httpServer = http.createServer(app);
 
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
-  const wsCleanup = useServer(graphqlWsOptions({ schema, logger, clock, runtime, domain }), wsServer);
+  const wsCleanup = useServer(
+    graphqlWsOptions({
+      schema,
+      logger,
+      clock,
+      runtime,
+      domain,
+      maxSubscriptionsPerSocket: config.wsMaxSubscriptionsPerSocket,
+    }),
+    wsServer,
+  );
+  const keepalive = startWebSocketKeepalive(wsServer, config.wsKeepaliveMs);
 
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
-    formatError: maskError,
+    formatError: createErrorFormatter({ isSuggestionsEnabled: config.isSuggestionsEnabled }),
+    introspection: config.isIntrospectionEnabled,
     includeStacktraceInErrorResponses: false,
     // main.ts owns shutdown: the server stops before the database and the engine.
     stopOnTerminationSignals: false,
@@ -104,6 +118,7 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
             async drainServer() {
               await Promise.all(jobs.map((j) => j.stop()));
               await domain.events.stop();
+              keepalive.stop();
               await wsCleanup.dispose();
             },
           };
@@ -114,6 +129,7 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
       metricsPlugin(metrics),
       errorReportingPlugin(),
       refuseHttpSubscriptionsPlugin(),
+      operationLimitsPlugin(),
     ],
   });
   await apollo.start();
@@ -172,6 +188,29 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
 
   app.use(
     '/graphql',
+    rateLimit({
+      windowMs: 60_000,
+      limit: config.rateLimitPerMinute,
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+      // Per token once clients authenticate; per address until then.
+      keyGenerator: (req) => req.headers.authorization ?? ipKeyGenerator(req.ip ?? 'unknown'),
+      handler: (req, res) => {
+        const resetTime = (req as typeof req & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
+        const retryAfter = Math.max(1, Math.ceil(((resetTime?.getTime() ?? Date.now() + 60_000) - Date.now()) / 1000));
+        res
+          .status(429)
+          .setHeader('Retry-After', String(retryAfter))
+          .json({
+            errors: [
+              {
+                message: `Too many requests: try again in ${retryAfter} s.`,
+                extensions: { code: ErrorCode.RateLimited, retryAfterSeconds: retryAfter },
+              },
+            ],
+          });
+      },
+    }),
     express.json({ limit: '1mb' }),
     expressMiddleware(apollo, {
       context: async ({ req }): Promise<GraphQLContext> =>

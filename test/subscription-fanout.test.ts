@@ -38,7 +38,7 @@ function tickerSchema() {
 describe('subscription fan-out', () => {
   it('resolves each event once for all subscribers of one operation', async () => {
     const { schema, emit, counts } = tickerSchema();
-    const subscribe = createSubscriptionFanout(() => 'all');
+    const subscribe = createSubscriptionFanout({ audienceOf: () => 'all', shareableFields: new Set(['tick']) });
     const document = parse('subscription { tick }');
     const streams = (await Promise.all(
       Array.from({ length: 20 }, () => subscribe({ schema, document })),
@@ -54,7 +54,7 @@ describe('subscription fan-out', () => {
 
   it('does not share a replay that starts from a cursor', async () => {
     const { schema, counts } = tickerSchema();
-    const subscribe = createSubscriptionFanout(() => 'all');
+    const subscribe = createSubscriptionFanout({ audienceOf: () => 'all', shareableFields: new Set(['tick']) });
     const document = parse('subscription($after: String) { tick(after: $after) }');
     const a = (await subscribe({
       schema,
@@ -73,7 +73,7 @@ describe('subscription fan-out', () => {
 
   it('drops a subscriber that falls a whole buffer behind, and keeps serving the others', async () => {
     const { schema, emit } = tickerSchema();
-    const subscribe = createSubscriptionFanout(() => 'all');
+    const subscribe = createSubscriptionFanout({ audienceOf: () => 'all', shareableFields: new Set(['tick']) });
     const document = parse('subscription { tick }');
     const slow = (await subscribe({ schema, document })) as AsyncIterableIterator<ExecutionResult>;
     const fast = (await subscribe({ schema, document })) as AsyncIterableIterator<ExecutionResult>;

@@ -16,6 +16,8 @@ export const ErrorCode = {
   Forbidden: 'FORBIDDEN',
   QueryTooComplex: 'QUERY_TOO_COMPLEX',
   NotFound: 'NOT_FOUND',
+  RateLimited: 'RATE_LIMITED',
+  TooManySubscriptions: 'TOO_MANY_SUBSCRIPTIONS',
   Internal: 'INTERNAL_SERVER_ERROR',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -52,5 +54,14 @@ export function maskError(formatted: GraphQLFormattedError, original: unknown): 
     ...(formatted.locations ? { locations: formatted.locations } : {}),
     ...(formatted.path ? { path: formatted.path } : {}),
     extensions: { code: ErrorCode.Internal },
+  };
+}
+
+/** maskError, plus (in production) no "Did you mean …?" hints that would reveal the schema. */
+export function createErrorFormatter(opts: { isSuggestionsEnabled: boolean }) {
+  return (formatted: GraphQLFormattedError, original: unknown): GraphQLFormattedError => {
+    const masked = maskError(formatted, original);
+    if (opts.isSuggestionsEnabled) return masked;
+    return { ...masked, message: masked.message.replace(/ ?Did you mean .*\?$/, '') };
   };
 }

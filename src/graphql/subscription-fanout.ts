@@ -1,5 +1,14 @@
 import { FixedBuffer, Repeater } from '@repeaterjs/repeater';
-import { Kind, print, subscribe, visit, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import {
+  getOperationAST,
+  Kind,
+  print,
+  subscribe,
+  visit,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+} from 'graphql';
 
 type Listener = { push: (r: ExecutionResult) => Promise<unknown>; stop: (err?: unknown) => void; waiting: number };
 type Shared = { listeners: Set<Listener>; source: AsyncIterator<ExecutionResult> };
@@ -10,6 +19,11 @@ export const SUBSCRIBER_BUFFER = 256;
 
 export class SlowSubscriberError extends Error {
   override name = 'SlowSubscriberError';
+}
+
+function rootFieldsOf(args: ExecutionArgs): string[] {
+  const operation = getOperationAST(args.document, args.operationName);
+  return (operation?.selectionSet.selections ?? []).map((s) => (s.kind === Kind.FIELD ? s.name.value : '…'));
 }
 
 /** True when any `after:` argument in the operation has a value (literal or variable). */
@@ -35,7 +49,12 @@ function isAsyncIterator(v: unknown): v is AsyncIterator<ExecutionResult> {
  * subscriber, and the result is handed to each. Each subscriber has a bounded buffer; one that
  * falls SUBSCRIBER_BUFFER results behind is dropped with an error instead of growing memory.
  */
-export function createSubscriptionFanout(audienceOf: (args: ExecutionArgs) => string) {
+export function createSubscriptionFanout(opts: {
+  /** Who may see the same results (role, masking): subscribers share only within one audience. */
+  audienceOf: (args: ExecutionArgs) => string;
+  /** Root fields whose streams are the same for every subscriber from the moment they join. */
+  shareableFields: ReadonlySet<string>;
+}) {
   const shared = new Map<string, SharedSlot>();
 
   async function startShared(key: string, args: ExecutionArgs): Promise<Shared | ExecutionResult> {
@@ -77,10 +96,13 @@ export function createSubscriptionFanout(audienceOf: (args: ExecutionArgs) => st
 
   return async function subscribeShared(args: ExecutionArgs) {
     const variables = args.variableValues ?? {};
-    // A replay (`after`) has a starting point of its own: it is not shared.
-    if (hasAfterCursor(args.document, variables)) return subscribe(args);
+    // A replay (`after`) has a starting point of its own, and a stream that opens with a
+    // snapshot (systemStatus) owes each subscriber its own first value: neither is shared.
+    if (!rootFieldsOf(args).every((f) => opts.shareableFields.has(f)) || hasAfterCursor(args.document, variables)) {
+      return subscribe(args);
+    }
     const document = print(args.document);
-    const key = `${audienceOf(args)}\u0000${args.operationName ?? ''}\u0000${document}\u0000${JSON.stringify(variables)}`;
+    const key = `${opts.audienceOf(args)}\u0000${args.operationName ?? ''}\u0000${document}\u0000${JSON.stringify(variables)}`;
 
     // The map holds the promise at once, so subscribers arriving together share one source.
     let pending = shared.get(key);

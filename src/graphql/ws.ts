@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { GraphQLSchema } from 'graphql';
+import { GraphQLError, parse, type GraphQLSchema } from 'graphql';
 import type { Context, ServerOptions } from 'graphql-ws';
 import type { Extra } from 'graphql-ws/use/ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { ServerRuntime } from '../shared/runtime.js';
@@ -9,7 +10,8 @@ import type { Domain } from '../modules/domain.js';
 import type { GraphQLContext } from './context.js';
 import { createRequestContext } from './request-context.js';
 import { createSubscriptionFanout } from './subscription-fanout.js';
-import { maskError } from './errors.js';
+import { ErrorCode, maskError } from './errors.js';
+import { operationLimitErrors } from './limits.js';
 
 type WsContext = Context<Record<string, unknown> | undefined, Extra>;
 
@@ -26,6 +28,7 @@ export function graphqlWsOptions(deps: {
   clock: Clock;
   runtime: ServerRuntime;
   domain: Domain;
+  maxSubscriptionsPerSocket: number;
 }): ServerOptions<Record<string, unknown> | undefined, Extra> {
   const { runtime } = deps;
   // Operation ids running on each socket; whatever is left when the socket closes is released.
@@ -38,8 +41,11 @@ export function graphqlWsOptions(deps: {
 
   return {
     schema: deps.schema,
-    // Until roles exist (access control), every subscriber is one audience.
-    subscribe: createSubscriptionFanout(() => 'all'),
+    subscribe: createSubscriptionFanout({
+      // Until roles exist (access control), every subscriber is one audience.
+      audienceOf: () => 'all',
+      shareableFields: new Set(['segmentChanged', 'interactionRecorded']),
+    }),
     connectionInitWaitTimeout: CONNECTION_INIT_WAIT_MS,
     onConnect: (ctx) => {
       runtime.activeWebSockets++;
@@ -64,6 +70,28 @@ export function graphqlWsOptions(deps: {
         domain: deps.domain,
       });
     },
+    onSubscribe: (ctx, _id, payload) => {
+      if ((running.get(ctx)?.size ?? 0) >= deps.maxSubscriptionsPerSocket) {
+        return [
+          new GraphQLError(`At most ${deps.maxSubscriptionsPerSocket} operations may run on one connection.`, {
+            extensions: { code: ErrorCode.TooManySubscriptions },
+          }),
+        ];
+      }
+      let document;
+      try {
+        document = parse(payload.query);
+      } catch {
+        return; // graphql-ws reports the syntax error itself
+      }
+      const tooComplex = operationLimitErrors(
+        deps.schema,
+        document,
+        payload.variables ?? undefined,
+        payload.operationName ?? undefined,
+      );
+      return tooComplex.length ? tooComplex : undefined;
+    },
     onOperation: (ctx, id) => {
       const ids = running.get(ctx);
       if (ids && !ids.has(id)) {
@@ -87,4 +115,30 @@ export function graphqlWsOptions(deps: {
     },
     onComplete: (ctx, id) => release(ctx, id),
   };
+}
+
+/**
+ * WebSocket-level keepalive: every interval each socket is pinged; one that has not answered
+ * the previous ping is gone (a dropped network, a suspended laptop) and is terminated, so its
+ * subscriptions are released.
+ */
+export function startWebSocketKeepalive(server: WebSocketServer, intervalMs: number): { stop(): void } {
+  if (intervalMs <= 0) return { stop: () => {} };
+  const isAlive = new WeakMap<WebSocket, boolean>();
+  server.on('connection', (socket) => {
+    isAlive.set(socket, true);
+    socket.on('pong', () => isAlive.set(socket, true));
+  });
+  const timer = setInterval(() => {
+    for (const socket of server.clients) {
+      if (isAlive.get(socket) === false) {
+        socket.terminate();
+        continue;
+      }
+      isAlive.set(socket, false);
+      socket.ping();
+    }
+  }, intervalMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }

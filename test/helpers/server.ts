@@ -47,7 +47,9 @@ function databaseNameForThisFile(): string {
  * Starts the real server on a random loopback port against the run's embedded database
  * (see global-setup.ts). Tests then talk to it over real HTTP and real graphql-ws.
  */
-export async function startTestServer(opts: { clock?: Clock; keepData?: boolean } = {}): Promise<TestServer> {
+export async function startTestServer(
+  opts: { clock?: Clock; keepData?: boolean; env?: Record<string, string> } = {},
+): Promise<TestServer> {
   const uri = process.env.MONGODB_URI;
   if (!uri) throw new Error('MONGODB_URI is not set: the jest global setup did not run');
   const dbName = databaseNameForThisFile();
@@ -61,6 +63,9 @@ export async function startTestServer(opts: { clock?: Clock; keepData?: boolean 
     // Background jobs run when a test asks (the sweepSegments mutation), on the test's clock.
     SEGMENT_SWEEP_INTERVAL_MS: '0',
     REPAIR_INTERVAL_MS: '0',
+    // Tests send many requests from one address; the rate limit has a test of its own.
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    ...opts.env,
   });
   await connectDatabase({ uri, dbName, maxPoolSize: config.mongodbMaxPoolSize, monitorCommands: true });
   if (!opts.keepData) await mongoose.connection.dropDatabase();

@@ -146,6 +146,40 @@ describe('interactions', () => {
     expect((await getCustomer(t, c.id)).purchaseCount).toBe(1);
   });
 
+  it('applies a large batch across many customers exactly, and makes one VIP along the way', async () => {
+    const customers = await Promise.all(Array.from({ length: 5 }, (_, i) => createCustomer(t, { name: `Bulk ${i}` })));
+    const inputs = Array.from({ length: 500 }, (_, i) => ({
+      customerId: customers[i % 5]!.id,
+      type: i % 2 === 0 ? 'PURCHASE' : 'SUPPORT',
+      channel: 'APP',
+      ...(i % 2 === 0 ? { amount: i === 0 ? '1000000' : '100' } : {}),
+      externalId: `bulk-${i}`,
+    }));
+    const q =
+      'mutation($inputs: [RecordInteractionInput!]!) { recordInteractions(inputs: $inputs) { recordedCount results { userErrors { code } } } }';
+    const res = await t.graphql<{
+      recordInteractions: { recordedCount: number; results: Array<{ userErrors: unknown[] }> };
+    }>(q, { inputs });
+    expect(res.body.data?.recordInteractions.recordedCount).toBe(500);
+    expect(res.body.data?.recordInteractions.results.every((r) => r.userErrors.length === 0)).toBe(true);
+    const first = await getCustomer(t, customers[0]!.id);
+    // Customer 0 got items 0, 5, 10, …: 100 items, 50 of them purchases (item 0 is 1,000,000).
+    expect(first).toMatchObject({
+      purchaseCount: 50,
+      totalPurchases: { amount: String(1_000_000 + 49 * 100) },
+      segment: 'VIP',
+    });
+    for (const c of customers.slice(1)) {
+      // Customers 1 and 3 get only odd (SUPPORT) or only even (PURCHASE) items, by position.
+      const got = await getCustomer(t, c.id);
+      expect(got.purchaseCount * 100).toBe(Number(got.totalPurchases.amount));
+    }
+    const again = await t.graphql<{ recordInteractions: { recordedCount: number } }>(q, { inputs });
+    expect(again.body.data?.recordInteractions.recordedCount).toBe(0);
+    expect((await getCustomer(t, customers[0]!.id)).purchaseCount).toBe(50);
+    expect(await mongoose.connection.db!.collection('pending_applications').countDocuments()).toBe(0);
+  });
+
   it('refuses a batch of more than 1,000 items', async () => {
     const inputs = Array.from({ length: 1001 }, () => ({ customerId: 'x', type: 'INQUIRY', channel: 'WEB' }));
     const res = await t.graphql(

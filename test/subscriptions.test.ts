@@ -139,6 +139,36 @@ describe('subscriptions', () => {
     sub.unsubscribe();
   });
 
+  it('publishes one event per interaction of a batch, in order', async () => {
+    const c = await createCustomer(t, { name: 'Batch Watcher' });
+    const sub = collect<TimelineEvent>(
+      t.wsClient(),
+      'subscription($id: ID) { interactionRecorded(customerId: $id) { interaction { id type customer { name } } cursor } }',
+      { id: c.id },
+    );
+    for (let i = 0; sub.items.length === 0; i++) {
+      if (i > 50) throw new Error('subscription never became live');
+      await recordInteraction(t, { customerId: c.id, type: 'INQUIRY', channel: 'WEB', description: 'probe' });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    const start = sub.items.length;
+    const inputs = Array.from({ length: 10 }, (_, i) => ({
+      customerId: c.id,
+      type: 'SUPPORT',
+      channel: 'APP',
+      description: `batch ${i}`,
+    }));
+    const res = await t.graphql<{ recordInteractions: { results: Array<{ interaction: { id: string } }> } }>(
+      'mutation($inputs: [RecordInteractionInput!]!) { recordInteractions(inputs: $inputs) { results { interaction { id } } } }',
+      { inputs },
+    );
+    const ids = res.body.data!.recordInteractions.results.map((r) => r.interaction.id);
+    const events = await sub.waitFor(start + 10);
+    expect(events.slice(start).map((e) => e.interactionRecorded.interaction.id)).toEqual(ids);
+    sub.unsubscribe();
+  });
+
   it('a client that reconnects with `after` receives exactly the events it missed, then live ones', async () => {
     const client = t.wsClient();
     const first = collect<SegmentEvent>(client, SEGMENT_CHANGED, { segments: ['NEW'] });

@@ -6,7 +6,7 @@ import { MoneyError, parseAmount } from '../../shared/money.js';
 import { Customer, type CustomerDoc } from '../customers/model.js';
 import type { FieldProblem } from '../customers/service.js';
 import type { EventLog } from '../events/log.js';
-import type { SegmentsService } from '../segments/service.js';
+import type { SegmentMove, SegmentsService } from '../segments/service.js';
 import { findInteractionById, firstPagesForCustomers, listInteractions } from './timeline.js';
 import { Interaction, PendingApplication, type Channel, type InteractionDoc, type InteractionType } from './model.js';
 
@@ -128,30 +128,37 @@ export function createInteractionsService(deps: {
     };
   }
 
-  /** The customer's aggregates, moved by one interaction with atomic operators, by `_id`. */
-  async function applyToCustomer(interaction: InteractionDoc): Promise<CustomerDoc | null> {
-    const isActivity = isCustomerActivity(interaction.type);
+  async function customersById(ids: string[]): Promise<CustomerDoc[]> {
+    if (!ids.length) return [];
+    // One lookup by _id each (the embedded engine's indexed path) rather than one $in scan.
+    const found = await Promise.all(ids.map((id) => Customer.findById(id).lean<CustomerDoc>()));
+    return found.filter((c): c is CustomerDoc => c !== null);
+  }
+
+  /** A customer's aggregates, moved by some of its interactions with atomic operators, by `_id`. */
+  async function applyToCustomer(
+    customerId: Types.ObjectId,
+    interactions: InteractionDoc[],
+  ): Promise<CustomerDoc | null> {
+    const purchases = interactions.filter((i) => i.type === 'PURCHASE');
+    const activity = interactions.filter((i) => isCustomerActivity(i.type)).map((i) => i.occurredAt.getTime());
+    const latest = activity.length ? new Date(Math.max(...activity)) : null;
     const update = {
       $inc: {
-        interactionCount: 1,
+        interactionCount: interactions.length,
         rev: 1,
-        ...(interaction.type === 'PURCHASE'
-          ? { purchaseCount: 1, totalPurchasesMinor: interaction.amountMinor ?? 0 }
+        ...(purchases.length
+          ? {
+              purchaseCount: purchases.length,
+              totalPurchasesMinor: purchases.reduce((sum, p) => sum + (p.amountMinor ?? 0), 0),
+            }
           : {}),
       },
       // Never backward: an imported past interaction does not move these.
-      ...(isActivity
-        ? {
-            $max: {
-              lastInteractionAt: interaction.occurredAt,
-              lastInteractionSortAt: interaction.occurredAt,
-              activityAt: interaction.occurredAt,
-            },
-          }
-        : {}),
+      ...(latest ? { $max: { lastInteractionAt: latest, lastInteractionSortAt: latest, activityAt: latest } } : {}),
       $set: { updatedAt: clock.now() },
     };
-    const after = await Customer.findOneAndUpdate({ _id: interaction.customerId }, update, {
+    const after = await Customer.findOneAndUpdate({ _id: customerId }, update, {
       returnDocument: 'after',
     }).lean<CustomerDoc>();
     if (!after) return null;
@@ -206,7 +213,7 @@ export function createInteractionsService(deps: {
       return replayOf(id, input, path);
     }
     const after = await perCustomer.run(String(customerId), async () => {
-      const updated = await applyToCustomer(interaction);
+      const updated = await applyToCustomer(customerId, [interaction]);
       return updated && (await segments.settleSegment(updated, 'INTERACTION'));
     });
     if (after)
@@ -224,23 +231,118 @@ export function createInteractionsService(deps: {
     return recordInteraction({ ...input, type: 'PURCHASE' });
   }
 
-  /** Each item on its own (its own result, its own idempotency), a few at a time. */
+  /**
+   * A batch, written in bulk with the same guarantees as one at a time: each item validated
+   * and idempotent on its own (its own result), the journal and the interactions inserted with
+   * one command each (a duplicate `_id` is a replay), each customer's aggregates moved once for
+   * all of its items, segment changes and events recorded in bulk, the journal cleared. The
+   * customer in each result, and in each event, is the customer after the whole batch.
+   */
   async function recordInteractions(
     inputs: RecordInteractionInput[],
   ): Promise<RecordResult[] | { problems: FieldProblem[] }> {
-    if (inputs.length > MAX_BATCH)
+    if (inputs.length > MAX_BATCH) {
       return {
         problems: [{ field: ['inputs'], message: `at most ${MAX_BATCH} interactions per call`, code: 'INVALID' }],
       };
+    }
     const results: RecordResult[] = new Array(inputs.length);
-    let next = 0;
+    const notFound = (i: number): RecordResult => ({
+      problems: [{ field: ['inputs', String(i), 'customerId'], message: 'no customer has this id', code: 'NOT_FOUND' }],
+    });
+
+    // 1. Validation, item by item.
+    type Candidate = { index: number; input: RecordInteractionInput; doc: InteractionDoc };
+    const candidates: Candidate[] = [];
+    for (const [index, input] of inputs.entries()) {
+      const checked = validate(input, ['inputs', String(index)]);
+      if ('problems' in checked) {
+        results[index] = checked;
+        continue;
+      }
+      if (!Types.ObjectId.isValid(checked.customerId) || checked.customerId.length !== 24) {
+        results[index] = notFound(index);
+        continue;
+      }
+      const id = input.externalId != null ? `x:${input.externalId}` : `i:${new Types.ObjectId().toHexString()}`;
+      candidates.push({
+        index,
+        input,
+        doc: { _id: id, customerId: new Types.ObjectId(checked.customerId), ...checked.doc },
+      });
+    }
+    const customerIds = [...new Set(candidates.map((c) => String(c.doc.customerId)))];
+    const known = new Set((await customersById(customerIds)).map((c) => String(c._id)));
+    const writable = candidates.filter((c) => {
+      if (known.has(String(c.doc.customerId))) return true;
+      results[c.index] = notFound(c.index);
+      return false;
+    });
+    if (!writable.length) return results;
+
+    // 2. Journal, then the interactions; a duplicate _id (in the batch or before it) is a replay.
+    const attemptIds = writable.map(() => new Types.ObjectId().toHexString());
+    await PendingApplication.collection.insertMany(
+      writable.map((c, k) => ({
+        _id: attemptIds[k],
+        interactionId: c.doc._id,
+        customerId: c.doc.customerId,
+        startedAt: clock.now(),
+      })) as never[],
+    );
+    const duplicates = new Set<number>();
+    try {
+      await Interaction.collection.insertMany(writable.map((c) => c.doc) as never[], { ordered: false });
+    } catch (err) {
+      const writeErrors = (err as { writeErrors?: Array<{ index: number; code: number }> }).writeErrors;
+      if (!writeErrors?.length || writeErrors.some((e) => e.code !== 11000)) throw err;
+      for (const e of writeErrors) duplicates.add(e.index);
+    }
+    const inserted = writable.filter((_, k) => !duplicates.has(k));
+
+    // 3. Each customer once: aggregates, then its segment; changes recorded together.
+    const byCustomer = new Map<string, InteractionDoc[]>();
+    for (const c of inserted)
+      byCustomer.set(String(c.doc.customerId), [...(byCustomer.get(String(c.doc.customerId)) ?? []), c.doc]);
+    const moves: SegmentMove[] = [];
+    const after = new Map<string, CustomerDoc>();
+    const policy = await segments.getPolicy();
+    const pending = [...byCustomer.entries()];
     const worker = async () => {
-      while (next < inputs.length) {
-        const i = next++;
-        results[i] = await recordInteraction(inputs[i]!, ['inputs', String(i)]);
+      for (let next = pending.shift(); next; next = pending.shift()) {
+        const [customerId, docs] = next;
+        await perCustomer.run(customerId, async () => {
+          const updated = await applyToCustomer(new Types.ObjectId(customerId), docs);
+          if (!updated) return;
+          after.set(
+            customerId,
+            await segments.settleSegment(updated, 'INTERACTION', policy, async (m) => void moves.push(m)),
+          );
+        });
       }
     };
-    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, inputs.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, pending.length) }, worker));
+    await segments.recordChanges(moves);
+
+    // 4. Events for what was recorded now, and the journal cleared.
+    await events.appendMany(
+      'INTERACTION_RECORDED',
+      inserted.flatMap((c) => {
+        const customer = after.get(String(c.doc.customerId));
+        return customer ? [{ interaction: c.doc, customer } satisfies InteractionRecordedPayload] : [];
+      }),
+    );
+    await PendingApplication.deleteMany({ _id: mongoose.trusted({ $in: attemptIds }) });
+
+    for (const c of inserted)
+      results[c.index] = { interaction: c.doc, customer: after.get(String(c.doc.customerId)) ?? null, isReplay: false };
+    for (const k of duplicates) {
+      const c = writable[k]!;
+      results[c.index] = await replayOf(c.doc._id, { ...c.input, customerId: String(c.doc.customerId) }, [
+        'inputs',
+        String(c.index),
+      ]);
+    }
     return results;
   }
 

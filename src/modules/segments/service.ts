@@ -33,6 +33,9 @@ export type SegmentChangedPayload = {
   reason: SegmentChangeReason;
 };
 
+/** One segment move of one customer, as recorded (history, counts, event). */
+export type SegmentMove = { customer: CustomerDoc; from: Segment | null; to: Segment; reason: SegmentChangeReason };
+
 /** A segment change event as the schema shows it. */
 export type SegmentChangeView = SegmentChangedPayload & { cursor: string };
 
@@ -50,10 +53,8 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
     return stored ? { ...defaultPolicy, ...(stored as unknown as Partial<SegmentPolicy>) } : defaultPolicy;
   }
 
-  type Change = { customer: CustomerDoc; from: Segment | null; to: Segment; reason: SegmentChangeReason };
-
   /** History, counts and events of several changes, in three writes whatever their number. */
-  async function recordChanges(changes: Change[]): Promise<void> {
+  async function recordChanges(changes: SegmentMove[]): Promise<void> {
     if (!changes.length) return;
     await SegmentChange.collection.insertMany(
       changes.map((c) => ({
@@ -101,7 +102,7 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
     seen: CustomerDoc,
     reason: SegmentChangeReason,
     policy?: SegmentPolicy,
-    record: (change: Change) => Promise<void> = (c) => recordChanges([c]),
+    record: (change: SegmentMove) => Promise<void> = (c) => recordChanges([c]),
   ): Promise<CustomerDoc> {
     const p = policy ?? (await getPolicy());
     let current = seen;
@@ -136,13 +137,13 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
   async function settleMany(cursor: AsyncIterable<CustomerDoc>, reason: SegmentChangeReason, policy: SegmentPolicy) {
     let evaluated = 0;
     let changed = 0;
-    let pending: Change[] = [];
+    let pending: SegmentMove[] = [];
     const flush = async () => {
       const batch = pending;
       pending = [];
       await recordChanges(batch);
     };
-    const record = async (c: Change) => {
+    const record = async (c: SegmentMove) => {
       pending.push(c);
       if (pending.length >= RECORD_BATCH) await flush();
     };
@@ -225,6 +226,7 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
     getPolicy,
     settleSegment,
     recordChange,
+    recordChanges,
     sweepTimeBasedSegments,
     updatePolicy,
     segmentCounts,

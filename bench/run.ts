@@ -20,6 +20,11 @@ import { systemClock } from '../src/shared/clock.js';
 import { createLogger } from '../src/shared/logger.js';
 import { createDomain } from '../src/modules/domain.js';
 import { sweepScenario } from './scenarios/sweep.js';
+import { insertCustomersWithInteractions } from './scenarios/data.js';
+import { READ_QUERY, seedReadData, startRawReadServer } from './scenarios/read.js';
+import { Customer } from '../src/modules/customers/model.js';
+import { Interaction } from '../src/modules/interactions/model.js';
+import { toGlobalId } from '../src/shared/ids.js';
 import { projectRoot } from '../src/shared/paths.js';
 
 const execFileAsync = promisify(execFile);
@@ -91,9 +96,99 @@ async function httpScenario(apiUrl: string): Promise<Scenario> {
   };
 }
 
+/**
+ * read: a page of 20 customers with 5 interactions each, through GraphQL, against the raw
+ * driver doing the same two reads behind a bare node:http handler.
+ */
+async function readScenario(apiUrl: string, currency: string, customers: number): Promise<Scenario> {
+  await seedReadData(customers);
+  const raw = await startRawReadServer(currency);
+  const body = JSON.stringify({ query: READ_QUERY });
+  const baseline = await load(raw.url, body);
+  const ours = await load(apiUrl, body);
+  raw.close();
+  return {
+    ours: Math.round(ours.requests.average),
+    baseline: Math.round(baseline.requests.average),
+    unit: 'req/s',
+    ratio: +(ours.requests.average / baseline.requests.average).toFixed(3),
+    p99Ms: ours.latency.p99,
+    baselineP99Ms: baseline.latency.p99,
+    note: `${customers.toLocaleString('en')} customers with 5 interactions each`,
+  };
+}
+
+/**
+ * ingest: recordInteractions in batches of 500 (purchases and inquiries over 500 customers)
+ * against the raw driver's insertMany of the same interaction documents plus one bulkWrite of
+ * the customers' $inc. The batches are sent one after another over HTTP from this process.
+ */
+async function ingestScenario(apiUrl: string, batches: number): Promise<Scenario> {
+  const customerIds = await insertCustomersWithInteractions(500, 0, 'G');
+  const globalIds = customerIds.map((id) => toGlobalId('Customer', String(id)));
+  const batch = (b: number) =>
+    Array.from({ length: 500 }, (_, i) => ({
+      customerId: globalIds[i]!,
+      type: i % 3 === 0 ? 'PURCHASE' : 'INQUIRY',
+      channel: 'WEB',
+      ...(i % 3 === 0 ? { amount: '1000' } : {}),
+      externalId: `bench-${b}-${i}`,
+    }));
+  const mutation =
+    'mutation($inputs: [RecordInteractionInput!]!) { recordInteractions(inputs: $inputs) { recordedCount } }';
+  let started = performance.now();
+  for (let b = 0; b < batches; b++) {
+    const res = await fetch(apiUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: mutation, variables: { inputs: batch(b) } }),
+    });
+    const json = (await res.json()) as { data?: { recordInteractions: { recordedCount: number } } };
+    if (json.data?.recordInteractions.recordedCount !== 500)
+      throw new Error(`ingest batch ${b}: ${JSON.stringify(json).slice(0, 300)}`);
+  }
+  const oursRate = (batches * 500) / ((performance.now() - started) / 1000);
+
+  started = performance.now();
+  for (let b = 0; b < batches; b++) {
+    const docs = Array.from({ length: 500 }, (_, i) => ({
+      _id: `raw-${b}-${i}`,
+      customerId: customerIds[i]!,
+      type: i % 3 === 0 ? 'PURCHASE' : 'INQUIRY',
+      channel: 'WEB',
+      occurredAt: new Date(),
+      recordedAt: new Date(),
+      ...(i % 3 === 0 ? { amountMinor: 1000, currency: 'KRW' } : {}),
+    }));
+    await Interaction.collection.insertMany(docs as never[]);
+    await Customer.collection.bulkWrite(
+      customerIds.map((_id, i) => ({
+        updateOne: {
+          filter: { _id },
+          update: {
+            $inc: { interactionCount: 1, ...(i % 3 === 0 ? { purchaseCount: 1, totalPurchasesMinor: 1000 } : {}) },
+            $max: { lastInteractionAt: new Date() },
+          },
+        },
+      })),
+      { ordered: false },
+    );
+  }
+  const rawRate = (batches * 500) / ((performance.now() - started) / 1000);
+  return {
+    ours: Math.round(oursRate),
+    baseline: Math.round(rawRate),
+    unit: 'interactions/s',
+    ratio: +(oursRate / rawRate).toFixed(3),
+    note: `${batches} batches of 500 over 500 customers`,
+  };
+}
+
 async function main(): Promise<void> {
   const config = loadConfig({
     ...process.env,
+    // The load generator is one address: the rate limit would measure itself.
+    RATE_LIMIT_PER_MINUTE: '100000000',
     PORT: '0',
     HOST: '127.0.0.1',
     LOG_LEVEL: 'silent',
@@ -106,6 +201,8 @@ async function main(): Promise<void> {
   const apiUrl = `http://127.0.0.1:${server.port}/graphql`;
   try {
     const scenarios: Record<string, Scenario> = { http: await httpScenario(apiUrl) };
+    scenarios.read = await readScenario(apiUrl, config.currency, isQuick ? 1_000 : 5_000);
+    scenarios.ingest = await ingestScenario(apiUrl, isQuick ? 4 : 20);
     const domain = createDomain({ config, clock: systemClock, logger });
     scenarios.sweep = await sweepScenario(
       domain,

@@ -22,6 +22,7 @@ watcher=$!
 wait "$engine"; status=$?
 while kill -0 "$engine" 2>/dev/null; do wait "$engine"; status=$?; done
 kill "$watcher" 2>/dev/null
+wait "$watcher" 2>/dev/null
 exit $status
 `;
 

@@ -20,6 +20,7 @@ import { systemClock } from '../src/shared/clock.js';
 import { createLogger } from '../src/shared/logger.js';
 import { createDomain } from '../src/modules/domain.js';
 import { sweepScenario } from './scenarios/sweep.js';
+import { fanoutScenario } from './scenarios/fanout.js';
 import { insertCustomersWithInteractions } from './scenarios/data.js';
 import { READ_QUERY, seedReadData, startRawReadServer } from './scenarios/read.js';
 import { Customer } from '../src/modules/customers/model.js';
@@ -37,8 +38,10 @@ type Scenario = {
   baseline: number;
   unit: string;
   ratio: number;
+  p50Ms?: number;
   p99Ms?: number;
   baselineP99Ms?: number;
+  bytesPerSubscriber?: number;
   note?: string;
 };
 
@@ -49,6 +52,9 @@ async function load(url: string, body: string): Promise<AutocannonResult> {
     path.join(projectRoot, 'node_modules', '.bin', 'autocannon'),
     [
       '-j',
+      // The embedded engine answers a read in about a second under this load: wait for it.
+      '-t',
+      '60',
       '-c',
       String(CONNECTIONS),
       '-d',
@@ -201,8 +207,9 @@ async function main(): Promise<void> {
   const apiUrl = `http://127.0.0.1:${server.port}/graphql`;
   try {
     const scenarios: Record<string, Scenario> = { http: await httpScenario(apiUrl) };
-    scenarios.read = await readScenario(apiUrl, config.currency, isQuick ? 1_000 : 5_000);
+    scenarios.read = await readScenario(apiUrl, config.currency, isQuick ? 1_000 : 2_000);
     scenarios.ingest = await ingestScenario(apiUrl, isQuick ? 4 : 20);
+    Object.assign(scenarios, await fanoutScenario(apiUrl, isQuick ? 1_000 : 5_000));
     const domain = createDomain({ config, clock: systemClock, logger });
     scenarios.sweep = await sweepScenario(
       domain,

@@ -72,4 +72,16 @@ describe('GraphiQL', () => {
     );
     expect(foreignRequests).toEqual([]);
   });
+
+  it('runs the customer and segment examples as shipped', async () => {
+    for (const [tab, expected] of [
+      [2, /"totalCount": \d+/],
+      [4, /"segmentSummary": \[/],
+    ] as const) {
+      await page.locator('.graphiql-tab').nth(tab).click();
+      await page.locator('.graphiql-execute-button').click();
+      await eventually(responseText, (text) => expected.test(text));
+      expect(await responseText()).not.toMatch(/"errors"/);
+    }
+  });
 });

@@ -88,7 +88,13 @@ describe('npm start', () => {
 
     expect(await api.exited).toEqual({ code: 0, signal: null });
     expect(await closeCode).toBe(1001);
-    expect(await eventually(() => enginePidsFor(dataDir), (pids) => pids.length === 0, 2_000)).toEqual([]);
+    expect(
+      await eventually(
+        () => enginePidsFor(dataDir),
+        (pids) => pids.length === 0,
+        2_000,
+      ),
+    ).toEqual([]);
   });
 
   it('leaves no engine behind when the API is killed with SIGKILL', async () => {
@@ -178,6 +184,12 @@ describe('npm run db', () => {
     expect((await enginePidsFor(dataDir)).length).toBeGreaterThan(0);
     db.child.kill('SIGTERM');
     expect((await db.exited).code).toBe(0);
-    expect(await eventually(() => enginePidsFor(dataDir), (pids) => pids.length === 0, 2_000)).toEqual([]);
+    expect(
+      await eventually(
+        () => enginePidsFor(dataDir),
+        (pids) => pids.length === 0,
+        2_000,
+      ),
+    ).toEqual([]);
   });
 });

@@ -34,4 +34,68 @@ subscription WatchSystemStatus {
 }
 `,
   },
+  {
+    query: `# Customers with their segment, value and latest interactions (newest first).
+query TopCustomers {
+  customers(first: 10, orderBy: { field: TOTAL_PURCHASES, direction: DESC }) {
+    totalCount
+    edges {
+      node {
+        id
+        code
+        name
+        segment
+        totalPurchases { amount currency }
+        insights { lifetimeValue { amount } churnRisk daysSinceLastInteraction }
+        interactions(first: 3) { edges { node { type channel occurredAt description } } }
+      }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+`,
+  },
+  {
+    query: `# Create a customer, then record a purchase for it (paste its id into the variables).
+mutation CreateCustomer {
+  createCustomer(input: { name: "Kim Minji", email: "minji@example.com", phone: "010-1234-5678" }) {
+    customer { id code segment }
+    userErrors { field message code }
+  }
+}
+
+mutation RecordPurchase($customerId: ID!) {
+  recordPurchase(input: { customerId: $customerId, amount: "150000", channel: STORE, externalId: "receipt-0001" }) {
+    interaction { id occurredAt amount { amount currency } }
+    customer { segment totalPurchases { amount } purchaseCount }
+    isReplay
+    userErrors { field message code }
+  }
+}
+`,
+    variables: '{ "customerId": "" }',
+  },
+  {
+    query: `# How many customers are in each segment, and the rules that put them there.
+query Segments {
+  segmentSummary { segment count }
+  segmentPolicy { vipMinTotalPurchases { amount currency } atRiskAfterDays churnedAfterDays loyalMinPurchases }
+}
+`,
+  },
+  {
+    query: `# Live: every segment change (try a purchase in another tab). Pass a cursor as
+# "after" to replay what you missed.
+subscription SegmentChanges($after: String) {
+  segmentChanged(after: $after) {
+    customer { code name }
+    from
+    to
+    reason
+    changedAt
+    cursor
+  }
+}
+`,
+  },
 ];

@@ -16,6 +16,7 @@ const config: CodegenConfig = {
         useIndexSignature: false,
         contextType: '../graphql/context.js#GraphQLContext',
         scalars: { DateTime: 'Date' },
+        // Roles are plain strings in the models; keep the generated enum a string union.
         mappers: {
           SystemStatus: '../modules/system/service.js#SystemStatusSnapshot',
           Customer: '../modules/customers/model.js#CustomerDoc',
@@ -26,6 +27,7 @@ const config: CodegenConfig = {
           CustomerInsights: '../modules/insights/service.js#CustomerInsights as CustomerInsightsModel',
           SegmentPolicy: '../modules/segments/policy.js#SegmentPolicy as SegmentPolicyModel',
           SegmentChange: '../modules/segments/service.js#SegmentChangeView',
+          User: '../modules/users/model.js#UserDoc',
           SegmentHistoryEntry: '../modules/segments/model.js#SegmentChangeDoc',
         },
       },

@@ -35,6 +35,9 @@ const envSchema = z.object({
   GRAPHIQL: booleanFlag.optional(),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   GRAPHQL_INTROSPECTION: booleanFlag.optional(),
+  JWT_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+  CRM_ADMIN_EMAIL: z.string().min(3).optional(),
+  CRM_ADMIN_PASSWORD: z.string().min(1).optional(),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(1_200),
   WS_MAX_SUBSCRIPTIONS_PER_SOCKET: z.coerce.number().int().min(1).default(100),
   WS_KEEPALIVE_MS: z.coerce.number().int().min(0).default(30_000),
@@ -57,6 +60,10 @@ export type Config = {
   currency: string;
   defaultRegion: string;
   isGraphiqlEnabled: boolean;
+  isProduction: boolean;
+  jwtSecret: string | undefined;
+  adminEmail: string | undefined;
+  adminPassword: string | undefined;
   isIntrospectionEnabled: boolean;
   /** Field suggestions ("Did you mean …?") reveal the schema: off in production. */
   isSuggestionsEnabled: boolean;
@@ -96,6 +103,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     currency: e.CRM_CURRENCY,
     defaultRegion: e.CRM_DEFAULT_REGION,
     isGraphiqlEnabled: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
+    isProduction: e.NODE_ENV === 'production',
+    jwtSecret: e.JWT_SECRET,
+    adminEmail: e.CRM_ADMIN_EMAIL,
+    adminPassword: e.CRM_ADMIN_PASSWORD,
     isIntrospectionEnabled: e.GRAPHQL_INTROSPECTION ?? e.NODE_ENV !== 'production',
     isSuggestionsEnabled: e.NODE_ENV !== 'production',
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,

@@ -22,7 +22,9 @@ import { operationLimitsPlugin } from './graphql/plugins/limits.js';
 import { metricsPlugin } from './graphql/plugins/metrics.js';
 import { buildSchema } from './graphql/schema.js';
 import { graphqlWsOptions, startWebSocketKeepalive } from './graphql/ws.js';
-import { createRequestContext } from './graphql/request-context.js';
+import { createRequestContext, viewerFromAuthorization } from './graphql/request-context.js';
+import { applyAuthDirectives } from './graphql/auth.js';
+import { resolveJwtSecret } from './modules/users/service.js';
 import { ensureIndexes } from './db/indexes.js';
 import { createDomain } from './modules/domain.js';
 import { startIntervalJob } from './shared/interval-job.js';
@@ -62,9 +64,19 @@ export type ServerDeps = {
 export async function startServer({ config, logger, clock, databaseKind }: ServerDeps): Promise<RunningServer> {
   const runtime = createRuntime(databaseKind, clock.now());
   const metrics = createMetrics(runtime);
-  const schema = buildSchema();
-  const domain = createDomain({ config, clock, logger });
+  const schema = applyAuthDirectives(buildSchema());
+  const jwtSecret = await resolveJwtSecret({
+    secret: config.jwtSecret,
+    isProduction: config.isProduction,
+    dataDir: config.dataDir,
+  });
+  const domain = createDomain({ config, clock, logger, jwtSecret });
   await ensureIndexes();
+  await domain.users.bootstrapAdminIfNeeded({
+    email: config.adminEmail,
+    password: config.adminPassword,
+    isProduction: config.isProduction,
+  });
   // Before traffic: finish what a crashed writer left, then make the stored counts exact.
   await domain.interactions.repairPendingApplications();
   await domain.segments.recountSegments();
@@ -214,7 +226,14 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
     express.json({ limit: '1mb' }),
     expressMiddleware(apollo, {
       context: async ({ req }): Promise<GraphQLContext> =>
-        createRequestContext({ requestId: String(req.id), logger: req.log, clock, runtime, domain }),
+        createRequestContext({
+          requestId: String(req.id),
+          logger: req.log,
+          clock,
+          runtime,
+          domain,
+          viewer: await viewerFromAuthorization(domain, req.headers.authorization),
+        }),
     }),
   );
 

@@ -9,7 +9,7 @@ import type { Browser, Page } from 'playwright-core';
 import { projectRoot } from '../src/shared/paths.js';
 import { launchChromium } from './helpers/chromium.js';
 import { eventually } from './helpers/process.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { startTestServer, TEST_AUTH_ENV, type TestServer } from './helpers/server.js';
 
 const ARTIFACTS = path.join(projectRoot, 'test', 'artifacts');
 
@@ -41,9 +41,15 @@ describe('GraphiQL', () => {
 
   const responseText = () => page.locator('.graphiql-response').innerText();
 
-  it('loads from the API itself with no external request', async () => {
+  it('loads from the API itself with no external request, and signs in', async () => {
     const res = await page.goto(`${t.baseUrl}/graphql`);
     expect(res?.status()).toBe(200);
+    await page.locator('input[name=password]').fill('not the password');
+    await page.locator('input[name=email]').fill(TEST_AUTH_ENV.CRM_ADMIN_EMAIL);
+    await page.locator('button[type=submit]').click();
+    await expect(page.locator('[role=alert]').innerText()).resolves.toBe('wrong email or password');
+    await page.locator('input[name=password]').fill(TEST_AUTH_ENV.CRM_ADMIN_PASSWORD);
+    await page.locator('button[type=submit]').click();
     await page.locator('.graphiql-container').waitFor();
     await page.locator('.graphiql-execute-button').waitFor();
     expect(foreignRequests).toEqual([]);

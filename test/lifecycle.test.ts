@@ -10,6 +10,7 @@ import { createClient } from 'graphql-ws';
 import mongoose from 'mongoose';
 import WebSocket from 'ws';
 import { enginePidsFor, eventually, spawnEntryPoint, type ApiProcess } from './helpers/process.js';
+import { login, TEST_AUTH_ENV } from './helpers/server.js';
 
 const READY = /Pulse CRM API ready at (http:\/\/\S+)\n/;
 const started: ApiProcess[] = [];
@@ -73,11 +74,17 @@ describe('npm start', () => {
     expect(api.output().stdout.match(/ready at/g)).toHaveLength(1);
 
     // A live subscriber is completed and its socket closed with 1001 Going Away.
+    const token = await login(
+      url!.replace(/\/graphql$/, ''),
+      TEST_AUTH_ENV.CRM_ADMIN_EMAIL,
+      TEST_AUTH_ENV.CRM_ADMIN_PASSWORD,
+    );
     const closeCode = new Promise<number>((resolve) => {
       const client = createClient({
         url: url!.replace(/^http/, 'ws'),
         webSocketImpl: WebSocket,
         retryAttempts: 0,
+        connectionParams: { authorization: `Bearer ${token}` },
         on: { closed: (e) => resolve((e as { code: number }).code) },
       });
       client.subscribe(
@@ -169,9 +176,14 @@ describe('npm run db', () => {
     const apis = [start('src/main.ts', { MONGODB_URI: uri }), start('src/main.ts', { MONGODB_URI: uri })];
     const urls = await Promise.all(apis.map(async (a) => (await a.waitForLine(READY))[1]!));
     for (const url of urls) {
+      const token = await login(
+        url.replace(/\/graphql$/, ''),
+        TEST_AUTH_ENV.CRM_ADMIN_EMAIL,
+        TEST_AUTH_ENV.CRM_ADMIN_PASSWORD,
+      );
       const res = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body: '{"query":"{ systemStatus { database { kind isReachable } } }"}',
       });
       expect(await res.json()).toEqual({

@@ -14,10 +14,13 @@ const SUBSCRIPTION =
   'subscription($after: String) { interactionRecorded(after: $after) { cursor interaction { description } } }';
 const SUBSCRIBERS_PER_INSTANCE = 100;
 
+/** The admin token of the in-process server: the same secret and database, valid on every instance. */
+let token = '';
+
 async function post<T>(url: string, query: string, variables?: Record<string, unknown>): Promise<T> {
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: JSON.stringify({ query, variables }),
   });
   const body = (await res.json()) as { data: T; errors?: unknown };
@@ -28,7 +31,12 @@ async function post<T>(url: string, query: string, variables?: Record<string, un
 type Subscriber = { client: Client; seen: Event['interactionRecorded'][]; dispose: () => void };
 
 function subscribe(url: string, after?: string): Subscriber {
-  const client = createClient({ url: url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0 });
+  const client = createClient({
+    url: url.replace(/^http/, 'ws'),
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    connectionParams: () => ({ authorization: `Bearer ${token}` }),
+  });
   const seen: Event['interactionRecorded'][] = [];
   const dispose = client.subscribe<Event>(
     { query: SUBSCRIPTION, variables: { after: after ?? null } },
@@ -45,6 +53,7 @@ describe('scale-out: three API processes on one database', () => {
 
   beforeAll(async () => {
     t = await startTestServer();
+    token = t.adminToken; // the same secret and database: valid on every instance
     for (let i = 0; i < 3; i++)
       instances.push(spawnEntryPoint('src/main.ts', { MONGODB_URI: process.env.MONGODB_URI, MONGODB_DB: t.dbName }));
     for (const p of instances) urls.push((await p.waitForLine(/ready at (http:\/\/\S+)\n/))[1]!);

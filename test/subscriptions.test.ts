@@ -292,7 +292,12 @@ describe('subscriptions', () => {
 
     it('a subscriber on a second server process receives the change made through the first', async () => {
       const [, url] = (await other.waitForLine(/ready at (http:\/\/\S+)\n/))!;
-      const client = createClient({ url: url!.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0 });
+      const client = createClient({
+        url: url!.replace(/^http/, 'ws'),
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        connectionParams: { authorization: `Bearer ${t.adminToken}` },
+      });
       try {
         const sub = collect<SegmentEvent>(client, SEGMENT_CHANGED, { segments: ['VIP', 'NEW'] });
         await subscribed(t, sub, 'Cross Process Probe');

@@ -2,6 +2,7 @@ import type DataLoader from 'dataloader';
 import type { CustomerDoc } from '../modules/customers/model.js';
 import type { Page } from '../modules/customers/service.js';
 import type { Domain } from '../modules/domain.js';
+import type { Viewer } from '../modules/users/service.js';
 import type { TimelineKey } from '../modules/interactions/loaders.js';
 import type { InteractionDoc } from '../modules/interactions/model.js';
 import type { SegmentPolicy } from '../modules/segments/policy.js';
@@ -16,6 +17,8 @@ export type GraphQLContext = {
   clock: Clock;
   runtime: ServerRuntime;
   domain: Domain;
+  /** Who is calling; null when not signed in (only @public fields answer then). */
+  viewer: Viewer | null;
   loaders: {
     customerById: DataLoader<string, CustomerDoc | null>;
     firstTimelinePage: DataLoader<TimelineKey, Page<InteractionDoc>, string>;

@@ -1,5 +1,6 @@
 import { createCustomerLoaders } from '../modules/customers/loaders.js';
 import type { Domain } from '../modules/domain.js';
+import type { Viewer } from '../modules/users/service.js';
 import { createInteractionLoaders } from '../modules/interactions/loaders.js';
 import type { SegmentPolicy } from '../modules/segments/policy.js';
 import type { Clock } from '../shared/clock.js';
@@ -23,6 +24,7 @@ export function createRequestContext(deps: {
   clock: Clock;
   runtime: ServerRuntime;
   domain: Domain;
+  viewer: Viewer | null;
 }): GraphQLContext {
   return { ...deps, loaders: createLoaders(deps.domain) };
 }
@@ -33,4 +35,11 @@ export function createRequestContext(deps: {
  */
 export function refreshLoaders(ctx: GraphQLContext): void {
   ctx.loaders = createLoaders(ctx.domain);
+}
+
+/** The viewer behind an `Authorization: Bearer <token>` value; null when absent or not valid. */
+export async function viewerFromAuthorization(domain: Domain, authorization: unknown): Promise<Viewer | null> {
+  if (typeof authorization !== 'string') return null;
+  const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
+  return match ? domain.users.viewerFromToken(match[1]!) : null;
 }

@@ -9,6 +9,7 @@ import { resolvers as insightResolvers } from '../modules/insights/resolvers.js'
 import { resolvers as interactionResolvers } from '../modules/interactions/resolvers.js';
 import { resolvers as segmentResolvers } from '../modules/segments/resolvers.js';
 import { resolvers as systemResolvers } from '../modules/system/resolvers.js';
+import { resolvers as userResolvers } from '../modules/users/resolvers.js';
 
 export const SCHEMA_DIR = path.join(projectRoot, 'schema');
 
@@ -21,7 +22,14 @@ export function readTypeDefs(): string[] {
 }
 
 /** Every domain's resolvers, registered in one list. */
-const domainResolvers = [systemResolvers, customerResolvers, interactionResolvers, segmentResolvers, insightResolvers];
+const domainResolvers = [
+  systemResolvers,
+  customerResolvers,
+  interactionResolvers,
+  segmentResolvers,
+  insightResolvers,
+  userResolvers,
+];
 
 export function buildSchema(): GraphQLSchema {
   return makeExecutableSchema({

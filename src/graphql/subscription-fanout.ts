@@ -1,6 +1,7 @@
 import { FixedBuffer, Repeater } from '@repeaterjs/repeater';
 import {
   getOperationAST,
+  GraphQLError,
   Kind,
   print,
   subscribe,
@@ -10,7 +11,12 @@ import {
   type ExecutionResult,
 } from 'graphql';
 
-type Listener = { push: (r: ExecutionResult) => Promise<unknown>; stop: (err?: unknown) => void; waiting: number };
+type Listener = {
+  args: ExecutionArgs;
+  push: (r: ExecutionResult) => Promise<unknown>;
+  stop: (err?: unknown) => void;
+  waiting: number;
+};
 type Shared = { listeners: Set<Listener>; source: AsyncIterator<ExecutionResult> };
 type SharedSlot = Promise<Shared | ExecutionResult>;
 
@@ -54,6 +60,8 @@ export function createSubscriptionFanout(opts: {
   audienceOf: (args: ExecutionArgs) => string;
   /** Root fields whose streams are the same for every subscriber from the moment they join. */
   shareableFields: ReadonlySet<string>;
+  /** Checked for each subscriber before each result (an expired token stops its events). */
+  isStillAllowed?: (args: ExecutionArgs) => boolean;
 }) {
   const shared = new Map<string, SharedSlot>();
 
@@ -73,6 +81,17 @@ export function createSubscriptionFanout(opts: {
           const { value, done } = await entry.source.next();
           if (done) break;
           for (const l of entry.listeners) {
+            if (opts.isStillAllowed && !opts.isStillAllowed(l.args)) {
+              void l.push({
+                errors: [
+                  new GraphQLError('Your token has expired: sign in again.', {
+                    extensions: { code: 'UNAUTHENTICATED' },
+                  }),
+                ],
+              });
+              l.stop();
+              continue;
+            }
             // A push waits only once the subscriber's buffer is full: it fell too far behind.
             if (l.waiting > 0) {
               l.stop(new SlowSubscriberError(`subscriber fell ${SUBSCRIBER_BUFFER} results behind: dropped`));
@@ -118,7 +137,7 @@ export function createSubscriptionFanout(opts: {
     const own = entry;
     const ownPending = pending;
     return new Repeater<ExecutionResult>(async (push, stop) => {
-      const listener: Listener = { push, stop, waiting: 0 };
+      const listener: Listener = { args, push, stop, waiting: 0 };
       own.listeners.add(listener);
       await stop;
       own.listeners.delete(listener);

@@ -8,7 +8,8 @@ import type { Logger } from '../shared/logger.js';
 import type { ServerRuntime } from '../shared/runtime.js';
 import type { Domain } from '../modules/domain.js';
 import type { GraphQLContext } from './context.js';
-import { createRequestContext } from './request-context.js';
+import { createRequestContext, viewerFromAuthorization } from './request-context.js';
+import type { Viewer } from '../modules/users/service.js';
 import { createSubscriptionFanout } from './subscription-fanout.js';
 import { ErrorCode, maskError } from './errors.js';
 import { operationLimitErrors } from './limits.js';
@@ -34,6 +35,7 @@ export function graphqlWsOptions(deps: {
   // Operation ids running on each socket; whatever is left when the socket closes is released.
   const running = new WeakMap<WsContext, Set<string>>();
   const connectionIds = new WeakMap<WsContext, string>();
+  const viewers = new WeakMap<WsContext, Viewer>();
 
   const release = (ctx: WsContext, id: string) => {
     if (running.get(ctx)?.delete(id)) runtime.activeSubscriptions--;
@@ -42,12 +44,21 @@ export function graphqlWsOptions(deps: {
   return {
     schema: deps.schema,
     subscribe: createSubscriptionFanout({
-      // Until roles exist (access control), every subscriber is one audience.
-      audienceOf: () => 'all',
+      // Results differ by role (masking, hidden fields): subscribers share within a role.
+      audienceOf: (args) => (args.contextValue as GraphQLContext).viewer?.role ?? 'anonymous',
+      isStillAllowed: (args) => {
+        const viewer = (args.contextValue as GraphQLContext).viewer;
+        return viewer !== null && viewer.expiresAt.getTime() > Date.now();
+      },
       shareableFields: new Set(['segmentChanged', 'interactionRecorded']),
     }),
     connectionInitWaitTimeout: CONNECTION_INIT_WAIT_MS,
-    onConnect: (ctx) => {
+    onConnect: async (ctx) => {
+      // The token travels in connection_init: { authorization: "Bearer …" }. Without a valid
+      // one the socket is closed with 4403 Forbidden.
+      const viewer = await viewerFromAuthorization(deps.domain, ctx.connectionParams?.authorization);
+      if (!viewer) return false;
+      viewers.set(ctx, viewer);
       runtime.activeWebSockets++;
       running.set(ctx, new Set());
       connectionIds.set(ctx, (ctx.extra.request.headers['x-request-id'] as string | undefined) ?? randomUUID());
@@ -68,6 +79,7 @@ export function graphqlWsOptions(deps: {
         clock: deps.clock,
         runtime,
         domain: deps.domain,
+        viewer: viewers.get(ctx) ?? null,
       });
     },
     onSubscribe: (ctx, _id, payload) => {

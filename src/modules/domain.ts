@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
@@ -5,9 +6,14 @@ import { createCustomersService } from './customers/service.js';
 import { EventLog } from './events/log.js';
 import { createInteractionsService } from './interactions/service.js';
 import { createSegmentsService } from './segments/service.js';
+import { createUsersService } from './users/service.js';
 
 /** Every domain service of one API process, wired to each other once. */
-export function createDomain(deps: { config: Config; clock: Clock; logger: Logger }) {
+/**
+ * `jwtSecret` signs and checks bearer tokens; scripts that never sign in (seed, bench) may
+ * omit it and get a random one for the process.
+ */
+export function createDomain(deps: { config: Config; clock: Clock; logger: Logger; jwtSecret?: Uint8Array }) {
   const { config, clock, logger } = deps;
   const events = new EventLog({ clock, logger });
   const segments = createSegmentsService({ clock, logger, events, currency: config.currency });
@@ -18,7 +24,8 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
     segments,
   });
   const interactions = createInteractionsService({ clock, logger, currency: config.currency, events, segments });
-  return { currency: config.currency, events, segments, customers, interactions };
+  const users = createUsersService({ clock, logger, secret: deps.jwtSecret ?? randomBytes(32) });
+  return { currency: config.currency, events, segments, customers, interactions, users };
 }
 
 export type Domain = ReturnType<typeof createDomain>;

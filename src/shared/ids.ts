@@ -2,7 +2,7 @@
  * Global ids (Relay): an opaque base64url of "Type:localId", so `node(id)` knows the type
  * and clients never build ids by hand.
  */
-export type NodeType = 'Customer' | 'Interaction';
+export type NodeType = 'Customer' | 'Interaction' | 'User';
 
 export function toGlobalId(type: NodeType, localId: string): string {
   return Buffer.from(`${type}:${localId}`, 'utf8').toString('base64url');
@@ -16,7 +16,7 @@ export function fromGlobalId(globalId: string): { type: NodeType; localId: strin
   if (colon < 1) return null;
   const type = decoded.slice(0, colon);
   const localId = decoded.slice(colon + 1);
-  if ((type !== 'Customer' && type !== 'Interaction') || !localId) return null;
+  if ((type !== 'Customer' && type !== 'Interaction' && type !== 'User') || !localId) return null;
   return { type, localId };
 }
 

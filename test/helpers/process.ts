@@ -1,6 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { projectRoot } from '../../src/shared/paths.js';
+import { TEST_AUTH_ENV } from './server.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -31,6 +32,7 @@ export function spawnEntryPoint(
       PORT: '0',
       HOST: '127.0.0.1',
       ...(engineBinary ? { CRM_FERRETDB_BIN: engineBinary } : {}),
+      ...TEST_AUTH_ENV,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -29,9 +29,20 @@ export type TestServer = {
   ): Promise<GraphQLResponse<T>>;
   /** A graphql-ws client on this server, closed by stop(). */
   wsClient(options?: { connectionParams?: Record<string, unknown> }): Client;
+  /** A bearer token of the bootstrap admin (sent by graphql() and wsClient() by default). */
+  adminToken: string;
+  /** A token for a user of that role, created on first use. */
+  tokenFor(role: 'ADMIN' | 'SALES' | 'MARKETING' | 'SUPPORT' | 'ANALYST'): Promise<string>;
   /** Stops the server and drops its database, unless asked to keep the data for a restart. */
   stop(opts?: { keepData?: boolean }): Promise<void>;
 };
+
+/** The same secret and first admin for every server a test starts, in-process or spawned. */
+export const TEST_AUTH_ENV = {
+  JWT_SECRET: 'pulse-crm-test-secret-0123456789abcdef',
+  CRM_ADMIN_EMAIL: 'admin@pulse.test',
+  CRM_ADMIN_PASSWORD: 'correct horse battery staple',
+} as const;
 
 /** A database name of its own for each test file, so files run in parallel safely. */
 function databaseNameForThisFile(): string {
@@ -65,6 +76,7 @@ export async function startTestServer(
     REPAIR_INTERVAL_MS: '0',
     // Tests send many requests from one address; the rate limit has a test of its own.
     RATE_LIMIT_PER_MINUTE: '1000000',
+    ...TEST_AUTH_ENV,
     ...opts.env,
   });
   await connectDatabase({ uri, dbName, maxPoolSize: config.mongodbMaxPoolSize, monitorCommands: true });
@@ -77,6 +89,8 @@ export async function startTestServer(
   });
   const baseUrl = `http://127.0.0.1:${server.port}`;
   const clients: Client[] = [];
+  const adminToken = await login(baseUrl, TEST_AUTH_ENV.CRM_ADMIN_EMAIL, TEST_AUTH_ENV.CRM_ADMIN_PASSWORD);
+  const roleTokens = new Map<string, string>([['ADMIN', adminToken]]);
 
   return {
     server,
@@ -87,7 +101,12 @@ export async function startTestServer(
     async graphql(query, variables, headers) {
       const res = await fetch(`${baseUrl}/graphql`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...headers },
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/graphql-response+json',
+          authorization: `Bearer ${adminToken}`,
+          ...headers,
+        },
         body: JSON.stringify({ query, variables }),
       });
       return { status: res.status, headers: res.headers, body: (await res.json()) as GraphQLResponse<never>['body'] };
@@ -98,10 +117,31 @@ export async function startTestServer(
         webSocketImpl: WebSocket,
         retryAttempts: 0,
         lazy: true,
+        connectionParams: { authorization: `Bearer ${adminToken}` },
         ...options,
       });
       clients.push(client);
       return client;
+    },
+    adminToken,
+    async tokenFor(role) {
+      const known = roleTokens.get(role);
+      if (known) return known;
+      const email = `${role.toLowerCase()}@pulse.test`;
+      const password = `password for ${role}`;
+      const res = await fetch(`${baseUrl}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
+        body: JSON.stringify({
+          query: 'mutation($input: CreateUserInput!) { createUser(input: $input) { userErrors { code } } }',
+          variables: { input: { email, name: `${role} user`, role, password } },
+        }),
+      });
+      const created = (await res.json()) as { data?: { createUser: { userErrors: unknown[] } } };
+      if (created.data?.createUser.userErrors.length !== 0) throw new Error(`could not create a ${role} user`);
+      const token = await login(baseUrl, email, password);
+      roleTokens.set(role, token);
+      return token;
     },
     async stop(stopOpts = {}) {
       await Promise.all(clients.map((c) => c.dispose()));
@@ -136,4 +176,20 @@ export function takeSubscription<T = Record<string, unknown>>(
       },
     );
   });
+}
+
+/** Signs in over HTTP and returns the bearer token. */
+export async function login(baseUrl: string, email: string, password: string): Promise<string> {
+  const res = await fetch(`${baseUrl}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      query: 'mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token userErrors { code } } }',
+      variables: { e: email, p: password },
+    }),
+  });
+  const body = (await res.json()) as { data?: { login: { token: string | null } } };
+  const token = body.data?.login.token;
+  if (!token) throw new Error(`login failed for ${email}: ${JSON.stringify(body)}`);
+  return token;
 }

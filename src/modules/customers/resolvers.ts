@@ -1,6 +1,7 @@
 import type { Resolvers } from '../../generated/graphql.js';
 import { connectionResolvers } from '../../graphql/connections.js';
 import type { CustomerDoc } from './model.js';
+import { isMasked, maskEmail, maskPhone } from '../../graphql/auth.js';
 import { userInputError } from '../../graphql/errors.js';
 import { toUserErrors } from '../../graphql/payloads.js';
 import { fromGlobalId, localIdOf, toGlobalId } from '../../shared/ids.js';
@@ -15,6 +16,8 @@ export const resolvers = {
       const parsed = fromGlobalId(id);
       if (!parsed) return null;
       if (parsed.type === 'Customer') return ctx.loaders.customerById.load(parsed.localId);
+      if (parsed.type === 'User')
+        return ctx.viewer?.role === 'ADMIN' ? ctx.domain.users.findById(parsed.localId) : null;
       return ctx.domain.interactions.findById(parsed.localId);
     },
     customer: async (_p, { id }, ctx) => {
@@ -28,7 +31,7 @@ export const resolvers = {
         first: args.first ?? 20,
         after: args.after,
       });
-      if ('problem' in page) throw userInputError(page.problem.message, page.problem.field.join('.'));
+      if ('problem' in page) throw userInputError(page.problem.message, (page.problem.field ?? []).join('.'));
       for (const { node } of page.items) ctx.loaders.customerById.prime(String(node._id), node);
       return page;
     },
@@ -48,12 +51,12 @@ export const resolvers = {
     },
   },
   Node: {
-    __resolveType: (node) => ('code' in node ? 'Customer' : 'Interaction'),
+    __resolveType: (node) => ('code' in node ? 'Customer' : 'passwordHash' in node ? 'User' : 'Interaction'),
   },
   Customer: {
     id: (c) => toGlobalId('Customer', String(c._id)),
-    email: (c) => c.email ?? null,
-    phone: (c) => c.phone ?? null,
+    email: (c, _a, ctx) => (c.email ? (isMasked(ctx) ? maskEmail(c.email) : c.email) : null),
+    phone: (c, _a, ctx) => (c.phone ? (isMasked(ctx) ? maskPhone(c.phone) : c.phone) : null),
     totalPurchases: (c, _a, ctx) => toMoney(c.totalPurchasesMinor, ctx.domain.currency),
     averagePurchase: (c, _a, ctx) => {
       const avg = averagePurchaseMinor(c);

@@ -19,7 +19,11 @@ import {
 const EPOCH = new Date(0);
 
 /** A problem the caller can fix, returned as a userError. */
-export type FieldProblem = { field: string[]; message: string; code: 'INVALID' | 'DUPLICATE' | 'NOT_FOUND' };
+export type FieldProblem = {
+  field: string[] | null;
+  message: string;
+  code: 'INVALID' | 'DUPLICATE' | 'NOT_FOUND' | 'INVALID_CREDENTIALS' | 'FORBIDDEN';
+};
 
 export type CreateCustomerInput = {
   name: string;

@@ -2,13 +2,16 @@ import type { Resolvers } from '../../generated/graphql.js';
 import { connectionResolvers } from '../../graphql/connections.js';
 import type { InteractionDoc } from './model.js';
 import type { GraphQLContext } from '../../graphql/context.js';
+import { forbidden, requireViewer } from '../../graphql/auth.js';
 import { userInputError } from '../../graphql/errors.js';
+import type { Role } from '../users/model.js';
 import { eventCursor, filterEvents, seqFromAfter } from '../../graphql/event-stream.js';
 import { toUserErrors } from '../../graphql/payloads.js';
 import { refreshLoaders } from '../../graphql/request-context.js';
 import { localIdOf, toGlobalId } from '../../shared/ids.js';
 import { toMoney } from '../../shared/money.js';
 import type { EventDoc } from '../events/model.js';
+import type { InteractionType } from './model.js';
 import type { InteractionRecordedPayload, RecordInteractionInput, RecordResult } from './service.js';
 
 /** Global ids in, local ids out; an id of another type simply matches no customer. */
@@ -16,10 +19,31 @@ function withLocalCustomerId<T extends { customerId: string }>(input: T): T {
   return { ...input, customerId: localIdOf(input.customerId, 'Customer') ?? '' };
 }
 
+/** A batch result computed at position `from` among the allowed items, named at position `k`. */
+function renumber(result: RecordResult, k: number): RecordResult {
+  if (!('problems' in result)) return result;
+  return {
+    problems: result.problems.map((p) => ({
+      ...p,
+      field: p.field ? ['inputs', String(k), ...p.field.slice(2)] : null,
+    })),
+  };
+}
+
 function toPayload(result: RecordResult) {
   if ('problems' in result)
     return { interaction: null, customer: null, isReplay: false, userErrors: toUserErrors(result.problems) };
   return { interaction: result.interaction, customer: result.customer, isReplay: result.isReplay, userErrors: [] };
+}
+
+/**
+ * SPEC §7 beyond the field's roles: purchases are recorded by ADMIN and SALES only, and
+ * MARKETING records MARKETING interactions only. Null when allowed, else the reason.
+ */
+function deniedType(role: Role, type: InteractionType): string | null {
+  if (type === 'PURCHASE' && role !== 'ADMIN' && role !== 'SALES') return 'only ADMIN and SALES record purchases';
+  if (role === 'MARKETING' && type !== 'MARKETING') return 'MARKETING records MARKETING interactions only';
+  return null;
 }
 
 export const resolvers = {
@@ -36,15 +60,30 @@ export const resolvers = {
     },
   },
   Mutation: {
-    recordInteraction: async (_p, { input }, ctx) =>
-      toPayload(await ctx.domain.interactions.recordInteraction(withLocalCustomerId(input as RecordInteractionInput))),
+    recordInteraction: async (_p, { input }, ctx) => {
+      const denied = deniedType(requireViewer(ctx).role, input.type);
+      if (denied) throw forbidden(denied);
+      return toPayload(
+        await ctx.domain.interactions.recordInteraction(withLocalCustomerId(input as RecordInteractionInput)),
+      );
+    },
     recordPurchase: async (_p, { input }, ctx) =>
       toPayload(await ctx.domain.interactions.recordPurchase(withLocalCustomerId(input))),
     recordInteractions: async (_p, { inputs }, ctx) => {
-      const results = await ctx.domain.interactions.recordInteractions(
-        inputs.map((i) => withLocalCustomerId(i as RecordInteractionInput)),
+      const role = requireViewer(ctx).role;
+      // Items the caller's role may not record get their own FORBIDDEN result; the rest go on.
+      const denied = inputs.map((i) => deniedType(role, i.type));
+      const allowed = inputs.filter((_, k) => !denied[k]);
+      const recorded = await ctx.domain.interactions.recordInteractions(
+        allowed.map((i) => withLocalCustomerId(i as RecordInteractionInput)),
       );
-      if ('problems' in results) throw userInputError(results.problems[0]!.message, 'inputs');
+      if ('problems' in recorded) throw userInputError(recorded.problems[0]!.message, 'inputs');
+      let next = 0;
+      const results: RecordResult[] = inputs.map((_, k) =>
+        denied[k]
+          ? { problems: [{ field: ['inputs', String(k), 'type'], message: denied[k]!, code: 'FORBIDDEN' }] }
+          : renumber(recorded[next++]!, k),
+      );
       return {
         results: results.map(toPayload),
         recordedCount: results.filter((r) => !('problems' in r) && !r.isReplay).length,

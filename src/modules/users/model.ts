@@ -1,0 +1,32 @@
+import mongoose, { Schema, Types } from 'mongoose';
+
+export const ROLES = ['ADMIN', 'SALES', 'MARKETING', 'SUPPORT', 'ANALYST'] as const;
+export type Role = (typeof ROLES)[number];
+
+export type UserDoc = {
+  _id: Types.ObjectId;
+  email: string;
+  name: string;
+  role: Role;
+  /** scrypt, self-describing: `scrypt$N$r$p$salt$hash` (base64url). */
+  passwordHash: string;
+  isActive: boolean;
+  createdAt: Date;
+  lastLoginAt?: Date | null;
+};
+
+const userSchema = new Schema<UserDoc>(
+  {
+    email: { type: String, required: true },
+    name: { type: String, required: true },
+    role: { type: String, enum: ROLES, required: true },
+    passwordHash: { type: String, required: true },
+    isActive: { type: Boolean, required: true, default: true },
+    createdAt: { type: Date, required: true },
+    lastLoginAt: { type: Date },
+  },
+  { versionKey: false, collection: 'users' },
+);
+userSchema.index({ email: 1 }, { unique: true });
+
+export const User = mongoose.model<UserDoc>('User', userSchema);

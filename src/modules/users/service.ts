@@ -1,0 +1,227 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { Types } from 'mongoose';
+import type { Clock } from '../../shared/clock.js';
+import type { Logger } from '../../shared/logger.js';
+import { InvalidFieldError, normalizeEmail, normalizeName } from '../customers/normalize.js';
+import type { FieldProblem } from '../customers/service.js';
+import { User, type Role, type UserDoc } from './model.js';
+import { hashPassword, verifyPassword } from './passwords.js';
+
+/** Who is calling: resolved from a bearer token on every request (HTTP) or connection (WebSocket). */
+export type Viewer = { userId: string; role: Role; expiresAt: Date };
+
+const TOKEN_LIFETIME_S = 60 * 60;
+const MIN_PASSWORD = 10;
+const DEV_ADMIN = { email: 'admin@example.com', password: 'admin' };
+
+export class AuthConfigError extends Error {
+  override name = 'AuthConfigError';
+}
+
+/**
+ * The signing secret: JWT_SECRET, required in production. In development a random secret is
+ * kept in the data folder, so tokens survive restarts and several local processes agree.
+ */
+export async function resolveJwtSecret(opts: {
+  secret: string | undefined;
+  isProduction: boolean;
+  dataDir: string;
+}): Promise<Uint8Array> {
+  if (opts.secret) return new TextEncoder().encode(opts.secret);
+  if (opts.isProduction) throw new AuthConfigError('JWT_SECRET is required in production (at least 32 characters).');
+  const file = path.join(opts.dataDir, 'jwt-secret');
+  if (!existsSync(file)) {
+    await mkdir(opts.dataDir, { recursive: true });
+    await writeFile(file, randomBytes(32).toString('base64url'), { mode: 0o600, flag: 'wx' }).catch(() => {});
+  }
+  return new TextEncoder().encode((await readFile(file, 'utf8')).trim());
+}
+
+export type UsersService = ReturnType<typeof createUsersService>;
+
+export function createUsersService(deps: { clock: Clock; logger: Logger; secret: Uint8Array }) {
+  const { clock } = deps;
+
+  async function issueToken(user: UserDoc): Promise<{ token: string; expiresAt: Date }> {
+    // Token lifetimes follow the real time, not the injectable domain clock.
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new SignJWT({ role: user.role })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(String(user._id))
+      .setIssuedAt(now)
+      .setExpirationTime(now + TOKEN_LIFETIME_S)
+      .sign(deps.secret);
+    return { token, expiresAt: new Date((now + TOKEN_LIFETIME_S) * 1000) };
+  }
+
+  /**
+   * The viewer a bearer token stands for, or null when it is not a valid, unexpired token of an
+   * active user. The role is read from the user, so a role change applies to existing tokens.
+   */
+  async function viewerFromToken(token: string): Promise<Viewer | null> {
+    try {
+      const { payload } = await jwtVerify(token, deps.secret, { algorithms: ['HS256'] });
+      if (!payload.sub || !Types.ObjectId.isValid(payload.sub) || typeof payload.exp !== 'number') return null;
+      const user = await User.findById(payload.sub).lean<UserDoc>();
+      if (!user?.isActive) return null;
+      return { userId: String(user._id), role: user.role, expiresAt: new Date(payload.exp * 1000) };
+    } catch (err) {
+      if (err instanceof joseErrors.JOSEError) return null;
+      throw err;
+    }
+  }
+
+  async function login(
+    emailText: string,
+    password: string,
+  ): Promise<{ user: UserDoc; token: string; expiresAt: Date } | { problems: FieldProblem[] }> {
+    const wrong: { problems: FieldProblem[] } = {
+      problems: [{ field: null, message: 'wrong email or password', code: 'INVALID_CREDENTIALS' }],
+    };
+    let email: string;
+    try {
+      email = normalizeEmail(emailText);
+    } catch {
+      return wrong;
+    }
+    const user = await User.findOne({ email }).lean<UserDoc>();
+    if (!user || !user.isActive || !(await verifyPassword(password, user.passwordHash))) return wrong;
+    const now = clock.now();
+    await User.updateOne({ _id: user._id }, { $set: { lastLoginAt: now } });
+    return { user: { ...user, lastLoginAt: now }, ...(await issueToken(user)) };
+  }
+
+  async function createUser(input: {
+    email: string;
+    name: string;
+    role: Role;
+    password: string;
+  }): Promise<{ user: UserDoc } | { problems: FieldProblem[] }> {
+    let email: string, name: string;
+    try {
+      email = normalizeEmail(input.email);
+      name = normalizeName(input.name);
+    } catch (err) {
+      if (err instanceof InvalidFieldError)
+        return { problems: [{ field: ['input', err.field], message: err.message, code: 'INVALID' }] };
+      throw err;
+    }
+    if (input.password.length < MIN_PASSWORD)
+      return {
+        problems: [{ field: ['input', 'password'], message: `at least ${MIN_PASSWORD} characters`, code: 'INVALID' }],
+      };
+    const doc: UserDoc = {
+      _id: new Types.ObjectId(),
+      email,
+      name,
+      role: input.role,
+      passwordHash: await hashPassword(input.password),
+      isActive: true,
+      createdAt: clock.now(),
+    };
+    try {
+      await User.collection.insertOne(doc as never);
+    } catch (err) {
+      if ((err as { code?: number }).code === 11000)
+        return { problems: [{ field: ['input', 'email'], message: 'another user has this email', code: 'DUPLICATE' }] };
+      throw err;
+    }
+    return { user: doc };
+  }
+
+  async function updateUser(id: string, input: { name?: string | null; role?: Role | null; password?: string | null }) {
+    if (!Types.ObjectId.isValid(id))
+      return { problems: [{ field: ['id'], message: 'no user has this id', code: 'NOT_FOUND' }] as FieldProblem[] };
+    const set: Partial<UserDoc> = {};
+    if (input.name != null) set.name = normalizeName(input.name);
+    if (input.role != null) set.role = input.role;
+    if (input.password != null) {
+      if (input.password.length < MIN_PASSWORD)
+        return {
+          problems: [
+            { field: ['input', 'password'], message: `at least ${MIN_PASSWORD} characters`, code: 'INVALID' },
+          ] as FieldProblem[],
+        };
+      set.passwordHash = await hashPassword(input.password);
+    }
+    const user = await User.findOneAndUpdate(
+      { _id: new Types.ObjectId(id) },
+      { $set: set },
+      { returnDocument: 'after' },
+    ).lean<UserDoc>();
+    return user
+      ? { user }
+      : { problems: [{ field: ['id'], message: 'no user has this id', code: 'NOT_FOUND' }] as FieldProblem[] };
+  }
+
+  async function deactivateUser(id: string) {
+    if (!Types.ObjectId.isValid(id))
+      return { problems: [{ field: ['id'], message: 'no user has this id', code: 'NOT_FOUND' }] as FieldProblem[] };
+    const user = await User.findOneAndUpdate(
+      { _id: new Types.ObjectId(id) },
+      { $set: { isActive: false } },
+      { returnDocument: 'after' },
+    ).lean<UserDoc>();
+    return user
+      ? { user }
+      : { problems: [{ field: ['id'], message: 'no user has this id', code: 'NOT_FOUND' }] as FieldProblem[] };
+  }
+
+  /**
+   * On an empty user collection, the first ADMIN: from CRM_ADMIN_EMAIL/CRM_ADMIN_PASSWORD, or in
+   * development only, with a loud warning, admin@example.com / admin. Production refuses to
+   * start without explicit credentials.
+   */
+  async function bootstrapAdminIfNeeded(opts: {
+    email?: string | undefined;
+    password?: string | undefined;
+    isProduction: boolean;
+  }): Promise<void> {
+    if (await User.exists({})) return;
+    if ((!opts.email || !opts.password) && opts.isProduction) {
+      throw new AuthConfigError(
+        'CRM_ADMIN_EMAIL and CRM_ADMIN_PASSWORD are required in production to create the first admin.',
+      );
+    }
+    const email = opts.email ?? DEV_ADMIN.email;
+    const password = opts.password ?? DEV_ADMIN.password;
+    if (!opts.email || !opts.password) {
+      deps.logger.warn(
+        { email },
+        `DEVELOPMENT ONLY: created the admin ${email} with password "${password}". Set CRM_ADMIN_EMAIL and CRM_ADMIN_PASSWORD for anything else.`,
+      );
+    }
+    const doc: UserDoc = {
+      _id: new Types.ObjectId(),
+      email: normalizeEmail(email),
+      name: 'Administrator',
+      role: 'ADMIN',
+      passwordHash: await hashPassword(password),
+      isActive: true,
+      createdAt: clock.now(),
+    };
+    await User.collection.insertOne(doc as never).catch((err: unknown) => {
+      if ((err as { code?: number }).code !== 11000) throw err; // another instance bootstrapped first
+    });
+  }
+
+  const list = () => User.find({}).sort({ createdAt: 1 }).lean<UserDoc[]>().exec();
+  const findById = (id: string) =>
+    Types.ObjectId.isValid(id) ? User.findById(id).lean<UserDoc>().exec() : Promise.resolve(null);
+
+  return {
+    issueToken,
+    viewerFromToken,
+    login,
+    createUser,
+    updateUser,
+    deactivateUser,
+    bootstrapAdminIfNeeded,
+    list,
+    findById,
+  };
+}

@@ -1,0 +1,233 @@
+/**
+ * Access control (SPEC §7) through the public API: sign-in, the role matrix for each
+ * capability, allowed and denied, over HTTP and WebSocket, and ANALYST masking.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { parse, Kind, type ObjectTypeDefinitionNode, type ObjectTypeExtensionNode } from 'graphql';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+import { projectRoot } from '../src/shared/paths.js';
+import { createCustomer } from './helpers/crm.js';
+import { spawnEntryPoint } from './helpers/process.js';
+import { startTestServer, takeSubscription, type TestServer } from './helpers/server.js';
+
+const ROLES = ['ADMIN', 'SALES', 'MARKETING', 'SUPPORT', 'ANALYST'] as const;
+type Role = (typeof ROLES)[number];
+
+describe('access control', () => {
+  let t: TestServer;
+  let customerId: string;
+  const tokens = {} as Record<Role, string>;
+
+  beforeAll(async () => {
+    t = await startTestServer();
+    for (const role of ROLES) tokens[role] = await t.tokenFor(role);
+    customerId = (
+      await createCustomer(t, { name: 'Private Person', email: 'kim.private@example.com', phone: '010-2222-1111' })
+    ).id;
+  });
+  afterAll(async () => {
+    await t.stop();
+  });
+
+  const as = (role: Role | null, query: string, variables?: Record<string, unknown>) =>
+    t.graphql(query, variables, { authorization: role ? `Bearer ${tokens[role]}` : '' });
+
+  it('marks every root field with @auth or @public', () => {
+    const unmarked: string[] = [];
+    for (const file of readdirSync(path.join(projectRoot, 'schema')).filter((f) => f.endsWith('.graphql'))) {
+      const doc = parse(readFileSync(path.join(projectRoot, 'schema', file), 'utf8'));
+      for (const def of doc.definitions) {
+        if (def.kind !== Kind.OBJECT_TYPE_DEFINITION && def.kind !== Kind.OBJECT_TYPE_EXTENSION) continue;
+        const type = def as ObjectTypeDefinitionNode | ObjectTypeExtensionNode;
+        if (!['Query', 'Mutation', 'Subscription'].includes(type.name.value)) continue;
+        for (const field of type.fields ?? []) {
+          if (!field.directives?.some((d) => d.name.value === 'auth' || d.name.value === 'public'))
+            unmarked.push(`${type.name.value}.${field.name.value}`);
+        }
+      }
+    }
+    expect(unmarked).toEqual([]);
+  });
+
+  it('answers UNAUTHENTICATED without a token or with a bad one, and lets anyone sign in', async () => {
+    expect((await as(null, '{ customers { totalCount } }')).body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    const forged = await t.graphql('{ customers { totalCount } }', undefined, { authorization: 'Bearer not.a.token' });
+    expect(forged.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    const wrong = await as(
+      null,
+      'mutation { login(email: "admin@pulse.test", password: "nope") { token userErrors { code message } } }',
+    );
+    expect(wrong.body.data).toEqual({
+      login: { token: null, userErrors: [{ code: 'INVALID_CREDENTIALS', message: 'wrong email or password' }] },
+    });
+    const me = await as('SALES', '{ me { email role isActive } }');
+    expect(me.body.data).toEqual({ me: { email: 'sales@pulse.test', role: 'SALES', isActive: true } });
+  });
+
+  // Each capability of SPEC §7 and the roles allowed it.
+  const matrix: Array<[string, readonly Role[], () => [string, Record<string, unknown>?]]> = [
+    ['read customers', ROLES, () => ['query($id: ID!) { customer(id: $id) { name } }', { id: customerId }]],
+    [
+      'purchase totals',
+      ['ADMIN', 'SALES', 'MARKETING', 'ANALYST'],
+      () => ['query($id: ID!) { customer(id: $id) { totalPurchases { amount } } }', { id: customerId }],
+    ],
+    [
+      'insights',
+      ['ADMIN', 'SALES', 'MARKETING', 'ANALYST'],
+      () => ['query($id: ID!) { customerInsights(id: $id) { churnRisk } }', { id: customerId }],
+    ],
+    ['segment summaries', ['ADMIN', 'SALES', 'MARKETING', 'ANALYST'], () => ['{ segmentSummary { count } }']],
+    [
+      'create customers',
+      ['ADMIN', 'SALES', 'SUPPORT'],
+      () => ['mutation { createCustomer(input: { name: "By Role" }) { userErrors { code } } }'],
+    ],
+    [
+      'update customers',
+      ['ADMIN', 'SALES', 'SUPPORT'],
+      () => [
+        'mutation($id: ID!) { updateCustomer(id: $id, input: { tags: ["x"] }) { userErrors { code } } }',
+        { id: customerId },
+      ],
+    ],
+    [
+      'record purchases',
+      ['ADMIN', 'SALES'],
+      () => [
+        'mutation($id: ID!) { recordPurchase(input: { customerId: $id, amount: "100", channel: WEB }) { userErrors { code } } }',
+        { id: customerId },
+      ],
+    ],
+    [
+      'record other interactions',
+      ['ADMIN', 'SALES', 'SUPPORT'],
+      () => [
+        'mutation($id: ID!) { recordInteraction(input: { customerId: $id, type: SUPPORT, channel: PHONE }) { userErrors { code } } }',
+        { id: customerId },
+      ],
+    ],
+    [
+      'record MARKETING interactions',
+      ['ADMIN', 'SALES', 'MARKETING', 'SUPPORT'],
+      () => [
+        'mutation($id: ID!) { recordInteraction(input: { customerId: $id, type: MARKETING, channel: EMAIL }) { userErrors { code } } }',
+        { id: customerId },
+      ],
+    ],
+    [
+      'segment policy changes',
+      ['ADMIN'],
+      () => ['mutation { updateSegmentPolicy(input: { loyalMinPurchases: 5 }) { userErrors { code } } }'],
+    ],
+    ['run the sweep', ['ADMIN'], () => ['mutation { sweepSegments { changedCount } }']],
+    ['manage users', ['ADMIN'], () => ['{ users { email } }']],
+  ];
+
+  for (const [capability, allowed, operation] of matrix) {
+    it(`${capability}: allowed for ${allowed.join(', ')}; FORBIDDEN for the others`, async () => {
+      for (const role of ROLES) {
+        const [query, variables] = operation();
+        const res = await as(role, query, variables);
+        const code = res.body.errors?.[0]?.extensions?.code;
+        if (allowed.includes(role)) expect([role, res.body.errors]).toEqual([role, undefined]);
+        else expect([role, code]).toEqual([role, 'FORBIDDEN']);
+      }
+    });
+  }
+
+  it('masks email and phone for ANALYST, and only for ANALYST', async () => {
+    const q = 'query($id: ID!) { customer(id: $id) { email phone } }';
+    expect((await as('ANALYST', q, { id: customerId })).body.data).toEqual({
+      customer: { email: 'k***@example.com', phone: '+8210****1111' },
+    });
+    expect((await as('SUPPORT', q, { id: customerId })).body.data).toEqual({
+      customer: { email: 'kim.private@example.com', phone: '+821022221111' },
+    });
+  });
+
+  it('closes a WebSocket whose connection_init carries no valid token with 4403', async () => {
+    for (const connectionParams of [{}, { authorization: 'Bearer forged' }]) {
+      const code = await new Promise<number>((resolve) => {
+        const client = createClient({
+          url: t.wsUrl,
+          webSocketImpl: WebSocket,
+          retryAttempts: 0,
+          lazy: false,
+          connectionParams,
+          on: { closed: (e) => resolve((e as { code: number }).code) },
+        });
+        client.subscribe(
+          { query: 'subscription { segmentChanged { to } }' },
+          { next: () => {}, error: () => {}, complete: () => {} },
+        );
+      });
+      expect(code).toBe(4403);
+    }
+  });
+
+  it('applies roles and masking to subscriptions too', async () => {
+    const analyst = t.wsClient({ connectionParams: { authorization: `Bearer ${tokens.ANALYST}` } });
+    const support = t.wsClient({ connectionParams: { authorization: `Bearer ${tokens.SUPPORT}` } });
+    type Event = {
+      segmentChanged: { customer: { name: string; email: string; totalPurchases: { amount: string } | null } };
+    };
+    const analystEvents = takeSubscription<Event>(
+      analyst,
+      'subscription { segmentChanged { customer { name email totalPurchases { amount } } } }',
+      1,
+    );
+    const supportEvents = takeSubscription<Event>(
+      support,
+      'subscription { segmentChanged { customer { name email totalPurchases { amount } } } }',
+      1,
+    );
+    // The subscriptions start after their handshakes: create customers until both have one.
+    let isDone = false;
+    void Promise.all([analystEvents, supportEvents]).finally(() => (isDone = true));
+    for (let n = 0; !isDone && n < 50; n++) {
+      await createCustomer(t, { name: `Masked ${n}`, email: `masked${n}@example.com` });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const [[forAnalyst], [forSupport]] = await Promise.all([analystEvents, supportEvents]);
+    expect(forAnalyst?.data?.segmentChanged.customer).toMatchObject({
+      email: expect.stringMatching(/^m\*\*\*@example\.com$/),
+      totalPurchases: { amount: '0' },
+    });
+    expect(forSupport?.data?.segmentChanged.customer).toMatchObject({
+      email: expect.stringMatching(/^masked\d+@example\.com$/),
+      totalPurchases: null,
+    });
+    expect(forSupport?.errors).toEqual([
+      expect.objectContaining({ extensions: expect.objectContaining({ code: 'FORBIDDEN' }) }),
+    ]);
+  });
+
+  it('stops a deactivated user at once', async () => {
+    const me = await as('MARKETING', '{ me { id } }');
+    const id = (me.body.data as { me: { id: string } }).me.id;
+    const res = await as(
+      'ADMIN',
+      'mutation($id: ID!) { deactivateUser(id: $id) { user { isActive } userErrors { code } } }',
+      { id },
+    );
+    expect(res.body.data).toEqual({ deactivateUser: { user: { isActive: false }, userErrors: [] } });
+    expect((await as('MARKETING', '{ me { id } }')).body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+});
+
+describe('production start', () => {
+  it('refuses to start without JWT_SECRET', async () => {
+    const api = spawnEntryPoint('src/main.ts', {
+      NODE_ENV: 'production',
+      JWT_SECRET: undefined,
+      MONGODB_URI: process.env.MONGODB_URI,
+      MONGODB_DB: 'test_auth_prod',
+    });
+    expect((await api.exited).code).toBe(1);
+    expect(api.output().stderr).toMatch(/JWT_SECRET is required in production/);
+  });
+});

@@ -9,7 +9,7 @@
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 
-const [mode, url, countArg] = process.argv.slice(2);
+const [mode, url, countArg, token] = process.argv.slice(2);
 const count = Number(countArg);
 const QUERY = 'subscription { segmentChanged(segments: [NEW]) { to cursor customer { id name code segment } } }';
 
@@ -36,7 +36,13 @@ for (let i = 0; i < count; i++) {
     ws.on('message', (data) => onMessage(state, String(data)));
     closers.push(() => ws.close());
   } else {
-    const client = createClient({ url: url!, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false });
+    const client = createClient({
+      url: url!,
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      lazy: false,
+      connectionParams: { authorization: `Bearer ${token}` },
+    });
     client.subscribe<{ segmentChanged: { customer: { name: string } } }>(
       { query: QUERY },
       {

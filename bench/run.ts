@@ -5,6 +5,7 @@
  * Results are printed and written to bench/results.json.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -29,6 +30,23 @@ import { toGlobalId } from '../src/shared/ids.js';
 import { projectRoot } from '../src/shared/paths.js';
 
 const execFileAsync = promisify(execFile);
+const BENCH_ADMIN = { email: 'bench@pulse.test', password: 'bench password 0123' };
+/** The bench admin's bearer token, sent with every request. */
+let token = '';
+
+async function signIn(apiUrl: string): Promise<string> {
+  const res = await fetch(apiUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      query: 'mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }',
+      variables: { e: BENCH_ADMIN.email, p: BENCH_ADMIN.password },
+    }),
+  });
+  const body = (await res.json()) as { data?: { login: { token: string | null } } };
+  if (!body.data?.login.token) throw new Error(`bench sign-in failed: ${JSON.stringify(body)}`);
+  return body.data.login.token;
+}
 const isQuick = process.argv.includes('--quick');
 const DURATION_S = isQuick ? 5 : 15;
 const CONNECTIONS = 20;
@@ -63,6 +81,8 @@ async function load(url: string, body: string): Promise<AutocannonResult> {
       'POST',
       '-H',
       'content-type=application/json',
+      '-H',
+      `authorization=Bearer ${token}`,
       '-b',
       body,
       url,
@@ -146,7 +166,7 @@ async function ingestScenario(apiUrl: string, batches: number): Promise<Scenario
   for (let b = 0; b < batches; b++) {
     const res = await fetch(apiUrl, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
       body: JSON.stringify({ query: mutation, variables: { inputs: batch(b) } }),
     });
     const json = (await res.json()) as { data?: { recordInteractions: { recordedCount: number } } };
@@ -195,6 +215,9 @@ async function main(): Promise<void> {
     ...process.env,
     // The load generator is one address: the rate limit would measure itself.
     RATE_LIMIT_PER_MINUTE: '100000000',
+    CRM_ADMIN_EMAIL: BENCH_ADMIN.email,
+    CRM_ADMIN_PASSWORD: BENCH_ADMIN.password,
+    JWT_SECRET: randomBytes(32).toString('base64url'),
     PORT: '0',
     HOST: '127.0.0.1',
     LOG_LEVEL: 'silent',
@@ -205,11 +228,12 @@ async function main(): Promise<void> {
   await connectDatabase({ uri: database.uri, dbName: 'pulse_crm_bench', maxPoolSize: config.mongodbMaxPoolSize });
   const server = await startServer({ config, logger, clock: systemClock, databaseKind: database.kind });
   const apiUrl = `http://127.0.0.1:${server.port}/graphql`;
+  token = await signIn(apiUrl);
   try {
     const scenarios: Record<string, Scenario> = { http: await httpScenario(apiUrl) };
     scenarios.read = await readScenario(apiUrl, config.currency, isQuick ? 1_000 : 2_000);
     scenarios.ingest = await ingestScenario(apiUrl, isQuick ? 4 : 20);
-    Object.assign(scenarios, await fanoutScenario(apiUrl, isQuick ? 1_000 : 5_000));
+    Object.assign(scenarios, await fanoutScenario(apiUrl, token, isQuick ? 1_000 : 5_000));
     const domain = createDomain({ config, clock: systemClock, logger });
     scenarios.sweep = await sweepScenario(
       domain,

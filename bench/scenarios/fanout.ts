@@ -7,8 +7,8 @@ import { projectRoot } from '../../src/shared/paths.js';
 
 type Report = { live?: true; done?: true; receivedAt?: number[]; error?: string };
 
-function startClients(mode: 'graphql' | 'raw', url: string, count: number) {
-  const child = fork(path.join(projectRoot, 'bench', 'fanout-clients.ts'), [mode, url, String(count)], {
+function startClients(mode: 'graphql' | 'raw', url: string, count: number, token: string) {
+  const child = fork(path.join(projectRoot, 'bench', 'fanout-clients.ts'), [mode, url, String(count), token], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -42,20 +42,20 @@ function percentile(sorted: number[], p: number): number {
  * sockets. Latency is from the mutation's start to each receipt; throughput is deliveries per
  * second until the last receipt. memory: the server process's RSS with the subscribers idle.
  */
-export async function fanoutScenario(apiUrl: string, count: number) {
+export async function fanoutScenario(apiUrl: string, token: string, count: number) {
   const wsUrl = apiUrl.replace(/^http/, 'ws');
   // Through the API itself, so the instance's own tailer is woken by its own append.
   const createCustomer = (name: string) =>
     fetch(apiUrl, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
       body: JSON.stringify({
         query: 'mutation($name: String!) { createCustomer(input: { name: $name }) { customer { id } } }',
         variables: { name },
       }),
     });
   const rssBefore = process.memoryUsage().rss;
-  const ours = startClients('graphql', wsUrl, count);
+  const ours = startClients('graphql', wsUrl, count, token);
   const live = ours.waitFor('live', 120_000);
   const probes = setInterval(() => void createCustomer('probe'), 500);
   await live.finally(() => clearInterval(probes));
@@ -72,7 +72,7 @@ export async function fanoutScenario(apiUrl: string, count: number) {
   const server = http.createServer();
   const wss = new WebSocketServer({ server });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const raw = startClients('raw', `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, count);
+  const raw = startClients('raw', `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, count, '');
   await raw.waitFor('live', 120_000);
   const rawDone = raw.waitFor('done', 120_000);
   const r0 = Date.now();

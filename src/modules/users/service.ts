@@ -15,6 +15,12 @@ import { hashPassword, verifyPassword } from './passwords.js';
 export type Viewer = { userId: string; role: Role; expiresAt: Date };
 
 const TOKEN_LIFETIME_S = 60 * 60;
+/**
+ * A verified token's viewer is reused this long, so a request costs no user lookup. Changes to
+ * a user clear its entries at once in this process; other processes see them within this time.
+ */
+const VIEWER_CACHE_MS = 5_000;
+const VIEWER_CACHE_MAX = 10_000;
 const MIN_PASSWORD = 10;
 const DEV_ADMIN = { email: 'admin@example.com', password: 'admin' };
 
@@ -62,7 +68,22 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
    * The viewer a bearer token stands for, or null when it is not a valid, unexpired token of an
    * active user. The role is read from the user, so a role change applies to existing tokens.
    */
+  const cache = new Map<string, { viewer: Viewer | null; until: number }>();
+
+  function forgetUser(userId: string): void {
+    for (const [token, entry] of cache) if (entry.viewer?.userId === userId) cache.delete(token);
+  }
+
   async function viewerFromToken(token: string): Promise<Viewer | null> {
+    const cached = cache.get(token);
+    if (cached && cached.until > Date.now()) return cached.viewer;
+    const viewer = await verifyToken(token);
+    if (cache.size >= VIEWER_CACHE_MAX) cache.clear();
+    cache.set(token, { viewer, until: Date.now() + VIEWER_CACHE_MS });
+    return viewer;
+  }
+
+  async function verifyToken(token: string): Promise<Viewer | null> {
     try {
       const { payload } = await jwtVerify(token, deps.secret, { algorithms: ['HS256'] });
       if (!payload.sub || !Types.ObjectId.isValid(payload.sub) || typeof payload.exp !== 'number') return null;
@@ -153,6 +174,7 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
       { $set: set },
       { returnDocument: 'after' },
     ).lean<UserDoc>();
+    forgetUser(id);
     return user
       ? { user }
       : { problems: [{ field: ['id'], message: 'no user has this id', code: 'NOT_FOUND' }] as FieldProblem[] };
@@ -166,6 +188,7 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
       { $set: { isActive: false } },
       { returnDocument: 'after' },
     ).lean<UserDoc>();
+    forgetUser(id);
     return user
       ? { user }
       : { problems: [{ field: ['id'], message: 'no user has this id', code: 'NOT_FOUND' }] as FieldProblem[] };

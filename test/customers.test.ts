@@ -142,6 +142,11 @@ describe('customers', () => {
     expect(newOnes.edges.every((e) => e.node.segment === 'NEW')).toBe(true);
     const bad = await t.graphql('{ customers(filter: { minTotalPurchases: "12.5" }) { totalCount } }');
     expect(bad.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    // Found by the fuzz test: a tag over the length limit in a filter was an internal error.
+    const longTag = await t.graphql('query($tags: [String!]) { customers(filter: { tags: $tags }) { totalCount } }', {
+      tags: ['x'.repeat(51)],
+    });
+    expect(longTag.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 
   it('pages through every customer exactly once, in each order, with stable cursors', async () => {

@@ -210,7 +210,13 @@ export function createCustomersService(deps: {
   function buildFilter(filter: CustomerFilter): Record<string, unknown> | { problem: FieldProblem } {
     const and: Record<string, unknown>[] = [];
     if (filter.segments?.length) and.push({ segment: mongoose.trusted({ $in: filter.segments }) });
-    if (filter.tags?.length) and.push({ tags: mongoose.trusted({ $all: normalizeTags(filter.tags) }) });
+    if (filter.tags?.length) {
+      try {
+        and.push({ tags: mongoose.trusted({ $all: normalizeTags(filter.tags) }) });
+      } catch (err) {
+        return { problem: problemFrom(err, ['filter']) };
+      }
+    }
     if (filter.search?.trim()) {
       const prefixes = searchPrefixes(filter.search).slice(0, 4);
       and.push({ $or: prefixes.map((p) => ({ searchKeys: mongoose.trusted({ $regex: `^${escapeRegex(p)}` }) })) });

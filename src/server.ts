@@ -24,6 +24,8 @@ import { buildSchema } from './graphql/schema.js';
 import { graphqlWsOptions, startWebSocketKeepalive } from './graphql/ws.js';
 import { createRequestContext, viewerFromAuthorization } from './graphql/request-context.js';
 import { applyAuthDirectives } from './graphql/auth.js';
+import { traceMutationCalls } from './graphql/audit.js';
+import { auditPlugin } from './graphql/plugins/audit.js';
 import { resolveJwtSecret } from './modules/users/service.js';
 import { ensureIndexes } from './db/indexes.js';
 import { createDomain } from './modules/domain.js';
@@ -64,7 +66,7 @@ export type ServerDeps = {
 export async function startServer({ config, logger, clock, databaseKind }: ServerDeps): Promise<RunningServer> {
   const runtime = createRuntime(databaseKind, clock.now());
   const metrics = createMetrics(runtime);
-  const schema = applyAuthDirectives(buildSchema());
+  const schema = traceMutationCalls(applyAuthDirectives(buildSchema()));
   const jwtSecret = await resolveJwtSecret({
     secret: config.jwtSecret,
     isProduction: config.isProduction,
@@ -142,6 +144,7 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
       errorReportingPlugin(),
       refuseHttpSubscriptionsPlugin(),
       operationLimitsPlugin(),
+      auditPlugin(),
     ],
   });
   await apollo.start();

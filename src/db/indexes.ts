@@ -1,11 +1,13 @@
+import { AuditEntry } from '../modules/audit/model.js';
 import { Customer } from '../modules/customers/model.js';
 import { Interaction } from '../modules/interactions/model.js';
 import { SegmentChange } from '../modules/segments/model.js';
+import { User } from '../modules/users/model.js';
 
 /**
  * Creates every model's indexes (idempotent). The app's queries are shaped for these on
  * MongoDB; the embedded engine keeps the unique ones and scans for the rest (SPEC §9).
  */
 export async function ensureIndexes(): Promise<void> {
-  for (const model of [Customer, Interaction, SegmentChange]) await model.createIndexes();
+  for (const model of [Customer, Interaction, SegmentChange, User, AuditEntry]) await model.createIndexes();
 }

@@ -1,6 +1,7 @@
 import type DataLoader from 'dataloader';
 import type { CustomerDoc } from '../modules/customers/model.js';
 import type { Page } from '../modules/customers/service.js';
+import type { AuditChange } from '../modules/audit/model.js';
 import type { Domain } from '../modules/domain.js';
 import type { Viewer } from '../modules/users/service.js';
 import type { TimelineKey } from '../modules/interactions/loaders.js';
@@ -19,6 +20,8 @@ export type GraphQLContext = {
   domain: Domain;
   /** Who is calling; null when not signed in (only @public fields answer then). */
   viewer: Viewer | null;
+  /** What this request's mutations called and changed, for its audit entry. */
+  audit: { calls: Array<{ field: string; args: unknown }>; changes: AuditChange[] };
   loaders: {
     customerById: DataLoader<string, CustomerDoc | null>;
     firstTimelinePage: DataLoader<TimelineKey, Page<InteractionDoc>, string>;

@@ -26,7 +26,7 @@ export function createRequestContext(deps: {
   domain: Domain;
   viewer: Viewer | null;
 }): GraphQLContext {
-  return { ...deps, loaders: createLoaders(deps.domain) };
+  return { ...deps, audit: { calls: [], changes: [] }, loaders: createLoaders(deps.domain) };
 }
 
 /**

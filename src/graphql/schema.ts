@@ -4,6 +4,7 @@ import { makeExecutableSchema } from '@graphql-tools/schema';
 import { DateTimeResolver } from 'graphql-scalars';
 import type { GraphQLSchema } from 'graphql';
 import { projectRoot } from '../shared/paths.js';
+import { resolvers as auditResolvers } from '../modules/audit/resolvers.js';
 import { resolvers as customerResolvers } from '../modules/customers/resolvers.js';
 import { resolvers as insightResolvers } from '../modules/insights/resolvers.js';
 import { resolvers as interactionResolvers } from '../modules/interactions/resolvers.js';
@@ -29,6 +30,7 @@ const domainResolvers = [
   segmentResolvers,
   insightResolvers,
   userResolvers,
+  auditResolvers,
 ];
 
 export function buildSchema(): GraphQLSchema {

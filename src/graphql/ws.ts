@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { GraphQLError, parse, type GraphQLSchema } from 'graphql';
+import { getOperationAST, GraphQLError, parse, type GraphQLSchema } from 'graphql';
 import type { Context, ServerOptions } from 'graphql-ws';
 import type { Extra } from 'graphql-ws/use/ws';
 import type { WebSocket, WebSocketServer } from 'ws';
@@ -11,6 +11,7 @@ import type { GraphQLContext } from './context.js';
 import { createRequestContext, viewerFromAuthorization } from './request-context.js';
 import type { Viewer } from '../modules/users/service.js';
 import { createSubscriptionFanout } from './subscription-fanout.js';
+import { recordMutationAudit } from './audit.js';
 import { ErrorCode, maskError } from './errors.js';
 import { operationLimitErrors } from './limits.js';
 
@@ -104,7 +105,12 @@ export function graphqlWsOptions(deps: {
       );
       return tooComplex.length ? tooComplex : undefined;
     },
-    onOperation: (ctx, id) => {
+    onOperation: async (ctx, id, _payload, args, result) => {
+      const operation = getOperationAST(args.document, args.operationName);
+      const outcome = await result;
+      if (operation?.operation === 'mutation' && !(Symbol.asyncIterator in outcome)) {
+        await recordMutationAudit(args.contextValue as GraphQLContext, args.operationName, outcome, 'WEBSOCKET');
+      }
       const ids = running.get(ctx);
       if (ids && !ids.has(id)) {
         ids.add(id);

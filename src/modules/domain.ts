@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
+import { createAuditService } from './audit/service.js';
 import { createCustomersService } from './customers/service.js';
 import { EventLog } from './events/log.js';
 import { createInteractionsService } from './interactions/service.js';
@@ -25,7 +26,8 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
   });
   const interactions = createInteractionsService({ clock, logger, currency: config.currency, events, segments });
   const users = createUsersService({ clock, logger, secret: deps.jwtSecret ?? randomBytes(32) });
-  return { currency: config.currency, events, segments, customers, interactions, users };
+  const audit = createAuditService({ clock });
+  return { currency: config.currency, events, segments, customers, interactions, users, audit };
 }
 
 export type Domain = ReturnType<typeof createDomain>;

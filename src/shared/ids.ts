@@ -2,7 +2,8 @@
  * Global ids (Relay): an opaque base64url of "Type:localId", so `node(id)` knows the type
  * and clients never build ids by hand.
  */
-export type NodeType = 'Customer' | 'Interaction' | 'User';
+const NODE_TYPES = ['Customer', 'Interaction', 'User', 'AuditEntry', 'ApiKey'] as const;
+export type NodeType = (typeof NODE_TYPES)[number];
 
 export function toGlobalId(type: NodeType, localId: string): string {
   return Buffer.from(`${type}:${localId}`, 'utf8').toString('base64url');
@@ -16,8 +17,8 @@ export function fromGlobalId(globalId: string): { type: NodeType; localId: strin
   if (colon < 1) return null;
   const type = decoded.slice(0, colon);
   const localId = decoded.slice(colon + 1);
-  if ((type !== 'Customer' && type !== 'Interaction' && type !== 'User') || !localId) return null;
-  return { type, localId };
+  if (!(NODE_TYPES as readonly string[]).includes(type) || !localId) return null;
+  return { type: type as NodeType, localId };
 }
 
 /** The local id of a global id of the expected type, or null. */

@@ -2,6 +2,7 @@ import type { Resolvers } from '../../generated/graphql.js';
 import { connectionResolvers } from '../../graphql/connections.js';
 import type { CustomerDoc } from './model.js';
 import { isMasked, maskEmail, maskPhone } from '../../graphql/auth.js';
+import { diffFields } from '../audit/service.js';
 import { userInputError } from '../../graphql/errors.js';
 import { toUserErrors } from '../../graphql/payloads.js';
 import { fromGlobalId, localIdOf, toGlobalId } from '../../shared/ids.js';
@@ -45,13 +46,23 @@ export const resolvers = {
     updateCustomer: async (_p, { id, input }, ctx) => {
       const localId = localIdOf(id, 'Customer');
       if (!localId) return { customer: null, userErrors: NOT_FOUND };
+      const before = await ctx.domain.customers.findById(localId);
       const result = await ctx.domain.customers.updateCustomer(localId, input);
       if ('problems' in result) return { customer: null, userErrors: toUserErrors(result.problems) };
+      if (before)
+        ctx.audit.changes.push(...diffFields(id, before, result.customer, ['name', 'email', 'phone', 'tags']));
       return { customer: result.customer, userErrors: [] };
     },
   },
   Node: {
-    __resolveType: (node) => ('code' in node ? 'Customer' : 'passwordHash' in node ? 'User' : 'Interaction'),
+    __resolveType: (node) =>
+      'code' in node
+        ? 'Customer'
+        : 'passwordHash' in node
+          ? 'User'
+          : 'requestId' in node
+            ? 'AuditEntry'
+            : 'Interaction',
   },
   Customer: {
     id: (c) => toGlobalId('Customer', String(c._id)),

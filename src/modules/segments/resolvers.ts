@@ -3,6 +3,7 @@ import type { GraphQLContext } from '../../graphql/context.js';
 import { eventCursor, filterEvents, seqFromAfter } from '../../graphql/event-stream.js';
 import { refreshLoaders } from '../../graphql/request-context.js';
 import { localIdOf } from '../../shared/ids.js';
+import { diffFields } from '../audit/service.js';
 import { MoneyError, parseAmount, toMoney } from '../../shared/money.js';
 import type { EventDoc } from '../events/model.js';
 import { SEGMENTS, type SegmentPolicy } from './policy.js';
@@ -34,7 +35,12 @@ export const resolvers = {
       if (input.churnedAfterDays != null) changes.churnedAfterDays = input.churnedAfterDays;
       if (input.atRiskAfterDays != null) changes.atRiskAfterDays = input.atRiskAfterDays;
       if (input.loyalMinPurchases != null) changes.loyalMinPurchases = input.loyalMinPurchases;
+      const before = await ctx.domain.segments.getPolicy();
       const result = await ctx.domain.segments.updatePolicy(changes);
+      if (result.ok) {
+        const fields = ['vipMinTotalMinor', 'churnedAfterDays', 'atRiskAfterDays', 'loyalMinPurchases'] as const;
+        ctx.audit.changes.push(...diffFields('segmentPolicy', before, result.policy, fields));
+      }
       if (!result.ok)
         return {
           policy: null,

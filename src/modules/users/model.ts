@@ -30,3 +30,29 @@ const userSchema = new Schema<UserDoc>(
 userSchema.index({ email: 1 }, { unique: true });
 
 export const User = mongoose.model<UserDoc>('User', userSchema);
+
+export type ApiKeyDoc = {
+  _id: Types.ObjectId;
+  name: string;
+  role: Role;
+  /** SHA-256 of the random secret: API keys are high-entropy, so a fast hash is enough. */
+  secretHash: string;
+  createdAt: Date;
+  lastUsedAt?: Date | null;
+  revokedAt?: Date | null;
+};
+
+export const ApiKey = mongoose.model<ApiKeyDoc>(
+  'ApiKey',
+  new Schema<ApiKeyDoc>(
+    {
+      name: { type: String, required: true },
+      role: { type: String, enum: ROLES, required: true },
+      secretHash: { type: String, required: true },
+      createdAt: { type: Date, required: true },
+      lastUsedAt: { type: Date },
+      revokedAt: { type: Date },
+    },
+    { versionKey: false, collection: 'api_keys' },
+  ),
+);

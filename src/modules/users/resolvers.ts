@@ -2,6 +2,7 @@ import type { Resolvers } from '../../generated/graphql.js';
 import { toUserErrors } from '../../graphql/payloads.js';
 import { requireViewer } from '../../graphql/auth.js';
 import { localIdOf, toGlobalId } from '../../shared/ids.js';
+import { diffFields } from '../audit/service.js';
 
 const NOT_FOUND = [{ field: ['id'], message: 'no user has this id', code: 'NOT_FOUND' }];
 
@@ -9,6 +10,7 @@ export const resolvers = {
   Query: {
     me: (_p, _a, ctx) => ctx.domain.users.findById(requireViewer(ctx).userId),
     users: (_p, _a, ctx) => ctx.domain.users.list(),
+    apiKeys: (_p, _a, ctx) => ctx.domain.users.listApiKeys(),
   },
   Mutation: {
     login: async (_p, { email, password }, ctx) => {
@@ -26,19 +28,43 @@ export const resolvers = {
     updateUser: async (_p, { id, input }, ctx) => {
       const localId = localIdOf(id, 'User');
       if (!localId) return { user: null, userErrors: NOT_FOUND };
+      const before = await ctx.domain.users.findById(localId);
       const result = await ctx.domain.users.updateUser(localId, input);
+      if (before && result.user)
+        ctx.audit.changes.push(...diffFields(id, before, result.user, ['name', 'role', 'isActive']));
       return result.user
         ? { user: result.user, userErrors: [] }
         : { user: null, userErrors: toUserErrors(result.problems ?? []) };
+    },
+    createApiKey: async (_p, { input }, ctx) => {
+      const result = await ctx.domain.users.createApiKey(input);
+      if ('problems' in result) return { apiKey: null, secret: null, userErrors: toUserErrors(result.problems) };
+      return { apiKey: result.apiKey, secret: result.secret, userErrors: [] };
+    },
+    revokeApiKey: async (_p, { id }, ctx) => {
+      const localId = localIdOf(id, 'ApiKey');
+      const apiKey = localId ? await ctx.domain.users.revokeApiKey(localId) : null;
+      return apiKey
+        ? { apiKey, userErrors: [] }
+        : { apiKey: null, userErrors: [{ field: ['id'], message: 'no API key has this id', code: 'NOT_FOUND' }] };
     },
     deactivateUser: async (_p, { id }, ctx) => {
       const localId = localIdOf(id, 'User');
       if (!localId) return { user: null, userErrors: NOT_FOUND };
+      const before = await ctx.domain.users.findById(localId);
       const result = await ctx.domain.users.deactivateUser(localId);
+      if (before && result.user)
+        ctx.audit.changes.push(...diffFields(id, before, result.user, ['name', 'role', 'isActive']));
       return result.user
         ? { user: result.user, userErrors: [] }
         : { user: null, userErrors: toUserErrors(result.problems ?? []) };
     },
+  },
+  ApiKey: {
+    id: (k) => toGlobalId('ApiKey', String(k._id)),
+    prefix: (k) => `pcrm_${String(k._id)}`,
+    lastUsedAt: (k) => k.lastUsedAt ?? null,
+    revokedAt: (k) => k.revokedAt ?? null,
   },
   User: {
     id: (u) => toGlobalId('User', String(u._id)),

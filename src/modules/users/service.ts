@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -8,13 +8,14 @@ import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { InvalidFieldError, normalizeEmail, normalizeName } from '../customers/normalize.js';
 import type { FieldProblem } from '../customers/service.js';
-import { User, type Role, type UserDoc } from './model.js';
+import { ApiKey, User, type ApiKeyDoc, type Role, type UserDoc } from './model.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 
 /** Who is calling: resolved from a bearer token on every request (HTTP) or connection (WebSocket). */
 export type Viewer = { userId: string; role: Role; expiresAt: Date };
 
 const TOKEN_LIFETIME_S = 60 * 60;
+const API_KEY_PREFIX = 'pcrm_';
 /**
  * A verified token's viewer is reused this long, so a request costs no user lookup. Changes to
  * a user clear its entries at once in this process; other processes see them within this time.
@@ -84,6 +85,7 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
   }
 
   async function verifyToken(token: string): Promise<Viewer | null> {
+    if (token.startsWith(API_KEY_PREFIX)) return verifyApiKey(token);
     try {
       const { payload } = await jwtVerify(token, deps.secret, { algorithms: ['HS256'] });
       if (!payload.sub || !Types.ObjectId.isValid(payload.sub) || typeof payload.exp !== 'number') return null;
@@ -232,6 +234,59 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
     });
   }
 
+  /** `pcrm_<id>_<secret>`: the id finds the key by `_id`, the secret is compared by hash. */
+  async function verifyApiKey(token: string): Promise<Viewer | null> {
+    const [, id, secret] = /^pcrm_([0-9a-f]{24})_([A-Za-z0-9_-]{20,})$/.exec(token) ?? [];
+    if (!id || !secret) return null;
+    const key = await ApiKey.findById(id).lean<ApiKeyDoc>();
+    if (!key || key.revokedAt) return null;
+    const given = Buffer.from(createHash('sha256').update(secret).digest('hex'));
+    const stored = Buffer.from(key.secretHash);
+    if (given.length !== stored.length || !timingSafeEqual(given, stored)) return null;
+    const now = clock.now();
+    if (!key.lastUsedAt || now.getTime() - key.lastUsedAt.getTime() > 60_000) {
+      await ApiKey.updateOne({ _id: key._id }, { $set: { lastUsedAt: now } });
+    }
+    return { userId: `apikey:${id}`, role: key.role, expiresAt: new Date(8_640_000_000_000_000) };
+  }
+
+  async function createApiKey(input: {
+    name: string;
+    role: Role;
+  }): Promise<{ apiKey: ApiKeyDoc; secret: string } | { problems: FieldProblem[] }> {
+    let name: string;
+    try {
+      name = normalizeName(input.name);
+    } catch (err) {
+      if (err instanceof InvalidFieldError)
+        return { problems: [{ field: ['input', 'name'], message: err.message, code: 'INVALID' }] };
+      throw err;
+    }
+    const secret = randomBytes(24).toString('base64url');
+    const apiKey: ApiKeyDoc = {
+      _id: new Types.ObjectId(),
+      name,
+      role: input.role,
+      secretHash: createHash('sha256').update(secret).digest('hex'),
+      createdAt: clock.now(),
+    };
+    await ApiKey.collection.insertOne(apiKey as never);
+    return { apiKey, secret: `${API_KEY_PREFIX}${String(apiKey._id)}_${secret}` };
+  }
+
+  async function revokeApiKey(id: string): Promise<ApiKeyDoc | null> {
+    if (!Types.ObjectId.isValid(id)) return null;
+    const key = await ApiKey.findOneAndUpdate(
+      { _id: new Types.ObjectId(id) },
+      { $set: { revokedAt: clock.now() } },
+      { returnDocument: 'after' },
+    ).lean<ApiKeyDoc>();
+    forgetUser(`apikey:${id}`);
+    return key;
+  }
+
+  const listApiKeys = () => ApiKey.find({}).sort({ createdAt: 1 }).lean<ApiKeyDoc[]>().exec();
+
   const list = () => User.find({}).sort({ createdAt: 1 }).lean<UserDoc[]>().exec();
   const findById = (id: string) =>
     Types.ObjectId.isValid(id) ? User.findById(id).lean<UserDoc>().exec() : Promise.resolve(null);
@@ -246,5 +301,8 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
     bootstrapAdminIfNeeded,
     list,
     findById,
+    createApiKey,
+    revokeApiKey,
+    listApiKeys,
   };
 }

@@ -128,13 +128,18 @@ describe('access control', () => {
   ];
 
   for (const [capability, allowed, operation] of matrix) {
-    it(`${capability}: allowed for ${allowed.join(', ')}; FORBIDDEN for the others`, async () => {
+    it(`${capability}: allowed for ${allowed.join(', ')}; FORBIDDEN for the others, over HTTP and WebSocket`, async () => {
       for (const role of ROLES) {
         const [query, variables] = operation();
         const res = await as(role, query, variables);
         const code = res.body.errors?.[0]?.extensions?.code;
         if (allowed.includes(role)) expect([role, res.body.errors]).toEqual([role, undefined]);
         else expect([role, code]).toEqual([role, 'FORBIDDEN']);
+
+        const ws = t.wsClient({ connectionParams: { authorization: `Bearer ${tokens[role]}` } });
+        const [viaWs] = await takeSubscription(ws, query, 1, variables);
+        if (allowed.includes(role)) expect(['ws', role, viaWs?.errors]).toEqual(['ws', role, undefined]);
+        else expect(['ws', role, viaWs?.errors?.[0]?.extensions?.code]).toEqual(['ws', role, 'FORBIDDEN']);
       }
     });
   }

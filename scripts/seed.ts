@@ -23,24 +23,13 @@ import { SegmentChange } from '../src/modules/segments/model.js';
 import { segmentFor } from '../src/modules/segments/policy.js';
 import { systemClock } from '../src/shared/clock.js';
 import { createLogger } from '../src/shared/logger.js';
+import { seededRandom } from '../src/shared/prng.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} takes a whole number`);
   return v;
-}
-
-/** mulberry32: a small seeded PRNG, so the same --seed gives the same data set. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const KOREAN_FAMILY = ['김', '이', '박', '최', '정', '강', '조', '윤', '장', '임', '한', '오', '서', '신', '권'];
@@ -120,7 +109,7 @@ const DESCRIPTIONS: Record<InteractionType, string[]> = {
 
 async function main(): Promise<void> {
   const customersWanted = arg('customers', 3000);
-  const random = prng(arg('seed', 42));
+  const random = seededRandom(arg('seed', 42));
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 
   const config = loadConfig();

@@ -211,6 +211,22 @@ describe('access control', () => {
     ]);
   });
 
+  it('validates user changes with userErrors', async () => {
+    const me = await as('SALES', '{ me { id } }');
+    const id = (me.body.data as { me: { id: string } }).me.id;
+    const res = await as(
+      'ADMIN',
+      'mutation($id: ID!) { updateUser(id: $id, input: { name: "   ", password: "short" }) { userErrors { field code } } }',
+      { id },
+    );
+    expect(res.body.data).toEqual({ updateUser: { userErrors: [{ field: ['input', 'name'], code: 'INVALID' }] } });
+    const weak = await as(
+      'ADMIN',
+      'mutation { createUser(input: { email: "x@pulse.test", name: "X", role: SALES, password: "short" }) { userErrors { field code } } }',
+    );
+    expect(weak.body.data).toEqual({ createUser: { userErrors: [{ field: ['input', 'password'], code: 'INVALID' }] } });
+  });
+
   it('stops a deactivated user at once', async () => {
     const me = await as('MARKETING', '{ me { id } }');
     const id = (me.body.data as { me: { id: string } }).me.id;

@@ -9,20 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import mongoose from 'mongoose';
 import { createCustomer } from './helpers/crm.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
+import { seededRandom } from '../src/shared/prng.js';
 
 const TOTAL = 5_000;
-
-/** mulberry32: the same requests on every run, so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const HOSTILE_STRINGS = [
   '{"$gt": ""}',
@@ -79,7 +68,7 @@ describe('fuzzing the API', () => {
   });
 
   it(`survives ${TOTAL.toLocaleString('en')} hostile requests with structured errors only`, async () => {
-    const random = prng(20261125);
+    const random = seededRandom(20261125);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
     const hostile = () => (random() < 0.7 ? pick(HOSTILE_STRINGS) : Math.random().toString(36).slice(2));
     const db = mongoose.connection.db!;

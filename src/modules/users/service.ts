@@ -48,6 +48,9 @@ export async function resolveJwtSecret(opts: {
   return new TextEncoder().encode((await readFile(file, 'utf8')).trim());
 }
 
+/** The result of changing a user: the user as it is now, or why not. */
+type UserChange = { user: UserDoc; problems?: undefined } | { user?: undefined; problems: FieldProblem[] };
+
 export type UsersService = ReturnType<typeof createUsersService>;
 
 export function createUsersService(deps: { clock: Clock; logger: Logger; secret: Uint8Array }) {
@@ -156,11 +159,22 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
     return { user: doc };
   }
 
-  async function updateUser(id: string, input: { name?: string | null; role?: Role | null; password?: string | null }) {
+  async function updateUser(
+    id: string,
+    input: { name?: string | null; role?: Role | null; password?: string | null },
+  ): Promise<UserChange> {
     if (!Types.ObjectId.isValid(id))
       return { problems: [{ field: ['id'], message: 'no user has this id', code: 'NOT_FOUND' }] as FieldProblem[] };
     const set: Partial<UserDoc> = {};
-    if (input.name != null) set.name = normalizeName(input.name);
+    if (input.name != null) {
+      try {
+        set.name = normalizeName(input.name);
+      } catch (err) {
+        if (err instanceof InvalidFieldError)
+          return { problems: [{ field: ['input', 'name'], message: err.message, code: 'INVALID' }] };
+        throw err;
+      }
+    }
     if (input.role != null) set.role = input.role;
     if (input.password != null) {
       if (input.password.length < MIN_PASSWORD)
@@ -171,6 +185,11 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
         };
       set.passwordHash = await hashPassword(input.password);
     }
+    return setUserFields(id, set);
+  }
+
+  /** Applies a change to a user and forgets its cached tokens, so the change holds at once. */
+  async function setUserFields(id: string, set: Partial<UserDoc>): Promise<UserChange> {
     const user = await User.findOneAndUpdate(
       { _id: new Types.ObjectId(id) },
       { $set: set },
@@ -182,18 +201,10 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
       : { problems: [{ field: ['id'], message: 'no user has this id', code: 'NOT_FOUND' }] as FieldProblem[] };
   }
 
-  async function deactivateUser(id: string) {
+  async function deactivateUser(id: string): Promise<UserChange> {
     if (!Types.ObjectId.isValid(id))
       return { problems: [{ field: ['id'], message: 'no user has this id', code: 'NOT_FOUND' }] as FieldProblem[] };
-    const user = await User.findOneAndUpdate(
-      { _id: new Types.ObjectId(id) },
-      { $set: { isActive: false } },
-      { returnDocument: 'after' },
-    ).lean<UserDoc>();
-    forgetUser(id);
-    return user
-      ? { user }
-      : { problems: [{ field: ['id'], message: 'no user has this id', code: 'NOT_FOUND' }] as FieldProblem[] };
+    return setUserFields(id, { isActive: false });
   }
 
   /**

@@ -1,0 +1,14 @@
+/**
+ * mulberry32: a small seeded pseudo-random generator, so a demo data set or a fuzz run is the
+ * same every time for the same seed (never for anything secret).
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -108,7 +108,8 @@ export function createCustomersService(deps: {
         problems: [{ field: ['input', 'joinedAt'], message: 'joinedAt must not be in the future', code: 'INVALID' }],
       };
     }
-    if (email && (await Customer.exists({ email }))) return { problems: [duplicateEmail()] };
+    // No look-up of the email first: on the embedded engine it would scan every customer, and
+    // the unique index decides duplicates atomically anyway (11000 below).
 
     const policy = await segments.getPolicy();
     const code = `C${String(await nextSequence('customer_code')).padStart(5, '0')}`;
@@ -171,8 +172,11 @@ export function createCustomersService(deps: {
     } catch (err) {
       return { problems: [problemFrom(err, ['input'])] };
     }
-    if (set.email && set.email !== current.email && (await Customer.exists({ email: set.email })))
+    // The embedded engine reports a unique-index violation on update as an internal error, not
+    // 11000, so a changed email is looked up first (the 11000 catch below serves MongoDB races).
+    if (set.email && set.email !== current.email && (await Customer.exists({ email: set.email }))) {
       return { problems: [duplicateEmail()] };
+    }
     const next = { ...current, ...set };
     for (const key of Object.keys(unset)) delete (next as Record<string, unknown>)[key];
     set.nameLower = next.name.toLowerCase();

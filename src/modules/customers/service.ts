@@ -15,6 +15,7 @@ import {
   searchKeysFor,
   searchPrefixes,
 } from './normalize.js';
+import { isDuplicateKeyError } from '../../db/errors.js';
 
 const EPOCH = new Date(0);
 
@@ -64,10 +65,6 @@ export type Page<T> = {
   hasPreviousPage: boolean;
   totalCount: () => Promise<number>;
 };
-
-function isDuplicateKey(err: unknown): boolean {
-  return (err as { code?: number })?.code === 11000;
-}
 
 function problemFrom(err: unknown, path: string[]): FieldProblem {
   if (err instanceof InvalidFieldError) return { field: [...path, err.field], message: err.message, code: 'INVALID' };
@@ -139,7 +136,7 @@ export function createCustomersService(deps: {
       await Customer.collection.insertOne(doc as never);
     } catch (err) {
       // Two creates with one email at once: the unique index decides.
-      if (isDuplicateKey(err)) return { problems: [duplicateEmail()] };
+      if (isDuplicateKeyError(err)) return { problems: [duplicateEmail()] };
       throw err;
     }
     await segments.recordChange(doc, null, doc.segment, 'CREATED');
@@ -191,7 +188,7 @@ export function createCustomersService(deps: {
       if (!updated) return { problems: [{ field: ['id'], message: 'no customer has this id', code: 'NOT_FOUND' }] };
       return { customer: updated };
     } catch (err) {
-      if (isDuplicateKey(err)) return { problems: [duplicateEmail()] };
+      if (isDuplicateKeyError(err)) return { problems: [duplicateEmail()] };
       throw err;
     }
   }

@@ -3,18 +3,14 @@ import { currentSequence, nextSequence } from '../../db/counters.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { Event, EVENT_SEQUENCE, eventId, type EventDoc, type EventType } from './model.js';
+import { duplicateIndexesOf, isDuplicateKeyError } from '../../db/errors.js';
 
-const DUPLICATE_KEY = 11000;
 /** How long a tailer waits for an allocated but unwritten seq before filling it with a GAP. */
 const GAP_WAIT_MS = 3_000;
 const IDLE_POLL_MS = 100;
 const BUSY_POLL_MS = 10;
 /** Recent events kept in memory, so live subscribers never read the database per event. */
 const RECENT_EVENTS = 10_000;
-
-function isDuplicateKey(err: unknown): boolean {
-  return (err as { code?: number })?.code === DUPLICATE_KEY;
-}
 
 /**
  * The durable, ordered event log (SPEC §6) and this process's tailer of it.
@@ -51,7 +47,7 @@ export class EventLog {
         return doc;
       } catch (err) {
         // A tailer gave up waiting for this seq and filled it with a GAP: take a new one.
-        if (!isDuplicateKey(err)) throw err;
+        if (!isDuplicateKeyError(err)) throw err;
         this.deps.logger.warn({ seq }, 'event seq was claimed as a gap; appending again');
       }
     }
@@ -72,9 +68,9 @@ export class EventLog {
     try {
       await Event.collection.insertMany(docs as never[], { ordered: false });
     } catch (err) {
-      const failed = (err as { writeErrors?: Array<{ index: number; code: number }> }).writeErrors;
-      if (!failed?.length || failed.some((e) => e.code !== DUPLICATE_KEY)) throw err;
-      for (const e of failed) await this.append(type, payloads[e.index]!);
+      const duplicates = duplicateIndexesOf(err);
+      if (!duplicates) throw err;
+      for (const index of duplicates) await this.append(type, payloads[index]!);
     }
     this.#wake?.();
   }
@@ -132,7 +128,7 @@ export class EventLog {
       } as never);
       this.deps.logger.warn({ seq }, 'event seq allocated but never written; recorded as a gap');
     } catch (err) {
-      if (!isDuplicateKey(err)) throw err; // the writer (or another tailer) got there first
+      if (!isDuplicateKeyError(err)) throw err; // the writer (or another tailer) got there first
     }
   }
 

@@ -9,6 +9,7 @@ import type { EventLog } from '../events/log.js';
 import type { SegmentMove, SegmentsService } from '../segments/service.js';
 import { findInteractionById, firstPagesForCustomers, listInteractions } from './timeline.js';
 import { Interaction, PendingApplication, type Channel, type InteractionDoc, type InteractionType } from './model.js';
+import { duplicateIndexesOf, isDuplicateKeyError } from '../../db/errors.js';
 
 /** Interactions may be dated this far ahead of our clock (devices' clocks drift). */
 const CLOCK_SKEW_MS = 5 * 60_000;
@@ -40,10 +41,6 @@ export type InteractionEventView = { interaction: InteractionDoc; cursor: string
 /** MARKETING is outbound: it is on the timeline but is not the customer's own activity. */
 function isCustomerActivity(type: InteractionType): boolean {
   return type !== 'MARKETING';
-}
-
-function isDuplicateKey(err: unknown): boolean {
-  return (err as { code?: number })?.code === 11000;
 }
 
 export type InteractionsService = ReturnType<typeof createInteractionsService>;
@@ -207,7 +204,7 @@ export function createInteractionsService(deps: {
     try {
       await Interaction.collection.insertOne(interaction as never);
     } catch (err) {
-      if (!isDuplicateKey(err)) throw err;
+      if (!isDuplicateKeyError(err)) throw err;
       // Another attempt with this externalId wrote it first: this one is a replay.
       await PendingApplication.deleteOne({ _id: attemptId });
       return replayOf(id, input, path);
@@ -294,9 +291,9 @@ export function createInteractionsService(deps: {
     try {
       await Interaction.collection.insertMany(writable.map((c) => c.doc) as never[], { ordered: false });
     } catch (err) {
-      const writeErrors = (err as { writeErrors?: Array<{ index: number; code: number }> }).writeErrors;
-      if (!writeErrors?.length || writeErrors.some((e) => e.code !== 11000)) throw err;
-      for (const e of writeErrors) duplicates.add(e.index);
+      const indexes = duplicateIndexesOf(err);
+      if (!indexes) throw err;
+      for (const index of indexes) duplicates.add(index);
     }
     const inserted = writable.filter((_, k) => !duplicates.has(k));
 

@@ -10,6 +10,7 @@ import { InvalidFieldError, normalizeEmail, normalizeName } from '../customers/n
 import type { FieldProblem } from '../customers/service.js';
 import { ApiKey, User, type ApiKeyDoc, type Role, type UserDoc } from './model.js';
 import { hashPassword, verifyPassword } from './passwords.js';
+import { isDuplicateKeyError } from '../../db/errors.js';
 
 /** Who is calling: resolved from a bearer token on every request (HTTP) or connection (WebSocket). */
 export type Viewer = { userId: string; role: Role; expiresAt: Date };
@@ -152,7 +153,7 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
     try {
       await User.collection.insertOne(doc as never);
     } catch (err) {
-      if ((err as { code?: number }).code === 11000)
+      if (isDuplicateKeyError(err))
         return { problems: [{ field: ['input', 'email'], message: 'another user has this email', code: 'DUPLICATE' }] };
       throw err;
     }
@@ -241,7 +242,7 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
       createdAt: clock.now(),
     };
     await User.collection.insertOne(doc as never).catch((err: unknown) => {
-      if ((err as { code?: number }).code !== 11000) throw err; // another instance bootstrapped first
+      if (!isDuplicateKeyError(err)) throw err; // another instance bootstrapped first
     });
   }
 

@@ -1,4 +1,4 @@
-import type { Page } from '../modules/customers/service.js';
+import type { Page } from '../db/pagination.js';
 
 /** The fields every Relay connection resolves the same way from a service's Page. */
 export function connectionResolvers<T>() {

@@ -1,6 +1,6 @@
 import type DataLoader from 'dataloader';
 import type { CustomerDoc } from '../modules/customers/model.js';
-import type { Page } from '../modules/customers/service.js';
+import type { Page } from '../db/pagination.js';
 import type { AuditChange } from '../modules/audit/model.js';
 import type { Domain } from '../modules/domain.js';
 import type { Viewer } from '../modules/users/service.js';

@@ -3,7 +3,7 @@ import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
 import { GraphQLError, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { getComplexity, simpleEstimator, type ComplexityEstimator } from 'graphql-query-complexity';
-import { MAX_PAGE_SIZE } from '../shared/cursors.js';
+import { pageSize } from '../db/pagination.js';
 import { ErrorCode } from './errors.js';
 
 /** What one operation may ask for. The README lists them. */
@@ -21,7 +21,7 @@ export const LIMITS = {
  */
 const pageSizeEstimator: ComplexityEstimator = ({ args, childComplexity }) => {
   if (typeof args.first !== 'number') return undefined;
-  return 1 + childComplexity * Math.min(Math.max(args.first, 0), MAX_PAGE_SIZE);
+  return 1 + childComplexity * pageSize(args.first);
 };
 
 function tooComplex(message: string): GraphQLError {

@@ -1,7 +1,6 @@
 import mongoose, { Types } from 'mongoose';
 import type { Clock } from '../../shared/clock.js';
-import { decodeCursor, encodeCursor, MAX_PAGE_SIZE } from '../../shared/cursors.js';
-import type { Page } from '../customers/service.js';
+import { keysetPage, type Page } from '../../db/pagination.js';
 import { AuditEntry, type AuditChange, type AuditEntryDoc } from './model.js';
 
 const SECRET_KEYS = /password|secret|token/i;
@@ -52,7 +51,6 @@ export function createAuditService(deps: { clock: Clock }) {
     first: number;
     after?: string | null;
   }): Promise<Page<AuditEntryDoc> | null> {
-    const first = Math.min(Math.max(args.first, 0), MAX_PAGE_SIZE);
     const f = args.filter ?? {};
     const and: Record<string, unknown>[] = [];
     if (f.actorId) and.push({ actorId: f.actorId });
@@ -61,26 +59,14 @@ export function createAuditService(deps: { clock: Clock }) {
     if (f.from) and.push({ at: mongoose.trusted({ $gte: f.from }) });
     if (f.to) and.push({ at: mongoose.trusted({ $lt: f.to }) });
     const base = and.length ? { $and: and } : {};
-    let query: Record<string, unknown> = base;
-    if (args.after) {
-      const v = decodeCursor(args.after, 2);
-      if (!v || typeof v[0] !== 'string' || typeof v[1] !== 'string' || !Types.ObjectId.isValid(v[1])) return null;
-      const at = new Date(v[0]);
-      const resume = {
-        $or: [{ at: mongoose.trusted({ $lt: at }) }, { at, _id: mongoose.trusted({ $lt: new Types.ObjectId(v[1]) }) }],
-      };
-      query = and.length ? { $and: [...and, resume] } : resume;
-    }
-    const docs = await AuditEntry.find(query)
-      .sort({ at: -1, _id: -1 })
-      .limit(first + 1)
-      .lean<AuditEntryDoc[]>();
-    return {
-      items: docs.slice(0, first).map((d) => ({ node: d, cursor: encodeCursor([d.at.toISOString(), String(d._id)]) })),
-      hasNextPage: docs.length > first,
-      hasPreviousPage: Boolean(args.after),
+    return keysetPage({
+      model: AuditEntry,
+      filter: base,
+      keyset: { path: 'at', direction: -1, kind: 'date', idKind: 'objectId' },
+      first: args.first,
+      after: args.after,
       totalCount: () => AuditEntry.countDocuments(base).exec(),
-    };
+    });
   }
 
   return { record, list };

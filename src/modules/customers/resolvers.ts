@@ -1,5 +1,6 @@
 import type { Resolvers } from '../../generated/graphql.js';
 import { connectionResolvers } from '../../graphql/connections.js';
+import { pageSize } from '../../db/pagination.js';
 import type { CustomerDoc } from './model.js';
 import { isMasked, maskEmail, maskPhone } from '../../graphql/auth.js';
 import { diffFields } from '../audit/service.js';
@@ -94,7 +95,7 @@ export const resolvers = {
       return page;
     },
     insights: async (c, _a, ctx) => insightsFor(c, await ctx.loaders.policy(), ctx.clock.now()),
-    segmentHistory: (c, { first }, ctx) => ctx.domain.segments.history(c._id, Math.min(Math.max(first ?? 20, 0), 100)),
+    segmentHistory: (c, { first }, ctx) => ctx.domain.segments.history(c._id, pageSize(first ?? 20)),
   },
   CustomerConnection: connectionResolvers<CustomerDoc>(),
 } satisfies Resolvers;

@@ -1,7 +1,6 @@
 import mongoose, { Types } from 'mongoose';
 import { nextSequence } from '../../db/counters.js';
 import type { Clock } from '../../shared/clock.js';
-import { decodeCursor, encodeCursor, MAX_PAGE_SIZE } from '../../shared/cursors.js';
 import { MoneyError, parseAmount } from '../../shared/money.js';
 import type { SegmentsService } from '../segments/service.js';
 import { segmentFor, type Segment } from '../segments/policy.js';
@@ -16,6 +15,7 @@ import {
   searchPrefixes,
 } from './normalize.js';
 import { isDuplicateKeyError } from '../../db/errors.js';
+import { keysetPage, type Page } from '../../db/pagination.js';
 
 const EPOCH = new Date(0);
 
@@ -57,13 +57,6 @@ const SORT_FIELDS: Record<CustomerOrderField, { path: keyof CustomerDoc; kind: '
   LAST_INTERACTION_AT: { path: 'lastInteractionSortAt', kind: 'date' },
   TOTAL_PURCHASES: { path: 'totalPurchasesMinor', kind: 'number' },
   NAME: { path: 'nameLower', kind: 'string' },
-};
-
-export type Page<T> = {
-  items: Array<{ node: T; cursor: string }>;
-  hasNextPage: boolean;
-  hasPreviousPage: boolean;
-  totalCount: () => Promise<number>;
 };
 
 function problemFrom(err: unknown, path: string[]): FieldProblem {
@@ -248,51 +241,23 @@ export function createCustomersService(deps: {
     first: number;
     after?: string | null;
   }): Promise<Page<CustomerDoc> | { problem: FieldProblem }> {
-    const first = Math.min(Math.max(args.first, 0), MAX_PAGE_SIZE);
     const order = args.orderBy ?? { field: 'JOINED_AT', direction: 'DESC' };
     const sort = SORT_FIELDS[order.field];
-    const dir = order.direction === 'ASC' ? 1 : -1;
     const base = buildFilter(args.filter ?? {});
     if ('problem' in base) return base as { problem: FieldProblem };
-
-    let query: Record<string, unknown> = base;
-    if (args.after) {
-      const values = decodeCursor(args.after, 2);
-      const id = values?.[1];
-      if (!values || typeof id !== 'string' || !Types.ObjectId.isValid(id)) {
-        return { problem: { field: ['after'], message: 'not a cursor from this list', code: 'INVALID' } };
-      }
-      const value = sort.kind === 'date' ? new Date(String(values[0])) : values[0];
-      const op = dir === 1 ? '$gt' : '$lt';
-      const resume = {
-        $or: [
-          { [sort.path]: mongoose.trusted({ [op]: value }) },
-          { [sort.path]: value, _id: mongoose.trusted({ [op]: new Types.ObjectId(id) }) },
-        ],
-      };
-      query = Object.keys(base).length ? { $and: [base, resume] } : resume;
-    }
-    const docs = await Customer.find(query)
-      .sort({ [sort.path]: dir, _id: dir })
-      .limit(first + 1)
-      .lean<CustomerDoc[]>();
-    const page = docs.slice(0, first);
-    return {
-      items: page.map((d) => {
-        const v = d[sort.path];
-        return {
-          node: d,
-          cursor: encodeCursor([v instanceof Date ? v.toISOString() : (v as string | number), String(d._id)]),
-        };
-      }),
-      hasNextPage: docs.length > first,
-      hasPreviousPage: Boolean(args.after),
+    const page = await keysetPage({
+      model: Customer,
+      filter: base,
+      keyset: { path: sort.path, direction: order.direction === 'ASC' ? 1 : -1, kind: sort.kind, idKind: 'objectId' },
+      first: args.first,
+      after: args.after,
       totalCount: async () => {
         // Without a filter the stored segment counts answer exactly, with no scan.
         if (!Object.keys(base).length) return Object.values(await segments.segmentCounts()).reduce((a, b) => a + b, 0);
         return Customer.countDocuments(base).exec();
       },
-    };
+    });
+    return page ?? { problem: { field: ['after'], message: 'not a cursor from this list', code: 'INVALID' } };
   }
 
   return { createCustomer, updateCustomer, findById, findByIds, listCustomers };

@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import type { Page } from '../customers/service.js';
+import type { Page } from '../../db/pagination.js';
 import type { InteractionDoc, InteractionType } from './model.js';
 import type { InteractionsService } from './service.js';
 

@@ -1,9 +1,11 @@
 import mongoose, { Types } from 'mongoose';
-import { decodeCursor, encodeCursor, MAX_PAGE_SIZE } from '../../shared/cursors.js';
-import type { FieldProblem, Page } from '../customers/service.js';
+import { cursorOf, emptyPage, keysetPage, pageSize, type Keyset, type Page } from '../../db/pagination.js';
+import type { FieldProblem } from '../customers/service.js';
 import { Interaction, type Channel, type InteractionDoc, type InteractionType } from './model.js';
 
 /** Reading timelines: a customer's or everyone's interactions, newest first. */
+
+const TIMELINE: Keyset = { path: 'occurredAt', direction: -1, kind: 'date', idKind: 'string' };
 
 export type InteractionFilter = {
   customerId?: string | null;
@@ -23,12 +25,11 @@ export async function listInteractions(args: {
   first: number;
   after?: string | null;
 }): Promise<Page<InteractionDoc> | { problem: FieldProblem }> {
-  const first = Math.min(Math.max(args.first, 0), MAX_PAGE_SIZE);
   const f = args.filter ?? {};
   const and: Record<string, unknown>[] = [];
   if (f.customerId != null) {
     if (!Types.ObjectId.isValid(f.customerId) || f.customerId.length !== 24) {
-      return { items: [], hasNextPage: false, hasPreviousPage: false, totalCount: async () => 0 };
+      return emptyPage();
     }
     and.push({ customerId: new Types.ObjectId(f.customerId) });
   }
@@ -37,32 +38,15 @@ export async function listInteractions(args: {
   if (f.occurredAfter) and.push({ occurredAt: mongoose.trusted({ $gte: f.occurredAfter }) });
   if (f.occurredBefore) and.push({ occurredAt: mongoose.trusted({ $lt: f.occurredBefore }) });
   const base = and.length ? { $and: and } : {};
-  let query: Record<string, unknown> = base;
-  if (args.after) {
-    const values = decodeCursor(args.after, 2);
-    if (!values || typeof values[0] !== 'string' || typeof values[1] !== 'string') {
-      return { problem: { field: ['after'], message: 'not a cursor from this list', code: 'INVALID' } };
-    }
-    const at = new Date(values[0]);
-    const resume = {
-      $or: [
-        { occurredAt: mongoose.trusted({ $lt: at }) },
-        { occurredAt: at, _id: mongoose.trusted({ $lt: values[1] }) },
-      ],
-    };
-    query = and.length ? { $and: [...and, resume] } : resume;
-  }
-  const docs = await Interaction.find(query)
-    .sort({ occurredAt: -1, _id: -1 })
-    .limit(first + 1)
-    .lean<InteractionDoc[]>();
-  const page = docs.slice(0, first);
-  return {
-    items: page.map((d) => ({ node: d, cursor: encodeCursor([d.occurredAt.toISOString(), d._id]) })),
-    hasNextPage: docs.length > first,
-    hasPreviousPage: Boolean(args.after),
+  const page = await keysetPage({
+    model: Interaction,
+    filter: base,
+    keyset: TIMELINE,
+    first: args.first,
+    after: args.after,
     totalCount: () => Interaction.countDocuments(base).exec(),
-  };
+  });
+  return page ?? { problem: { field: ['after'], message: 'not a cursor from this list', code: 'INVALID' } };
 }
 
 /**
@@ -76,7 +60,7 @@ export async function firstPagesForCustomers(
   first: number,
   types?: InteractionType[] | null,
 ): Promise<Array<Page<InteractionDoc>>> {
-  const size = Math.min(Math.max(first, 0), MAX_PAGE_SIZE);
+  const size = pageSize(first);
   const ids = customerIds.map((id) => new Types.ObjectId(id));
   const cap = (size + 1) * ids.length * 20;
   const query = {
@@ -98,7 +82,7 @@ export async function firstPagesForCustomers(
         if (!('problem' in own)) return own;
       }
       return {
-        items: list.slice(0, size).map((d) => ({ node: d, cursor: encodeCursor([d.occurredAt.toISOString(), d._id]) })),
+        items: list.slice(0, size).map((d) => ({ node: d, cursor: cursorOf(TIMELINE, d) })),
         hasNextPage: list.length > size,
         hasPreviousPage: false,
         totalCount: () =>

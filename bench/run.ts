@@ -109,9 +109,15 @@ async function httpScenario(apiUrl: string): Promise<Scenario> {
   await new Promise<void>((r) => floor.listen(0, '127.0.0.1', () => r()));
   const floorUrl = `http://127.0.0.1:${(floor.address() as AddressInfo).port}/graphql`;
   const body = JSON.stringify({ query: '{ __typename }' });
-  const baseline = await load(floorUrl, body);
-  const ours = await load(apiUrl, body);
+  const result = await compareLoads(apiUrl, floorUrl, body);
   floor.close();
+  return result;
+}
+
+/** The same request body against the baseline first, then against ours; req/s and p99. */
+async function compareLoads(oursUrl: string, baselineUrl: string, body: string): Promise<Scenario> {
+  const baseline = await load(baselineUrl, body);
+  const ours = await load(oursUrl, body);
   return {
     ours: Math.round(ours.requests.average),
     baseline: Math.round(baseline.requests.average),
@@ -130,18 +136,9 @@ async function readScenario(apiUrl: string, currency: string, customers: number)
   await seedReadData(customers);
   const raw = await startRawReadServer(currency);
   const body = JSON.stringify({ query: READ_QUERY });
-  const baseline = await load(raw.url, body);
-  const ours = await load(apiUrl, body);
+  const result = await compareLoads(apiUrl, raw.url, body);
   raw.close();
-  return {
-    ours: Math.round(ours.requests.average),
-    baseline: Math.round(baseline.requests.average),
-    unit: 'req/s',
-    ratio: +(ours.requests.average / baseline.requests.average).toFixed(3),
-    p99Ms: ours.latency.p99,
-    baselineP99Ms: baseline.latency.p99,
-    note: `${customers.toLocaleString('en')} customers with 5 interactions each`,
-  };
+  return { ...result, note: `${customers.toLocaleString('en')} customers with 5 interactions each` };
 }
 
 /**

@@ -162,6 +162,7 @@ describe('access control', () => {
           webSocketImpl: WebSocket,
           retryAttempts: 0,
           lazy: false,
+          onNonLazyError: () => {}, // the close code is what this test reads
           connectionParams,
           on: { closed: (e) => resolve((e as { code: number }).code) },
         });

@@ -34,10 +34,7 @@ afterEach(async () => {
     await p.exited;
   }
   for (const dir of dataDirs.splice(0)) {
-    await eventually(
-      () => enginePidsFor(dir),
-      (pids) => pids.length === 0,
-    );
+    await engineGone(dir);
     await rm(dir, { recursive: true, force: true });
   }
 });
@@ -53,6 +50,15 @@ async function withDb<T>(uri: string, use: (db: mongoose.mongo.Db) => Promise<T>
   } finally {
     await client.close();
   }
+}
+
+/** The data folder's engine processes, once they are gone (or what is left after the wait). */
+function engineGone(dataDir: string, timeoutMs = 10_000): Promise<number[]> {
+  return eventually(
+    () => enginePidsFor(dataDir),
+    (pids) => pids.length === 0,
+    timeoutMs,
+  );
 }
 
 async function typename(url: string): Promise<unknown> {
@@ -95,13 +101,7 @@ describe('npm start', () => {
 
     expect(await api.exited).toEqual({ code: 0, signal: null });
     expect(await closeCode).toBe(1001);
-    expect(
-      await eventually(
-        () => enginePidsFor(dataDir),
-        (pids) => pids.length === 0,
-        2_000,
-      ),
-    ).toEqual([]);
+    expect(await engineGone(dataDir, 2_000)).toEqual([]);
   });
 
   it('leaves no engine behind when the API is killed with SIGKILL', async () => {
@@ -111,12 +111,7 @@ describe('npm start', () => {
     expect((await enginePidsFor(dataDir)).length).toBeGreaterThan(0);
     api.child.kill('SIGKILL');
     await api.exited;
-    expect(
-      await eventually(
-        () => enginePidsFor(dataDir),
-        (pids) => pids.length === 0,
-      ),
-    ).toEqual([]);
+    expect(await engineGone(dataDir)).toEqual([]);
   });
 
   it('keeps acknowledged writes when the API and its engine are killed', async () => {
@@ -131,10 +126,7 @@ describe('npm start', () => {
     for (const pid of await enginePidsFor(dataDir)) process.kill(pid, 'SIGKILL');
     first.child.kill('SIGKILL');
     await first.exited;
-    await eventually(
-      () => enginePidsFor(dataDir),
-      (pids) => pids.length === 0,
-    );
+    await engineGone(dataDir);
 
     const second = start('src/main.ts', { CRM_DATA_DIR: dataDir });
     await second.waitForLine(READY);
@@ -196,12 +188,6 @@ describe('npm run db', () => {
     expect((await enginePidsFor(dataDir)).length).toBeGreaterThan(0);
     db.child.kill('SIGTERM');
     expect((await db.exited).code).toBe(0);
-    expect(
-      await eventually(
-        () => enginePidsFor(dataDir),
-        (pids) => pids.length === 0,
-        2_000,
-      ),
-    ).toEqual([]);
+    expect(await engineGone(dataDir, 2_000)).toEqual([]);
   });
 });

@@ -12,9 +12,6 @@ export class ManualClock implements Clock {
   now(): Date {
     return new Date(this.#ms);
   }
-  set(at: Date): void {
-    this.#ms = at.getTime();
-  }
   advance(ms: number): void {
     this.#ms += ms;
   }

@@ -19,7 +19,7 @@ function withLocalCustomerId<T extends { customerId: string }>(input: T): T {
   return { ...input, customerId: localIdOf(input.customerId, 'Customer') ?? '' };
 }
 
-/** A batch result computed at position `from` among the allowed items, named at position `k`. */
+/** A result computed among the allowed items only, with its field paths pointing at input `k`. */
 function renumber(result: RecordResult, k: number): RecordResult {
   if (!('problems' in result)) return result;
   return {

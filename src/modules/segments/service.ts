@@ -232,6 +232,5 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
     segmentCounts,
     recountSegments,
     history,
-    defaultPolicy,
   };
 }

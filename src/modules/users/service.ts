@@ -17,6 +17,7 @@ export type Viewer = { userId: string; role: Role; expiresAt: Date };
 
 const TOKEN_LIFETIME_S = 60 * 60;
 const API_KEY_PREFIX = 'pcrm_';
+const NO_SUCH_USER: FieldProblem = { field: ['id'], message: 'no user has this id', code: 'NOT_FOUND' };
 /**
  * A verified token's viewer is reused this long, so a request costs no user lookup. Changes to
  * a user clear its entries at once in this process; other processes see them within this time.
@@ -164,8 +165,7 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
     id: string,
     input: { name?: string | null; role?: Role | null; password?: string | null },
   ): Promise<UserChange> {
-    if (!Types.ObjectId.isValid(id))
-      return { problems: [{ field: ['id'], message: 'no user has this id', code: 'NOT_FOUND' }] as FieldProblem[] };
+    if (!Types.ObjectId.isValid(id)) return { problems: [NO_SUCH_USER] };
     const set: Partial<UserDoc> = {};
     if (input.name != null) {
       try {
@@ -197,14 +197,11 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
       { returnDocument: 'after' },
     ).lean<UserDoc>();
     forgetUser(id);
-    return user
-      ? { user }
-      : { problems: [{ field: ['id'], message: 'no user has this id', code: 'NOT_FOUND' }] as FieldProblem[] };
+    return user ? { user } : { problems: [NO_SUCH_USER] };
   }
 
   async function deactivateUser(id: string): Promise<UserChange> {
-    if (!Types.ObjectId.isValid(id))
-      return { problems: [{ field: ['id'], message: 'no user has this id', code: 'NOT_FOUND' }] as FieldProblem[] };
+    if (!Types.ObjectId.isValid(id)) return { problems: [NO_SUCH_USER] };
     return setUserFields(id, { isActive: false });
   }
 

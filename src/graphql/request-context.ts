@@ -3,9 +3,6 @@ import type { Domain } from '../modules/domain.js';
 import type { Viewer } from '../modules/users/service.js';
 import { createInteractionLoaders } from '../modules/interactions/loaders.js';
 import type { SegmentPolicy } from '../modules/segments/policy.js';
-import type { Clock } from '../shared/clock.js';
-import type { Logger } from '../shared/logger.js';
-import type { ServerRuntime } from '../shared/runtime.js';
 import type { GraphQLContext } from './context.js';
 
 function createLoaders(domain: Domain): GraphQLContext['loaders'] {
@@ -18,14 +15,7 @@ function createLoaders(domain: Domain): GraphQLContext['loaders'] {
 }
 
 /** A fresh context (and fresh DataLoaders) for one HTTP request or one WebSocket operation. */
-export function createRequestContext(deps: {
-  requestId: string;
-  logger: Logger;
-  clock: Clock;
-  runtime: ServerRuntime;
-  domain: Domain;
-  viewer: Viewer | null;
-}): GraphQLContext {
+export function createRequestContext(deps: Omit<GraphQLContext, 'audit' | 'loaders'>): GraphQLContext {
   return { ...deps, audit: { calls: [], changes: [] }, loaders: createLoaders(deps.domain) };
 }
 

@@ -1,7 +1,7 @@
 /**
  * What the rest of the project relies on from the database, checked over the wire against
  * the embedded engine, including one regression test per engine patch (SPEC §9). Each of the
- * three patch tests fails on an unpatched FerretDB v1.24.2:
+ * patch tests fails on an engine built without that patch (an unpatched FerretDB v1.24.2 fails them all):
  *   CRM_FERRETDB_BIN=/path/to/unpatched/ferretdb npx jest test/engine.test.ts
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -143,6 +143,26 @@ describe('the database engine', () => {
       expect((await docs.findOne({ _id: ids[42] }))?.n).toBe(42);
       expect((await docs.updateOne({ _id: ids[7] }, { $set: { n: -7 } })).modifiedCount).toBe(1);
       expect((await docs.findOne({ _id: ids[7] }))?.n).toBe(-7);
+    });
+  });
+
+  describe('patch 0005: an _id equality narrows a filter with other conditions too', () => {
+    it('a compare-and-set by _id and state searches the index and still checks every condition', async () => {
+      const docs = db.collection<{ _id: string; state: string; n: number }>('cas_by_id');
+      await docs.insertMany(Array.from({ length: 50 }, (_, n) => ({ _id: `d${n}`, state: 'A', n })));
+      const explained = await db.command({ explain: { find: 'cas_by_id', filter: { _id: 'd42', state: 'A' } } });
+      const plan = JSON.stringify(explained.queryPlanner);
+      expect(plan).toMatch(/SEARCH \S+ USING INDEX/);
+      expect(plan).not.toMatch(/detail=SCAN/);
+      // The other conditions are still applied to the one row found.
+      expect(await docs.findOne({ _id: 'd42', state: 'B' })).toBeNull();
+      expect((await docs.findOne({ _id: 'd42', state: 'A', n: { $gte: 42 } }))?.n).toBe(42);
+      expect((await docs.updateOne({ _id: 'd7', state: 'B' }, { $set: { n: -1 } })).modifiedCount).toBe(0);
+      expect((await docs.updateOne({ _id: 'd7', state: 'A' }, { $set: { state: 'B' } })).modifiedCount).toBe(1);
+      expect((await docs.updateOne({ _id: 'd7', state: 'A' }, { $set: { state: 'C' } })).modifiedCount).toBe(0);
+      expect(await docs.findOneAndUpdate({ _id: 'd8', state: 'Z' }, { $set: { n: 0 } })).toBeNull();
+      expect((await docs.deleteOne({ _id: 'd9', state: 'B' })).deletedCount).toBe(0);
+      expect(await docs.countDocuments({ _id: 'd9', state: 'A' })).toBe(1);
     });
   });
 });

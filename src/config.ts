@@ -43,6 +43,18 @@ const envSchema = z.object({
   WS_KEEPALIVE_MS: z.coerce.number().int().min(0).default(30_000),
   SEGMENT_SWEEP_INTERVAL_MS: z.coerce.number().int().min(0).default(3_600_000),
   REPAIR_INTERVAL_MS: z.coerce.number().int().min(0).default(60_000),
+  CAMPAIGN_POLL_MS: z.coerce.number().int().min(10).default(1_000),
+  CAMPAIGN_LEASE_MS: z.coerce.number().int().min(500).default(30_000),
+  CAMPAIGN_BATCH_SIZE: z.coerce.number().int().min(1).max(1_000).default(500),
+  CAMPAIGN_WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
+  CAMPAIGN_WEBHOOK_SECRET: z
+    .string()
+    .regex(/^(whsec_)?[A-Za-z0-9+/]{24,}={0,2}$/, 'a base64 secret of at least 18 bytes, optionally prefixed whsec_')
+    .optional(),
+  CAMPAIGN_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(1).default(10_000),
+  CAMPAIGN_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
+  CAMPAIGN_WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(0).default(500),
+  CAMPAIGN_WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
 });
 
 export type Config = {
@@ -73,6 +85,19 @@ export type Config = {
   shutdownTimeoutMs: number;
   segmentSweepIntervalMs: number;
   repairIntervalMs: number;
+  campaigns: {
+    pollMs: number;
+    leaseMs: number;
+    batchSize: number;
+    webhook: {
+      url: string;
+      secret: string;
+      timeoutMs: number;
+      maxAttempts: number;
+      retryBaseMs: number;
+      concurrency: number;
+    } | null;
+  };
 };
 
 export class ConfigError extends Error {
@@ -86,6 +111,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  if (e.CAMPAIGN_WEBHOOK_URL && !e.CAMPAIGN_WEBHOOK_SECRET)
+    throw new ConfigError('invalid configuration:\n  CAMPAIGN_WEBHOOK_SECRET: required with CAMPAIGN_WEBHOOK_URL');
   return {
     env: e.NODE_ENV,
     port: e.PORT,
@@ -115,5 +142,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     segmentSweepIntervalMs: e.SEGMENT_SWEEP_INTERVAL_MS,
     repairIntervalMs: e.REPAIR_INTERVAL_MS,
+    campaigns: {
+      pollMs: e.CAMPAIGN_POLL_MS,
+      leaseMs: e.CAMPAIGN_LEASE_MS,
+      batchSize: e.CAMPAIGN_BATCH_SIZE,
+      webhook:
+        e.CAMPAIGN_WEBHOOK_URL && e.CAMPAIGN_WEBHOOK_SECRET
+          ? {
+              url: e.CAMPAIGN_WEBHOOK_URL,
+              secret: e.CAMPAIGN_WEBHOOK_SECRET,
+              timeoutMs: e.CAMPAIGN_WEBHOOK_TIMEOUT_MS,
+              maxAttempts: e.CAMPAIGN_WEBHOOK_MAX_ATTEMPTS,
+              retryBaseMs: e.CAMPAIGN_WEBHOOK_RETRY_BASE_MS,
+              concurrency: e.CAMPAIGN_WEBHOOK_CONCURRENCY,
+            }
+          : null,
+    },
   };
 }

@@ -81,8 +81,10 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
   });
   // Before traffic: finish what a crashed writer left, then make the stored counts exact.
   await domain.interactions.repairPendingApplications();
+  await domain.campaigns.repairStats();
   await domain.segments.recountSegments();
   await domain.events.start();
+  domain.campaignRunner.start();
   const jobs = [
     startIntervalJob(
       'segment-sweep',
@@ -93,7 +95,10 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
     startIntervalJob(
       'repair-pending',
       config.repairIntervalMs,
-      () => domain.interactions.repairPendingApplications(),
+      async () => {
+        await domain.interactions.repairPendingApplications();
+        await domain.campaigns.repairStats();
+      },
       logger,
     ),
   ];
@@ -131,6 +136,7 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
           return {
             async drainServer() {
               await Promise.all(jobs.map((j) => j.stop()));
+              await domain.campaignRunner.stop();
               await domain.events.stop();
               keepalive.stop();
               await wsCleanup.dispose();

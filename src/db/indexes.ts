@@ -1,4 +1,5 @@
 import { AuditEntry } from '../modules/audit/model.js';
+import { AudienceChunk, Campaign, Conversion, Delivery, OutboxMessage } from '../modules/campaigns/model.js';
 import { Customer } from '../modules/customers/model.js';
 import { Interaction } from '../modules/interactions/model.js';
 import { SegmentChange } from '../modules/segments/model.js';
@@ -9,5 +10,17 @@ import { User } from '../modules/users/model.js';
  * MongoDB; the embedded engine keeps the unique ones and scans for the rest (SPEC §9).
  */
 export async function ensureIndexes(): Promise<void> {
-  for (const model of [Customer, Interaction, SegmentChange, User, AuditEntry]) await model.createIndexes();
+  const models = [
+    Customer,
+    Interaction,
+    SegmentChange,
+    User,
+    AuditEntry,
+    Campaign,
+    AudienceChunk,
+    Delivery,
+    OutboxMessage,
+    Conversion,
+  ];
+  for (const model of models) await model.createIndexes();
 }

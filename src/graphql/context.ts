@@ -1,4 +1,5 @@
 import type DataLoader from 'dataloader';
+import type { CampaignDoc } from '../modules/campaigns/model.js';
 import type { CustomerDoc } from '../modules/customers/model.js';
 import type { Page } from '../db/pagination.js';
 import type { AuditChange } from '../modules/audit/model.js';
@@ -24,6 +25,7 @@ export type GraphQLContext = {
   audit: { calls: Array<{ field: string; args: unknown }>; changes: AuditChange[] };
   loaders: {
     customerById: DataLoader<string, CustomerDoc | null>;
+    campaignById: DataLoader<string, CampaignDoc | null>;
     firstTimelinePage: DataLoader<TimelineKey, Page<InteractionDoc>, string>;
     /** The segment policy, read at most once per request. */
     policy: () => Promise<SegmentPolicy>;

@@ -1,3 +1,4 @@
+import DataLoader from 'dataloader';
 import { createCustomerLoaders } from '../modules/customers/loaders.js';
 import type { Domain } from '../modules/domain.js';
 import type { Viewer } from '../modules/users/service.js';
@@ -10,6 +11,7 @@ function createLoaders(domain: Domain): GraphQLContext['loaders'] {
   return {
     ...createCustomerLoaders(domain.customers),
     ...createInteractionLoaders(domain.interactions),
+    campaignById: new DataLoader((ids) => domain.campaigns.findByIds(ids), { maxBatchSize: 100 }),
     policy: () => (policy ??= domain.segments.getPolicy()),
   };
 }

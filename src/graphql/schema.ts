@@ -5,6 +5,7 @@ import { DateTimeResolver } from 'graphql-scalars';
 import type { GraphQLSchema } from 'graphql';
 import { projectRoot } from '../shared/paths.js';
 import { resolvers as auditResolvers } from '../modules/audit/resolvers.js';
+import { resolvers as campaignResolvers } from '../modules/campaigns/resolvers.js';
 import { resolvers as customerResolvers } from '../modules/customers/resolvers.js';
 import { resolvers as insightResolvers } from '../modules/insights/resolvers.js';
 import { resolvers as interactionResolvers } from '../modules/interactions/resolvers.js';
@@ -31,6 +32,7 @@ const domainResolvers = [
   insightResolvers,
   userResolvers,
   auditResolvers,
+  campaignResolvers,
 ];
 
 export function buildSchema(): GraphQLSchema {

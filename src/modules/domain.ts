@@ -3,6 +3,8 @@ import type { Config } from '../config.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { createAuditService } from './audit/service.js';
+import { CampaignRunner } from './campaigns/runner.js';
+import { createCampaignsService } from './campaigns/service.js';
 import { createCustomersService } from './customers/service.js';
 import { EventLog } from './events/log.js';
 import { createInteractionsService } from './interactions/service.js';
@@ -24,10 +26,35 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
     region: config.defaultRegion,
     segments,
   });
-  const interactions = createInteractionsService({ clock, logger, currency: config.currency, events, segments });
+  const campaigns = createCampaignsService({
+    clock,
+    logger,
+    events,
+    settings: config.campaigns,
+    onDue: () => runner.wake(),
+  });
+  const runner = new CampaignRunner({ clock, logger, campaigns, settings: config.campaigns });
+  const interactions = createInteractionsService({
+    clock,
+    logger,
+    currency: config.currency,
+    events,
+    segments,
+    onRecorded: (recorded) => campaigns.attributePurchases(recorded),
+  });
   const users = createUsersService({ clock, logger, secret: deps.jwtSecret ?? randomBytes(32) });
   const audit = createAuditService({ clock });
-  return { currency: config.currency, events, segments, customers, interactions, users, audit };
+  return {
+    currency: config.currency,
+    events,
+    segments,
+    customers,
+    interactions,
+    users,
+    audit,
+    campaigns,
+    campaignRunner: runner,
+  };
 }
 
 export type Domain = ReturnType<typeof createDomain>;

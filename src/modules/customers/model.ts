@@ -28,6 +28,8 @@ export type CustomerDoc = {
   joinedAt: Date;
   /** Bumped by every aggregate change: segment decisions check they saw the latest state. */
   rev: number;
+  /** When the customer unsubscribed from campaigns (a campaign response); later audiences skip them. */
+  unsubscribedAt?: Date | null;
   createdAt: Date;
   updatedAt: Date;
 };
@@ -51,6 +53,7 @@ const customerSchema = new Schema<CustomerDoc>(
     activityAt: { type: Date, required: true },
     joinedAt: { type: Date, required: true },
     rev: { type: Number, required: true, default: 0 },
+    unsubscribedAt: { type: Date },
     createdAt: { type: Date, required: true },
     updatedAt: { type: Date, required: true },
   },

@@ -20,6 +20,13 @@ export const resolvers = {
       if (parsed.type === 'Customer') return ctx.loaders.customerById.load(parsed.localId);
       if (parsed.type === 'User')
         return ctx.viewer?.role === 'ADMIN' ? ctx.domain.users.findById(parsed.localId) : null;
+      if (parsed.type === 'Campaign' || parsed.type === 'CampaignDelivery') {
+        // Campaign results are not for SUPPORT (SPEC §7).
+        if (ctx.viewer?.role === 'SUPPORT') return null;
+        return parsed.type === 'Campaign'
+          ? ctx.loaders.campaignById.load(parsed.localId)
+          : ctx.domain.campaigns.findDelivery(parsed.localId);
+      }
       return ctx.domain.interactions.findById(parsed.localId);
     },
     customer: async (_p, { id }, ctx) => {
@@ -57,13 +64,17 @@ export const resolvers = {
   },
   Node: {
     __resolveType: (node) =>
-      'code' in node
-        ? 'Customer'
-        : 'passwordHash' in node
-          ? 'User'
-          : 'requestId' in node
-            ? 'AuditEntry'
-            : 'Interaction',
+      'targetSegments' in node
+        ? 'Campaign'
+        : 'ordinal' in node
+          ? 'CampaignDelivery'
+          : 'code' in node
+            ? 'Customer'
+            : 'passwordHash' in node
+              ? 'User'
+              : 'requestId' in node
+                ? 'AuditEntry'
+                : 'Interaction',
   },
   Customer: {
     id: (c) => toGlobalId('Customer', String(c._id)),

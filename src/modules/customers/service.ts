@@ -23,7 +23,14 @@ const EPOCH = new Date(0);
 export type FieldProblem = {
   field: string[] | null;
   message: string;
-  code: 'INVALID' | 'DUPLICATE' | 'NOT_FOUND' | 'INVALID_CREDENTIALS' | 'FORBIDDEN';
+  code:
+    | 'INVALID'
+    | 'DUPLICATE'
+    | 'NOT_FOUND'
+    | 'INVALID_CREDENTIALS'
+    | 'FORBIDDEN'
+    | 'INVALID_STATE'
+    | 'CHANNEL_UNAVAILABLE';
 };
 
 export type CreateCustomerInput = {

@@ -1,6 +1,6 @@
 import mongoose, { Schema } from 'mongoose';
 
-export const EVENT_TYPES = ['SEGMENT_CHANGED', 'INTERACTION_RECORDED', 'GAP'] as const;
+export const EVENT_TYPES = ['SEGMENT_CHANGED', 'INTERACTION_RECORDED', 'CAMPAIGN_PROGRESS', 'GAP'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /**

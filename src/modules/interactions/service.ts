@@ -51,6 +51,11 @@ export function createInteractionsService(deps: {
   currency: string;
   events: EventLog;
   segments: SegmentsService;
+  /**
+   * Called with what was recorded (once the customer and the event are written, before the
+   * journal entry is removed, so a crash replays it): campaign attribution.
+   */
+  onRecorded?: (recorded: InteractionDoc[]) => Promise<unknown>;
 }) {
   const { clock, segments, events } = deps;
   // One writer per customer inside this process: aggregates and segment settle in order.
@@ -218,6 +223,7 @@ export function createInteractionsService(deps: {
         interaction,
         customer: after,
       } satisfies InteractionRecordedPayload);
+    await deps.onRecorded?.([interaction]);
     await PendingApplication.deleteOne({ _id: attemptId });
     return { interaction, customer: after, isReplay: false };
   }
@@ -329,6 +335,7 @@ export function createInteractionsService(deps: {
         return customer ? [{ interaction: c.doc, customer } satisfies InteractionRecordedPayload] : [];
       }),
     );
+    await deps.onRecorded?.(inserted.map((c) => c.doc));
     await PendingApplication.deleteMany({ _id: mongoose.trusted({ $in: attemptIds }) });
 
     for (const c of inserted)
@@ -385,8 +392,10 @@ export function createInteractionsService(deps: {
       const customer = interaction && (await Customer.findById(interaction.customerId).lean<CustomerDoc>());
       // At-least-once: the event may have gone out before the crash; it carries the
       // interaction id, so consumers recognise a repeat.
-      if (interaction && customer)
+      if (interaction && customer) {
         await events.append('INTERACTION_RECORDED', { interaction, customer } satisfies InteractionRecordedPayload);
+        await deps.onRecorded?.([interaction]);
+      }
       await PendingApplication.deleteOne({ _id: p._id });
     }
     deps.logger.warn(

@@ -1,0 +1,136 @@
+import { Types } from 'mongoose';
+import pMap from 'p-map';
+import pRetry, { AbortError } from 'p-retry';
+import { Webhook } from 'standardwebhooks';
+import type { Config } from '../../config.js';
+import type { Clock } from '../../shared/clock.js';
+import { duplicateIndexesOf } from '../../db/errors.js';
+import { OutboxMessage, type CampaignChannel, type OutboxMessageDoc, type RecipientDoc } from './model.js';
+
+/** One rendered message for one recipient. `deliveryId` is its idempotency key everywhere. */
+export type OutgoingMessage = {
+  deliveryId: string;
+  ordinal: number;
+  campaign: { id: string; code: string; name: string };
+  recipient: RecipientDoc;
+  body: string;
+};
+
+export type SendOutcome = { status: 'DELIVERED' | 'FAILED'; attempts: number; error?: string };
+
+/** A channel: sends a batch and says, per message and in order, how it went. Never throws per message. */
+export type ChannelAdapter = { send(messages: OutgoingMessage[]): Promise<SendOutcome[]> };
+
+/**
+ * The built-in outbox: records each rendered message in `outbox_messages` under its delivery
+ * id. Sending the same message again (a resumed batch) finds it recorded and changes nothing.
+ */
+export function outboxAdapter(deps: { clock: Clock }): ChannelAdapter {
+  return {
+    async send(messages) {
+      if (!messages.length) return [];
+      const createdAt = deps.clock.now();
+      const docs: OutboxMessageDoc[] = messages.map((m) => ({
+        _id: m.deliveryId,
+        campaignId: new Types.ObjectId(m.campaign.id),
+        customerId: m.recipient.customerId,
+        ordinal: m.ordinal,
+        email: m.recipient.email ?? null,
+        phone: m.recipient.phone ?? null,
+        body: m.body,
+        createdAt,
+      }));
+      try {
+        await OutboxMessage.collection.insertMany(docs as never[], { ordered: false });
+      } catch (err) {
+        // Already recorded by an earlier try of this batch: the outbox keeps one copy.
+        if (!duplicateIndexesOf(err)) throw err;
+      }
+      return messages.map(() => ({ status: 'DELIVERED', attempts: 1 }));
+    },
+  };
+}
+
+export type WebhookSettings = NonNullable<Config['campaigns']['webhook']>;
+
+/** HTTP statuses worth another try: the provider may answer differently later. */
+function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 425 || status === 429 || status >= 500;
+}
+
+/**
+ * POSTs each message to the provider, signed per the Standard Webhooks scheme (the signature
+ * covers the id, the timestamp and the body) and with the delivery id as `Idempotency-Key`, so a
+ * provider can drop a message it already has: a crash between its answer and our write resends.
+ * Timeouts, network errors and retryable statuses are retried with exponential backoff and
+ * jitter; other statuses, or the last try, fail the delivery with the reason.
+ */
+export function webhookAdapter(settings: WebhookSettings): ChannelAdapter {
+  const signer = new Webhook(settings.secret.replace(/^whsec_/, ''));
+
+  async function post(m: OutgoingMessage): Promise<SendOutcome> {
+    let attempts = 0;
+    const body = JSON.stringify({
+      type: 'campaign.message',
+      deliveryId: m.deliveryId,
+      campaign: m.campaign,
+      recipient: {
+        customerId: String(m.recipient.customerId),
+        code: m.recipient.code,
+        name: m.recipient.name,
+        email: m.recipient.email ?? null,
+        phone: m.recipient.phone ?? null,
+      },
+      message: m.body,
+    });
+    try {
+      await pRetry(
+        async () => {
+          attempts++;
+          const now = new Date();
+          const response = await fetch(settings.url, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              'idempotency-key': m.deliveryId,
+              'webhook-id': m.deliveryId,
+              'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+              'webhook-signature': signer.sign(m.deliveryId, now, body),
+            },
+            body,
+            signal: AbortSignal.timeout(settings.timeoutMs),
+          });
+          await response.body?.cancel();
+          if (response.ok) return;
+          const reason = `the provider answered HTTP ${response.status}`;
+          if (!isRetryableStatus(response.status)) throw new AbortError(reason);
+          throw new Error(reason);
+        },
+        {
+          retries: settings.maxAttempts - 1,
+          factor: 2,
+          minTimeout: settings.retryBaseMs,
+          maxTimeout: Math.max(settings.retryBaseMs, 60_000),
+          randomize: true,
+        },
+      );
+      return { status: 'DELIVERED', attempts };
+    } catch (err) {
+      const e = err as Error & { cause?: Error };
+      const reason = e.name === 'TimeoutError' ? `no answer within ${settings.timeoutMs} ms` : e.message;
+      return { status: 'FAILED', attempts, error: `${reason}${e.cause?.message ? ` (${e.cause.message})` : ''}` };
+    }
+  }
+
+  return {
+    send: (messages) => pMap(messages, post, { concurrency: settings.concurrency }),
+  };
+}
+
+export function adapterFor(
+  channel: CampaignChannel,
+  deps: { clock: Clock; webhook: WebhookSettings | null },
+): ChannelAdapter | null {
+  if (channel === 'OUTBOX') return outboxAdapter(deps);
+  return deps.webhook ? webhookAdapter(deps.webhook) : null;
+}

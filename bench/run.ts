@@ -20,6 +20,7 @@ import { startServer } from '../src/server.js';
 import { systemClock } from '../src/shared/clock.js';
 import { createLogger } from '../src/shared/logger.js';
 import { createDomain } from '../src/modules/domain.js';
+import { campaignScenario } from './scenarios/campaign.js';
 import { sweepScenario } from './scenarios/sweep.js';
 import { fanoutScenario } from './scenarios/fanout.js';
 import { insertCustomersWithInteractions } from './scenarios/data.js';
@@ -47,7 +48,22 @@ async function signIn(apiUrl: string): Promise<string> {
   if (!body.data?.login.token) throw new Error(`bench sign-in failed: ${JSON.stringify(body)}`);
   return body.data.login.token;
 }
+/** One GraphQL request as the bench admin; throws on errors. */
+async function graphqlAsBench<T>(apiUrl: string, query: string, variables?: Record<string, unknown>): Promise<T> {
+  const res = await fetch(apiUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await res.json()) as { data?: T; errors?: unknown };
+  if (body.errors || !body.data) throw new Error(JSON.stringify(body.errors));
+  return body.data;
+}
+
 const isQuick = process.argv.includes('--quick');
+/** `--only read,campaign` runs just those scenarios (results.json then holds only them). */
+const onlyArg = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+const wants = (name: string) => !onlyArg || onlyArg.split(',').includes(name);
 const DURATION_S = isQuick ? 5 : 15;
 const CONNECTIONS = 20;
 
@@ -60,6 +76,8 @@ type Scenario = {
   p99Ms?: number;
   baselineP99Ms?: number;
   bytesPerSubscriber?: number;
+  endToEnd?: number;
+  endToEndRatio?: number;
   note?: string;
 };
 
@@ -227,17 +245,27 @@ async function main(): Promise<void> {
   const apiUrl = `http://127.0.0.1:${server.port}/graphql`;
   token = await signIn(apiUrl);
   try {
-    const scenarios: Record<string, Scenario> = { http: await httpScenario(apiUrl) };
-    scenarios.read = await readScenario(apiUrl, config.currency, isQuick ? 1_000 : 2_000);
-    scenarios.ingest = await ingestScenario(apiUrl, isQuick ? 4 : 20);
-    Object.assign(scenarios, await fanoutScenario(apiUrl, token, isQuick ? 1_000 : 5_000));
-    const domain = createDomain({ config, clock: systemClock, logger });
-    scenarios.sweep = await sweepScenario(
-      domain,
-      isQuick
-        ? { total: 20_000, movers: 200, naiveSample: 1_000 }
-        : { total: 100_000, movers: 1_000, naiveSample: 5_000 },
-    );
+    const scenarios: Record<string, Scenario> = {};
+    if (wants('http')) scenarios.http = await httpScenario(apiUrl);
+    if (wants('read')) scenarios.read = await readScenario(apiUrl, config.currency, isQuick ? 1_000 : 2_000);
+    if (wants('ingest')) scenarios.ingest = await ingestScenario(apiUrl, isQuick ? 4 : 20);
+    if (wants('campaign'))
+      scenarios.campaign = await campaignScenario(
+        (query, variables) => graphqlAsBench(apiUrl, query, variables),
+        isQuick ? 10_000 : 50_000,
+        config.campaigns.batchSize,
+      );
+    if (wants('fanout') || wants('memory'))
+      Object.assign(scenarios, await fanoutScenario(apiUrl, token, isQuick ? 1_000 : 5_000));
+    if (wants('sweep')) {
+      const domain = createDomain({ config, clock: systemClock, logger });
+      scenarios.sweep = await sweepScenario(
+        domain,
+        isQuick
+          ? { total: 20_000, movers: 200, naiveSample: 1_000 }
+          : { total: 100_000, movers: 1_000, naiveSample: 5_000 },
+      );
+    }
     const results = {
       machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
       node: process.version,

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import mongoose from 'mongoose';
 import { insertCustomersWithInteractions } from '../bench/scenarios/data.js';
-import { Delivery, OutboxMessage } from '../src/modules/campaigns/model.js';
+import { Delivery } from '../src/modules/campaigns/model.js';
 import { campaignMutation, createCampaign, getCampaign, settled } from './helpers/campaigns.js';
 import { eventually, spawnEntryPoint, type ApiProcess } from './helpers/process.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -81,6 +81,5 @@ describe('a campaign whose sender is killed mid-send', () => {
     expect(deliveries).toHaveLength(RECIPIENTS);
     expect(new Set(deliveries.map((d) => String(d.customerId))).size).toBe(RECIPIENTS);
     expect(new Set(deliveries.map((d) => d.ordinal)).size).toBe(RECIPIENTS);
-    expect(await OutboxMessage.countDocuments({ campaignId })).toBe(RECIPIENTS);
   }, 240_000);
 });

@@ -9,6 +9,7 @@ export async function insertCustomersWithInteractions(
   count: number,
   perCustomer: number,
   prefix: string,
+  segment: CustomerDoc['segment'] = 'NEW',
 ): Promise<Types.ObjectId[]> {
   const now = Date.now();
   const ids: Types.ObjectId[] = [];
@@ -28,7 +29,7 @@ export async function insertCustomersWithInteractions(
         tags: [],
         searchKeys: [`customer ${i}`],
         nameLower: `customer ${i}`,
-        segment: 'NEW',
+        segment,
         segmentChangedAt: joinedAt,
         totalPurchasesMinor: perCustomer * 1_000,
         purchaseCount: perCustomer,

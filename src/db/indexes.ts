@@ -1,5 +1,5 @@
 import { AuditEntry } from '../modules/audit/model.js';
-import { AudienceChunk, Campaign, Conversion, Delivery, OutboxMessage } from '../modules/campaigns/model.js';
+import { AudienceChunk, Campaign, Conversion, Delivery } from '../modules/campaigns/model.js';
 import { Customer } from '../modules/customers/model.js';
 import { Interaction } from '../modules/interactions/model.js';
 import { SegmentChange } from '../modules/segments/model.js';
@@ -19,7 +19,6 @@ export async function ensureIndexes(): Promise<void> {
     Campaign,
     AudienceChunk,
     Delivery,
-    OutboxMessage,
     Conversion,
   ];
   for (const model of models) await model.createIndexes();

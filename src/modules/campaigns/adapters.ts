@@ -1,11 +1,8 @@
-import { Types } from 'mongoose';
 import pMap from 'p-map';
 import pRetry, { AbortError } from 'p-retry';
 import { Webhook } from 'standardwebhooks';
 import type { Config } from '../../config.js';
-import type { Clock } from '../../shared/clock.js';
-import { duplicateIndexesOf } from '../../db/errors.js';
-import { OutboxMessage, type CampaignChannel, type OutboxMessageDoc, type RecipientDoc } from './model.js';
+import type { CampaignChannel, RecipientDoc } from './model.js';
 
 /** One rendered message for one recipient. `deliveryId` is its idempotency key everywhere. */
 export type OutgoingMessage = {
@@ -22,34 +19,15 @@ export type SendOutcome = { status: 'DELIVERED' | 'FAILED'; attempts: number; er
 export type ChannelAdapter = { send(messages: OutgoingMessage[]): Promise<SendOutcome[]> };
 
 /**
- * The built-in outbox: records each rendered message in `outbox_messages` under its delivery
- * id. Sending the same message again (a resumed batch) finds it recorded and changes nothing.
+ * The built-in outbox: the transactional-outbox pattern without transactions. The rendered
+ * message and its address are recorded in the delivery document itself (`campaign_deliveries`,
+ * read through `outboxMessages`), in the same single-document write that records the delivery,
+ * so there is no moment where one exists without the other, and a relay reading the outbox sees
+ * each message exactly once. Nothing leaves the process: every message is delivered.
  */
-export function outboxAdapter(deps: { clock: Clock }): ChannelAdapter {
-  return {
-    async send(messages) {
-      if (!messages.length) return [];
-      const createdAt = deps.clock.now();
-      const docs: OutboxMessageDoc[] = messages.map((m) => ({
-        _id: m.deliveryId,
-        campaignId: new Types.ObjectId(m.campaign.id),
-        customerId: m.recipient.customerId,
-        ordinal: m.ordinal,
-        email: m.recipient.email ?? null,
-        phone: m.recipient.phone ?? null,
-        body: m.body,
-        createdAt,
-      }));
-      try {
-        await OutboxMessage.collection.insertMany(docs as never[], { ordered: false });
-      } catch (err) {
-        // Already recorded by an earlier try of this batch: the outbox keeps one copy.
-        if (!duplicateIndexesOf(err)) throw err;
-      }
-      return messages.map(() => ({ status: 'DELIVERED', attempts: 1 }));
-    },
-  };
-}
+export const outboxAdapter: ChannelAdapter = {
+  send: async (messages) => messages.map(() => ({ status: 'DELIVERED', attempts: 1 })),
+};
 
 export type WebhookSettings = NonNullable<Config['campaigns']['webhook']>;
 
@@ -127,10 +105,7 @@ export function webhookAdapter(settings: WebhookSettings): ChannelAdapter {
   };
 }
 
-export function adapterFor(
-  channel: CampaignChannel,
-  deps: { clock: Clock; webhook: WebhookSettings | null },
-): ChannelAdapter | null {
-  if (channel === 'OUTBOX') return outboxAdapter(deps);
+export function adapterFor(channel: CampaignChannel, deps: { webhook: WebhookSettings | null }): ChannelAdapter | null {
+  if (channel === 'OUTBOX') return outboxAdapter;
   return deps.webhook ? webhookAdapter(deps.webhook) : null;
 }

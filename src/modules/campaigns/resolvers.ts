@@ -9,7 +9,7 @@ import { localIdOf, toGlobalId } from '../../shared/ids.js';
 import { toMoney } from '../../shared/money.js';
 import { diffFields } from '../audit/service.js';
 import type { EventDoc } from '../events/model.js';
-import type { CampaignDoc, CampaignStatsDoc, DeliveryDoc, OutboxMessageDoc } from './model.js';
+import type { CampaignDoc, CampaignStatsDoc, DeliveryDoc } from './model.js';
 import type { CampaignProgressPayload } from './service.js';
 
 const NOT_FOUND = [{ field: ['id'], message: 'no campaign has this id', code: 'NOT_FOUND' as const }];
@@ -136,16 +136,18 @@ export const resolvers = {
     unsubscribedAt: (d: DeliveryDoc) => d.responses.UNSUBSCRIBED ?? null,
   },
   OutboxMessage: {
-    id: (m: OutboxMessageDoc) => toGlobalId('CampaignDelivery', m._id),
+    id: (m: DeliveryDoc) => toGlobalId('CampaignDelivery', m._id),
     campaign: async (m, _a, ctx) => (await ctx.loaders.campaignById.load(String(m.campaignId)))!,
     customer: async (m, _a, ctx) => (await ctx.loaders.customerById.load(String(m.customerId)))!,
     email: (m) => m.email ?? null,
     phone: (m) => m.phone ?? null,
+    body: (m) => m.message,
+    createdAt: (m) => m.sentAt,
   },
   CampaignProgressEvent: {
     campaign: async (e, _a, ctx) => (await ctx.loaders.campaignById.load(e.campaignId))!,
   },
   CampaignConnection: connectionResolvers<CampaignDoc>(),
   CampaignDeliveryConnection: connectionResolvers<DeliveryDoc>(),
-  OutboxMessageConnection: connectionResolvers<OutboxMessageDoc>(),
+  OutboxMessageConnection: connectionResolvers<DeliveryDoc>(),
 } satisfies Resolvers;

@@ -13,7 +13,9 @@ import {
   audienceChunkId,
   Campaign,
   Delivery,
+  decodeRecipients,
   deliveryId,
+  encodeRecipients,
   type AudienceChunkDoc,
   type CampaignDoc,
   type DeliveryDoc,
@@ -147,15 +149,18 @@ export class CampaignRunner {
       Math.max(100, Math.floor(this.deps.settings.leaseMs / 3)),
     );
     try {
-      const adapter = adapterFor(claimed.channel, { clock: this.deps.clock, webhook: this.deps.settings.webhook });
+      const adapter = adapterFor(claimed.channel, { webhook: this.deps.settings.webhook });
       if (!adapter) {
         await this.#fail(claimed, `the ${claimed.channel} channel is not configured on this server`);
         return;
       }
       let campaign = claimed;
+      // A campaign taken over mid-send may have part of its next chunk recorded already.
+      let isTakeover = campaign.job.phase === 'SENDING';
       if (campaign.job.phase === 'AUDIENCE') campaign = await this.#snapshot(campaign);
       let lastProgress = performance.now();
-      let isFirst = true;
+      // The next chunk is read while the current one is written (reads do not wait for writes).
+      let prefetched = this.#readChunk(campaign, campaign.job.nextChunk);
       while (campaign.status === 'RUNNING' && campaign.job.nextChunk < campaign.job.chunkCount) {
         if (isLost) return; // another runner took over
         if (!this.#isRunning) {
@@ -166,8 +171,11 @@ export class CampaignRunner {
           );
           return;
         }
-        campaign = await this.#sendChunk(campaign, adapter, isFirst);
-        isFirst = false;
+        const chunk = await prefetched;
+        const k = campaign.job.nextChunk;
+        prefetched = this.#readChunk(campaign, k + 1);
+        campaign = await this.#sendChunk(campaign, chunk, adapter, isTakeover);
+        isTakeover = false;
         if (performance.now() - lastProgress >= PROGRESS_EVERY_MS && campaign.status === 'RUNNING') {
           lastProgress = performance.now();
           await this.deps.campaigns.publish(campaign);
@@ -201,13 +209,25 @@ export class CampaignRunner {
     let total = 0;
     let recipients: RecipientDoc[] = [];
     let pending: AudienceChunkDoc[] = [];
+    // One insert in flight while the scan goes on: the scan and the writes overlap.
+    let inFlight: Promise<unknown> = Promise.resolve();
     const flush = async () => {
-      if (pending.length) await AudienceChunk.collection.insertMany(pending as never[]);
+      await inFlight;
+      const batch = pending;
       pending = [];
+      if (!batch.length) return;
+      const insert = AudienceChunk.collection.insertMany(batch as never[]);
+      insert.catch(() => {}); // awaited (and its error thrown) at the next flush
+      inFlight = insert;
     };
     const close = async () => {
       if (!recipients.length) return;
-      pending.push({ _id: audienceChunkId(campaign._id, chunk), campaignId: campaign._id, chunk, recipients });
+      pending.push({
+        _id: audienceChunkId(campaign._id, chunk),
+        campaignId: campaign._id,
+        chunk,
+        recipients: encodeRecipients(recipients),
+      });
       chunk++;
       recipients = [];
       if (pending.length >= CHUNKS_PER_INSERT) await flush();
@@ -226,11 +246,13 @@ export class CampaignRunner {
     }
     await close();
     await flush();
+    await inFlight;
     const updated = await Campaign.findOneAndUpdate(
       { _id: campaign._id, 'job.leaseOwner': this.owner, 'job.phase': 'AUDIENCE' },
       {
         $set: {
           'job.phase': 'SENDING',
+          'job.audienceReadyAt': this.deps.clock.now(),
           'job.chunkCount': chunk,
           'job.nextChunk': 0,
           'job.leaseUntil': this.#leaseEnd(),
@@ -245,10 +267,29 @@ export class CampaignRunner {
     return updated;
   }
 
+  /** A chunk of the snapshot, or null past the last one; never rejects (a failed read is retried by #sendChunk). */
+  #readChunk(campaign: CampaignDoc, k: number): Promise<AudienceChunkDoc | null | undefined> {
+    if (k >= campaign.job.chunkCount) return Promise.resolve(null);
+    return AudienceChunk.findById(audienceChunkId(campaign._id, k))
+      .lean<AudienceChunkDoc>()
+      .then(
+        (c) => c,
+        () => undefined,
+      );
+  }
+
   /** Sends one chunk and checkpoints it; returns the campaign after the checkpoint. */
-  async #sendChunk(campaign: CampaignDoc, adapter: ChannelAdapter, isFirstAfterClaim: boolean): Promise<CampaignDoc> {
+  async #sendChunk(
+    campaign: CampaignDoc,
+    prefetched: AudienceChunkDoc | null | undefined,
+    adapter: ChannelAdapter,
+    isTakeover: boolean,
+  ): Promise<CampaignDoc> {
     const k = campaign.job.nextChunk;
-    const chunk = await AudienceChunk.findById(audienceChunkId(campaign._id, k)).lean<AudienceChunkDoc>();
+    const chunk =
+      prefetched === undefined
+        ? await AudienceChunk.findById(audienceChunkId(campaign._id, k)).lean<AudienceChunkDoc>()
+        : prefetched;
     if (!chunk) {
       // Cancelled meanwhile (a cancel removes the snapshot), or the snapshot is damaged.
       const now = await Campaign.findById(campaign._id).lean<CampaignDoc>();
@@ -256,15 +297,16 @@ export class CampaignRunner {
       throw new Error(`audience chunk ${k} of ${campaign.code} is missing`);
     }
     const size = this.deps.settings.batchSize;
-    const ids = chunk.recipients.map((r) => deliveryId(campaign._id, r.customerId));
+    const recipients = decodeRecipients(chunk.recipients);
+    const ids = recipients.map((r) => deliveryId(campaign._id, r.customerId));
     // A chunk this runner takes over may have been partly recorded by the runner before it.
     const recorded = new Map<string, DeliveryDoc>();
-    if (isFirstAfterClaim) {
+    if (isTakeover) {
       const found = await pMap(ids, (id) => Delivery.findById(id).lean<DeliveryDoc>(), { concurrency: 16 });
       for (const d of found) if (d) recorded.set(d._id, d);
     }
     const toSend: OutgoingMessage[] = [];
-    chunk.recipients.forEach((recipient, i) => {
+    recipients.forEach((recipient, i) => {
       if (recorded.has(ids[i]!)) return;
       toSend.push({
         deliveryId: ids[i]!,
@@ -285,6 +327,8 @@ export class CampaignRunner {
       attempts: outcomes[i]!.attempts,
       ...(outcomes[i]!.error ? { error: outcomes[i]!.error } : {}),
       message: m.body,
+      email: m.recipient.email ?? null,
+      phone: m.recipient.phone ?? null,
       sentAt,
       responses: {},
     }));

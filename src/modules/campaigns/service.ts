@@ -17,7 +17,6 @@ import {
   Delivery,
   deliveryId,
   EMPTY_STATS,
-  OutboxMessage,
   RESPONSE_KINDS,
   StatsRepair,
   type CampaignChannel,
@@ -25,7 +24,6 @@ import {
   type CampaignStatsDoc,
   type CampaignStatus,
   type DeliveryDoc,
-  type OutboxMessageDoc,
   type ResponseKind,
 } from './model.js';
 import { templateProblem } from './template.js';
@@ -295,20 +293,14 @@ export function createCampaignsService(deps: {
     });
   }
 
+  /** The OUTBOX channel's messages of a campaign: its deliveries, in send order. */
   async function listOutbox(
     campaignId: string,
     args: { first: number; after?: string | null },
-  ): Promise<Page<OutboxMessageDoc> | null> {
-    const _id = objectIdOrNull(campaignId);
-    if (!_id) return emptyPage();
-    return keysetPage({
-      model: OutboxMessage,
-      filter: { campaignId: _id },
-      keyset: { path: 'ordinal', direction: 1, kind: 'number', idKind: 'string' },
-      first: args.first,
-      after: args.after,
-      totalCount: () => OutboxMessage.countDocuments({ campaignId: _id }).exec(),
-    });
+  ): Promise<Page<DeliveryDoc> | null> {
+    const campaign = await findById(campaignId);
+    if (!campaign || campaign.channel !== 'OUTBOX') return emptyPage();
+    return listDeliveries(campaign, { first: args.first, after: args.after });
   }
 
   async function findDelivery(id: string): Promise<DeliveryDoc | null> {

@@ -79,10 +79,11 @@ describe('GraphiQL', () => {
     expect(foreignRequests).toEqual([]);
   });
 
-  it('runs the customer and segment examples as shipped', async () => {
+  it('runs the customer, segment and campaign examples as shipped', async () => {
     for (const [tab, expected] of [
       [2, /"totalCount": \d+/],
       [4, /"segmentSummary": \[/],
+      [6, /"campaigns": \{/],
     ] as const) {
       await page.locator('.graphiql-tab').nth(tab).click();
       await page.locator('.graphiql-execute-button').click();

@@ -98,4 +98,39 @@ subscription SegmentChanges($after: String) {
 }
 `,
   },
+  {
+    query: `# Campaigns: create a draft, start it, then watch it in the next tab. The outbox
+# channel records each rendered message with its delivery (outboxMessages).
+query Campaigns {
+  campaigns(first: 10) {
+    totalCount
+    edges { node { id code name status targetSegments stats { targeted sent delivered failed responseRate conversions revenue { amount } } } }
+  }
+}
+
+mutation CreateCampaign {
+  createCampaign(input: { name: "Spring for our best customers", targetSegments: [VIP, LOYAL], message: "Dear {{name}}, spring is here." }) {
+    campaign { id code status }
+    userErrors { field message code }
+  }
+}
+
+mutation ExecuteCampaign($id: ID!) {
+  executeCampaign(id: $id) { campaign { status startedAt } userErrors { field message code } }
+}
+`,
+    variables: '{ "id": "" }',
+  },
+  {
+    query: `# Live: progress of every campaign (or one, with campaignId), ending with its final state.
+subscription CampaignProgress($campaignId: ID, $after: String) {
+  campaignProgress(campaignId: $campaignId, after: $after) {
+    campaign { code name }
+    status
+    stats { targeted sent delivered failed }
+    cursor
+  }
+}
+`,
+  },
 ];

@@ -1,6 +1,6 @@
 import { createGraphiQLFetcher, type Fetcher } from '@graphiql/toolkit';
 import { GraphiQL } from 'graphiql';
-import { getOperationAST, parse, type DocumentNode } from 'graphql';
+import { getOperationAST, Kind, parse, type DocumentNode } from 'graphql';
 import { createClient } from 'graphql-ws';
 import { useState, type FormEvent } from 'react';
 import { createRoot } from 'react-dom/client';
@@ -37,10 +37,12 @@ function createFetcher(token: string): Fetcher {
   return (params, opts) => {
     const documentAST = tryParse(params.query);
     if (!documentAST) return base(params, opts);
+    // A stale name falls back to the document's first operation, as GraphiQL runs by default.
+    const firstOperation = documentAST.definitions.find((d) => d.kind === Kind.OPERATION_DEFINITION);
     const operationName =
       params.operationName && getOperationAST(documentAST, params.operationName)
         ? params.operationName
-        : (getOperationAST(documentAST)?.name?.value ?? null);
+        : (firstOperation?.name?.value ?? null);
     return base({ ...params, operationName }, { ...opts, documentAST });
   };
 }

@@ -7,6 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import mongoose from 'mongoose';
 import { Webhook } from 'standardwebhooks';
 import { loadConfig } from '../src/config.js';
 import { ManualClock } from '../src/shared/clock.js';
@@ -75,19 +76,19 @@ describe('campaigns', () => {
   const loyal: CustomerView[] = [];
   const others: CustomerView[] = [];
 
+  let env: Record<string, string> = {};
+
   beforeAll(async () => {
     const url = await provider.listen();
-    t = await startTestServer({
-      clock,
-      env: {
-        CAMPAIGN_POLL_MS: '50',
-        CAMPAIGN_BATCH_SIZE: '2',
-        CAMPAIGN_WEBHOOK_URL: url,
-        CAMPAIGN_WEBHOOK_SECRET: WEBHOOK_SECRET,
-        CAMPAIGN_WEBHOOK_RETRY_BASE_MS: '5',
-        CAMPAIGN_WEBHOOK_MAX_ATTEMPTS: '4',
-      },
-    });
+    env = {
+      CAMPAIGN_POLL_MS: '50',
+      CAMPAIGN_BATCH_SIZE: '2',
+      CAMPAIGN_WEBHOOK_URL: url,
+      CAMPAIGN_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      CAMPAIGN_WEBHOOK_RETRY_BASE_MS: '5',
+      CAMPAIGN_WEBHOOK_MAX_ATTEMPTS: '4',
+    };
+    t = await startTestServer({ clock, env });
     for (const name of ['Kim <b>"VIP"</b> & Co', 'Lee VIP']) {
       const c = await createCustomer(t, { name });
       await recordPurchase(t, { customerId: c.id, amount: '1000000', externalId: `vip-${name}` });
@@ -471,5 +472,49 @@ describe('campaigns', () => {
         (await t.graphql('{ campaigns(after: "garbage") { totalCount } }')).body.errors?.[0]?.extensions?.code,
       (code) => code === 'BAD_USER_INPUT',
     );
+  });
+
+  it('after a crash between a response or conversion and its counter, the restart recomputes the counters', async () => {
+    const campaign = (
+      await t.graphql<{ campaigns: { edges: Array<{ node: CampaignView }> } }>(
+        `{ campaigns(filter: { statuses: [COMPLETED], segments: [VIP] }, first: 1) { edges { node { ${CAMPAIGN_FIELDS} } } } }`,
+      )
+    ).body.data!.campaigns.edges[0]!.node;
+    const localId = (id: string) => new mongoose.Types.ObjectId(Buffer.from(id, 'base64url').toString().split(':')[1]);
+    const campaignId = localId(campaign.id);
+    const recipient = (await allDeliveries(t, campaign.id)).find((d) => d.status === 'DELIVERED')!;
+    const customerId = localId(recipient.customer.id);
+    const db = mongoose.connection.db!;
+    const twoMinutesAgo = new Date(clock.now().getTime() - 120_000);
+    // What a writer killed after its compare-and-set but before the campaign's $inc leaves: the
+    // journal entry, a REPLIED response on the delivery and a conversion, no counters moved.
+    await db
+      .collection('campaign_stats_repairs')
+      .insertOne({ _id: 'crashed' as never, campaignId, startedAt: twoMinutesAgo });
+    await db
+      .collection('campaign_deliveries')
+      .updateOne(
+        { _id: `${String(campaignId)}:${String(customerId)}` as never },
+        { $set: { 'responses.REPLIED': twoMinutesAgo }, $min: { respondedAt: twoMinutesAgo } },
+      );
+    await db.collection('campaign_conversions').insertOne({
+      _id: 'x:crashed-purchase' as never,
+      campaignId,
+      customerId,
+      deliveryId: `${String(campaignId)}:${String(customerId)}`,
+      amountMinor: 4_000,
+      occurredAt: twoMinutesAgo,
+    });
+    const before = (await getCampaign(t, campaign.id)).stats;
+
+    await t.stop({ keepData: true });
+    t = await startTestServer({ clock, env, keepData: true });
+    const after = (await getCampaign(t, campaign.id)).stats;
+    expect(after.replied).toBe(before.replied + 1);
+    expect(after.conversions).toBe(before.conversions + 1);
+    expect(Number(after.revenue.amount)).toBe(Number(before.revenue.amount) + 4_000);
+    expect(after.responded).toBeGreaterThanOrEqual(before.responded);
+    expect(after.sent).toBe(after.delivered + after.failed);
+    expect(await mongoose.connection.db!.collection('campaign_stats_repairs').countDocuments()).toBe(0);
   });
 });

@@ -25,6 +25,11 @@ const RECENT_EVENTS = 10_000;
 export class EventLog {
   #position = 0;
   #recent = new Map<number, EventDoc>();
+  /**
+   * Events this process appended and the tailer has not reached yet: their inserts were
+   * acknowledged, so the tailer takes them from here instead of reading each one back.
+   */
+  #ownAppends = new Map<number, EventDoc>();
   #waiters = new Set<() => void>();
   #isRunning = false;
   #loop: Promise<void> | undefined;
@@ -43,7 +48,7 @@ export class EventLog {
       const doc: EventDoc = { _id: eventId(seq), seq, type, at: this.deps.clock.now(), payload };
       try {
         await Event.collection.insertOne(doc as never);
-        this.#wake?.();
+        this.#offer([doc]);
         return doc;
       } catch (err) {
         // A tailer gave up waiting for this seq and filled it with a GAP: take a new one.
@@ -70,7 +75,19 @@ export class EventLog {
     } catch (err) {
       const duplicates = duplicateIndexesOf(err);
       if (!duplicates) throw err;
+      const lost = new Set(duplicates);
+      this.#offer(docs.filter((_, i) => !lost.has(i)));
       for (const index of duplicates) await this.append(type, payloads[index]!);
+      return;
+    }
+    this.#offer(docs);
+  }
+
+  /** Hands events this process wrote to its own tailer (bounded: beyond it, they are read back). */
+  #offer(docs: EventDoc[]): void {
+    if (this.#isRunning) {
+      for (const d of docs)
+        if (d.seq > this.#position && this.#ownAppends.size < RECENT_EVENTS) this.#ownAppends.set(d.seq, d);
     }
     this.#wake?.();
   }
@@ -95,7 +112,9 @@ export class EventLog {
       let progressed = false;
       try {
         const next = this.#position + 1;
-        const doc = await Event.findById(eventId(next)).lean<EventDoc>();
+        const own = this.#ownAppends.get(next);
+        if (own) this.#ownAppends.delete(next);
+        const doc = own ?? (await Event.findById(eventId(next)).lean<EventDoc>());
         if (doc) {
           this.#accept(doc);
           missingSince = undefined;

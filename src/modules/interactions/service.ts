@@ -130,11 +130,22 @@ export function createInteractionsService(deps: {
     };
   }
 
-  async function customersById(ids: string[]): Promise<CustomerDoc[]> {
-    if (!ids.length) return [];
+  /**
+   * Ids of customers known to exist. Existence never ends — a customer document is never
+   * removed (erasure blanks personal data and keeps the record) — so a batch skips the
+   * look-up for customers this process has already seen. Bounded: forgotten wholesale when full.
+   */
+  const knownCustomers = new Set<string>();
+  const KNOWN_CUSTOMERS_MAX = 200_000;
+
+  /** Which of these customer ids exist: remembered ones, then one lookup by `_id` each for the rest. */
+  async function existingCustomerIds(ids: string[]): Promise<Set<string>> {
+    const unknown = ids.filter((id) => !knownCustomers.has(id));
     // One lookup by _id each (the embedded engine's indexed path) rather than one $in scan.
-    const found = await Promise.all(ids.map((id) => Customer.findById(id).lean<CustomerDoc>()));
-    return found.filter((c): c is CustomerDoc => c !== null);
+    const found = await Promise.all(unknown.map((id) => Customer.exists({ _id: id })));
+    if (knownCustomers.size + unknown.length > KNOWN_CUSTOMERS_MAX) knownCustomers.clear();
+    unknown.forEach((id, i) => found[i] && knownCustomers.add(id));
+    return new Set(ids.filter((id) => knownCustomers.has(id)));
   }
 
   /** A customer's aggregates, moved by some of its interactions with atomic operators, by `_id`. */
@@ -275,7 +286,7 @@ export function createInteractionsService(deps: {
       });
     }
     const customerIds = [...new Set(candidates.map((c) => String(c.doc.customerId)))];
-    const known = new Set((await customersById(customerIds)).map((c) => String(c._id)));
+    const known = await existingCustomerIds(customerIds);
     const writable = candidates.filter((c) => {
       if (known.has(String(c.doc.customerId))) return true;
       results[c.index] = notFound(c.index);

@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { z } from 'zod';
 import { loadConfig } from '../src/config.js';
 import { connectDatabase, disconnectDatabase } from '../src/db/connection.js';
 import { startEmbeddedDbIfNeeded } from '../src/db/embedded.js';
@@ -61,6 +62,31 @@ async function graphqlAsBench<T>(apiUrl: string, query: string, variables?: Reco
 }
 
 const isQuick = process.argv.includes('--quick');
+/**
+ * The documented shape of bench/results.json (README, issue 7): every scenario a ratio where
+ * higher is better, fan-out with its latencies, memory with bytes per subscriber. Checked on
+ * every run, so the CI smoke run (`npm test` ends with `npm run bench -- --quick`) fails when
+ * a scenario breaks or stops reporting — never on the figures themselves.
+ */
+function resultsProblem(results: unknown): string | null {
+  const figure = z.number().finite().nonnegative();
+  const scenario = z.object({ ours: figure, baseline: figure, unit: z.string().min(1), ratio: figure });
+  const all = {
+    http: scenario,
+    read: scenario,
+    ingest: scenario,
+    campaign: scenario,
+    fanout: scenario.extend({ p50Ms: figure, p99Ms: figure }),
+    memory: scenario.extend({ bytesPerSubscriber: figure }),
+    sweep: scenario,
+  };
+  const wanted = Object.fromEntries(Object.entries(all).filter(([name]) => wants(name)));
+  const parsed = z
+    .object({ machine: z.string(), node: z.string(), engine: z.string(), scenarios: z.object(wanted) })
+    .safeParse(results);
+  return parsed.success ? null : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+}
+
 /** `--only read,campaign` runs just those scenarios (results.json then holds only them). */
 const onlyArg = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const wants = (name: string) => !onlyArg || onlyArg.split(',').includes(name);
@@ -273,6 +299,8 @@ async function main(): Promise<void> {
       mode: isQuick ? 'quick' : 'full',
       scenarios,
     };
+    const problem = resultsProblem(results);
+    if (problem) throw new Error(`bench/results.json would not have its documented shape: ${problem}`);
     await writeFile(path.join(projectRoot, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
     console.log(
       `${results.machine}; Node ${results.node}; ${results.engine}; ${DURATION_S} s per side, ${CONNECTIONS} connections`,

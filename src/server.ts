@@ -146,7 +146,7 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
       },
       // Our own GraphiQL is served below; Apollo's landing page would load from a CDN.
       ApolloServerPluginLandingPageDisabled(),
-      metricsPlugin(metrics),
+      metricsPlugin(metrics, runtime),
       errorReportingPlugin(),
       refuseHttpSubscriptionsPlugin(),
       operationLimitsPlugin(),

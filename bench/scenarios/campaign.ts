@@ -1,6 +1,5 @@
 import { Types } from 'mongoose';
 import { Campaign, Delivery, type CampaignDoc } from '../../src/modules/campaigns/model.js';
-import { Customer } from '../../src/modules/customers/model.js';
 import { insertCustomersWithInteractions } from './data.js';
 
 type Graphql = <T>(query: string, variables?: Record<string, unknown>) => Promise<T>;
@@ -38,9 +37,6 @@ export async function campaignScenario(graphql: Graphql, recipients: number, bat
     await raw.insertMany(docs.slice(i, i + batchSize) as never[], { ordered: false });
   const rawSeconds = (performance.now() - started) / 1000;
   await raw.drop();
-  // The next scenarios scan the customers: leave them as they were (only these are CHURNED).
-  await Customer.deleteMany({ segment: 'CHURNED' });
-  await Delivery.deleteMany({ campaignId: localId });
 
   const ours = recipients / sendSeconds;
   const baseline = recipients / rawSeconds;

@@ -9,6 +9,8 @@ export type ServerRuntime = {
   databaseKind: 'embedded' | 'external';
   activeWebSockets: number;
   activeSubscriptions: number;
+  /** GraphQL-over-HTTP operations being executed (the client may have gone already). */
+  inFlightRequests: number;
 };
 
 export const appVersion: string = (
@@ -16,5 +18,12 @@ export const appVersion: string = (
 ).version;
 
 export function createRuntime(databaseKind: ServerRuntime['databaseKind'], startedAt: Date): ServerRuntime {
-  return { version: appVersion, startedAt, databaseKind, activeWebSockets: 0, activeSubscriptions: 0 };
+  return {
+    version: appVersion,
+    startedAt,
+    databaseKind,
+    activeWebSockets: 0,
+    activeSubscriptions: 0,
+    inFlightRequests: 0,
+  };
 }

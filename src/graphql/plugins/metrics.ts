@@ -1,14 +1,17 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { Metrics } from '../../shared/metrics.js';
+import type { ServerRuntime } from '../../shared/runtime.js';
 import type { GraphQLContext } from '../context.js';
 
 /** Observes each GraphQL-over-HTTP operation's latency, and counts errors by code. */
-export function metricsPlugin(metrics: Metrics): ApolloServerPlugin<GraphQLContext> {
+export function metricsPlugin(metrics: Metrics, runtime: ServerRuntime): ApolloServerPlugin<GraphQLContext> {
   return {
     async requestDidStart() {
       const endTimer = metrics.graphqlOperationDuration.startTimer();
+      runtime.inFlightRequests++;
       return {
         async willSendResponse({ operation, operationName, response }) {
+          runtime.inFlightRequests--;
           const errors = response.body.kind === 'single' ? response.body.singleResult.errors : undefined;
           for (const e of errors ?? []) metrics.graphqlErrors.inc({ code: String(e.extensions?.code ?? 'UNKNOWN') });
           endTimer({

@@ -1,0 +1,142 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import mongoose, { Schema } from 'mongoose';
+import { currentSequence } from '../../db/counters.js';
+import { isDuplicateKeyError } from '../../db/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import type { EventLog } from './log.js';
+import { EVENT_SEQUENCE, type EventDoc } from './model.js';
+
+/** An event-log consumer's position and lease: one process at a time consumes, from where the last stopped. */
+export type ConsumerDoc = { _id: string; position: number; leaseOwner: string | null; leaseUntil: Date };
+
+export const Consumer = mongoose.model<ConsumerDoc>(
+  'LogConsumer',
+  new Schema<ConsumerDoc>(
+    {
+      _id: String,
+      position: { type: Number, required: true },
+      leaseOwner: { type: String },
+      leaseUntil: { type: Date, required: true },
+    },
+    { versionKey: false, collection: 'log_consumers' },
+  ),
+);
+
+/**
+ * A durable consumer of the event log (SPEC §6: "each consumer keeping its own position"):
+ * across every API process, one at a time holds its lease and handles events in log order
+ * from the stored position, which moves after each event (a compare-and-set on the lease). A
+ * process that dies stops renewing; another takes over from the last stored position, so an
+ * event can be handled twice but is never skipped — handlers are idempotent. Leases follow the
+ * real time (they are about processes, not about the domain).
+ */
+export class LogConsumer {
+  readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  #isRunning = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #stream: AsyncIterableIterator<EventDoc> | undefined;
+
+  constructor(
+    private readonly deps: {
+      name: string;
+      events: EventLog;
+      logger: Logger;
+      leaseMs: number;
+      handle: (event: EventDoc) => Promise<void>;
+    },
+  ) {}
+
+  start(): void {
+    if (this.#isRunning) return;
+    this.#isRunning = true;
+    this.#loop = this.#run();
+  }
+
+  async stop(): Promise<void> {
+    this.#isRunning = false;
+    this.#wake?.();
+    await this.#stream?.return?.();
+    await this.#loop;
+    // Hand over at once rather than when the lease expires.
+    await Consumer.updateOne(
+      { _id: this.deps.name, leaseOwner: this.owner },
+      { $set: { leaseOwner: null, leaseUntil: new Date(0) } },
+    ).catch(() => {});
+  }
+
+  async #run(): Promise<void> {
+    while (this.#isRunning) {
+      try {
+        const claimed = await this.#claim();
+        if (claimed) await this.#consume(claimed.position);
+      } catch (err) {
+        if (this.#isRunning) this.deps.logger.error({ err, consumer: this.deps.name }, 'event consumer failed; retrying');
+      }
+      if (this.#isRunning) await this.#sleep(Math.min(1_000, this.deps.leaseMs / 3));
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  async #claim(): Promise<{ position: number } | null> {
+    const now = new Date();
+    const lease = { leaseOwner: this.owner, leaseUntil: new Date(now.getTime() + this.deps.leaseMs) };
+    const claimed = await Consumer.findOneAndUpdate(
+      { _id: this.deps.name, leaseUntil: mongoose.trusted({ $lt: now }) },
+      { $set: lease },
+      { returnDocument: 'after' },
+    ).lean();
+    if (claimed) return claimed;
+    try {
+      // First start: the consumer begins at the current end of the log, not at its beginning.
+      const position = await currentSequence(EVENT_SEQUENCE);
+      await Consumer.collection.insertOne({ _id: this.deps.name, position, ...lease } as never);
+      return { position };
+    } catch (err) {
+      if (isDuplicateKeyError(err)) return null; // it exists and someone else holds it
+      throw err;
+    }
+  }
+
+  async #consume(from: number): Promise<void> {
+    const renew = setInterval(
+      () => {
+        Consumer.updateOne(
+          { _id: this.deps.name, leaseOwner: this.owner },
+          { $set: { leaseUntil: new Date(Date.now() + this.deps.leaseMs) } },
+        )
+          .then((r) => {
+            if (r.matchedCount === 0) void this.#stream?.return?.(); // lost: stop at once
+          })
+          .catch(() => {});
+      },
+      Math.max(50, Math.floor(this.deps.leaseMs / 3)),
+    );
+    try {
+      this.#stream = this.deps.events.subscribe(from);
+      for await (const event of this.#stream) {
+        if (!this.#isRunning) break;
+        await this.deps.handle(event);
+        const moved = await Consumer.updateOne(
+          { _id: this.deps.name, leaseOwner: this.owner },
+          { $set: { position: event.seq, leaseUntil: new Date(Date.now() + this.deps.leaseMs) } },
+        );
+        if (moved.matchedCount === 0) break; // another process took over
+      }
+    } finally {
+      clearInterval(renew);
+      this.#stream = undefined;
+    }
+  }
+}

@@ -55,6 +55,17 @@ const envSchema = z.object({
   CAMPAIGN_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
   CAMPAIGN_WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(0).default(500),
   CAMPAIGN_WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  AUTOMATION_POLL_MS: z.coerce.number().int().min(10).default(1_000),
+  AUTOMATION_LEASE_MS: z.coerce.number().int().min(200).default(15_000),
+  AUTOMATION_RETRY_BASE_MS: z.coerce.number().int().min(0).default(60_000),
+  AUTOMATION_MESSAGE_CAP_HOURS: z.coerce.number().min(0).default(24),
+  AUTOMATION_INACTIVITY_INTERVAL_MS: z.coerce.number().int().min(0).default(3_600_000),
+  AUTOMATION_DEFAULT_JOURNEYS: booleanFlag.default(true),
+  COMPLAINT_ANOMALY_FACTOR: z.coerce.number().min(1).default(3),
+  COMPLAINT_ANOMALY_MIN: z.coerce.number().int().min(1).default(5),
+  WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(0).default(5_000),
+  WEBHOOK_RETRY_FOR_MS: z.coerce.number().int().min(0).default(86_400_000),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(1).default(10_000),
 });
 
 export type Config = {
@@ -98,6 +109,17 @@ export type Config = {
       concurrency: number;
     } | null;
   };
+  automation: {
+    pollMs: number;
+    leaseMs: number;
+    retryBaseMs: number;
+    messageCapHours: number;
+    inactivityIntervalMs: number;
+    installDefaultJourneys: boolean;
+    anomalyFactor: number;
+    anomalyMinComplaints: number;
+  };
+  webhooks: { retryBaseMs: number; retryForMs: number; timeoutMs: number; leaseMs: number };
 };
 
 export class ConfigError extends Error {
@@ -157,6 +179,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
               concurrency: e.CAMPAIGN_WEBHOOK_CONCURRENCY,
             }
           : null,
+    },
+    automation: {
+      pollMs: e.AUTOMATION_POLL_MS,
+      leaseMs: e.AUTOMATION_LEASE_MS,
+      retryBaseMs: e.AUTOMATION_RETRY_BASE_MS,
+      messageCapHours: e.AUTOMATION_MESSAGE_CAP_HOURS,
+      inactivityIntervalMs: e.AUTOMATION_INACTIVITY_INTERVAL_MS,
+      installDefaultJourneys: e.AUTOMATION_DEFAULT_JOURNEYS,
+      anomalyFactor: e.COMPLAINT_ANOMALY_FACTOR,
+      anomalyMinComplaints: e.COMPLAINT_ANOMALY_MIN,
+    },
+    webhooks: {
+      retryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
+      retryForMs: e.WEBHOOK_RETRY_FOR_MS,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      leaseMs: e.AUTOMATION_LEASE_MS,
     },
   };
 }

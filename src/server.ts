@@ -83,13 +83,23 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
   await domain.interactions.repairPendingApplications();
   await domain.campaigns.repairStats();
   await domain.segments.recountSegments();
+  if (config.automation.installDefaultJourneys) await domain.automation.installDefaultJourneys();
   await domain.events.start();
   domain.campaignRunner.start();
+  for (const consumer of domain.consumers) consumer.start();
   const jobs = [
     startIntervalJob(
       'segment-sweep',
       config.segmentSweepIntervalMs,
       () => domain.segments.sweepTimeBasedSegments(),
+      logger,
+    ),
+    startIntervalJob('automation-steps', config.automation.pollMs, () => domain.automation.runDueJobs(), logger),
+    startIntervalJob('webhook-deliveries', config.automation.pollMs, () => domain.webhooks.deliverDue(), logger),
+    startIntervalJob(
+      'automation-inactivity',
+      config.automation.inactivityIntervalMs,
+      () => domain.automation.scanInactivity(),
       logger,
     ),
     startIntervalJob(
@@ -135,11 +145,24 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
         async serverWillStart() {
           return {
             async drainServer() {
-              await Promise.all(jobs.map((j) => j.stop()));
-              await domain.campaignRunner.stop();
-              await domain.events.stop();
-              keepalive.stop();
-              await wsCleanup.dispose();
+              // WebSockets first, before anything awaits: the HTTP drain (below) destroys idle
+              // connections, upgraded ones included, so a socket not closed by then ends with
+              // 1006 instead of 1001. Then the background work, each step even if one failed.
+              const steps: Array<[string, () => Promise<unknown>]> = [
+                ['keepalive', async () => keepalive.stop()],
+                ['websockets', async () => wsCleanup.dispose()],
+                ['background jobs', () => Promise.all(jobs.map((j) => j.stop()))],
+                ['campaign runner', () => domain.campaignRunner.stop()],
+                ['event consumers', () => Promise.all(domain.consumers.map((c) => c.stop()))],
+                ['event log', () => domain.events.stop()],
+              ];
+              for (const [name, step] of steps) {
+                try {
+                  await step();
+                } catch (err) {
+                  logger.error({ err, step: name }, 'shutdown step failed');
+                }
+              }
             },
           };
         },

@@ -1,5 +1,7 @@
 import { AuditEntry } from '../modules/audit/model.js';
+import { Alert, Job, Rule, Task } from '../modules/automation/model.js';
 import { AudienceChunk, Campaign, Conversion, Delivery } from '../modules/campaigns/model.js';
+import { Endpoint, WebhookDelivery } from '../modules/webhooks/model.js';
 import { Customer } from '../modules/customers/model.js';
 import { Interaction } from '../modules/interactions/model.js';
 import { SegmentChange } from '../modules/segments/model.js';
@@ -20,6 +22,12 @@ export async function ensureIndexes(): Promise<void> {
     AudienceChunk,
     Delivery,
     Conversion,
+    Rule,
+    Job,
+    Task,
+    Alert,
+    Endpoint,
+    WebhookDelivery,
   ];
   for (const model of models) await model.createIndexes();
 }

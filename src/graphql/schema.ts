@@ -5,7 +5,9 @@ import { DateTimeResolver } from 'graphql-scalars';
 import type { GraphQLSchema } from 'graphql';
 import { projectRoot } from '../shared/paths.js';
 import { resolvers as auditResolvers } from '../modules/audit/resolvers.js';
+import { resolvers as automationResolvers } from '../modules/automation/resolvers.js';
 import { resolvers as campaignResolvers } from '../modules/campaigns/resolvers.js';
+import { resolvers as webhookResolvers } from '../modules/webhooks/resolvers.js';
 import { resolvers as customerResolvers } from '../modules/customers/resolvers.js';
 import { resolvers as insightResolvers } from '../modules/insights/resolvers.js';
 import { resolvers as interactionResolvers } from '../modules/interactions/resolvers.js';
@@ -33,6 +35,8 @@ const domainResolvers = [
   userResolvers,
   auditResolvers,
   campaignResolvers,
+  automationResolvers,
+  webhookResolvers,
 ];
 
 export function buildSchema(): GraphQLSchema {

@@ -3,7 +3,10 @@ import type { Config } from '../config.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { createAuditService } from './audit/service.js';
+import { createAutomationService } from './automation/service.js';
 import { CampaignRunner } from './campaigns/runner.js';
+import { LogConsumer } from './events/consumer.js';
+import { createWebhooksService } from './webhooks/service.js';
 import { createCampaignsService } from './campaigns/service.js';
 import { createCustomersService } from './customers/service.js';
 import { EventLog } from './events/log.js';
@@ -42,6 +45,34 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
     segments,
     onRecorded: (recorded) => campaigns.attributePurchases(recorded),
   });
+  const webhooks = createWebhooksService({ clock, logger, settings: config.webhooks });
+  const automation = createAutomationService({
+    clock,
+    logger,
+    events,
+    interactions,
+    webhooks,
+    currency: config.currency,
+    settings: config.automation,
+    campaignWebhook: config.campaigns.webhook,
+  });
+  // Each keeps its own position in the event log (SPEC §6), one process at a time.
+  const consumers = [
+    new LogConsumer({
+      name: 'automation-rules',
+      events,
+      logger,
+      leaseMs: config.automation.leaseMs,
+      handle: automation.handleEvent,
+    }),
+    new LogConsumer({
+      name: 'webhooks',
+      events,
+      logger,
+      leaseMs: config.automation.leaseMs,
+      handle: webhooks.handleEvent,
+    }),
+  ];
   const users = createUsersService({ clock, logger, secret: deps.jwtSecret ?? randomBytes(32) });
   const audit = createAuditService({ clock });
   return {
@@ -54,6 +85,9 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
     audit,
     campaigns,
     campaignRunner: runner,
+    webhooks,
+    automation,
+    consumers,
   };
 }
 

@@ -2,7 +2,20 @@
  * Global ids (Relay): an opaque base64url of "Type:localId", so `node(id)` knows the type
  * and clients never build ids by hand.
  */
-const NODE_TYPES = ['Customer', 'Interaction', 'User', 'AuditEntry', 'ApiKey', 'Campaign', 'CampaignDelivery'] as const;
+const NODE_TYPES = [
+  'Customer',
+  'Interaction',
+  'User',
+  'AuditEntry',
+  'ApiKey',
+  'Campaign',
+  'CampaignDelivery',
+  'AutomationRule',
+  'Task',
+  'Alert',
+  'WebhookEndpoint',
+  'WebhookDelivery',
+] as const;
 export type NodeType = (typeof NODE_TYPES)[number];
 
 export function toGlobalId(type: NodeType, localId: string): string {

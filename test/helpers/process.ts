@@ -31,6 +31,7 @@ export function spawnEntryPoint(
       LOG_LEVEL: 'warn',
       PORT: '0',
       HOST: '127.0.0.1',
+      AUTOMATION_DEFAULT_JOURNEYS: 'false',
       ...(engineBinary ? { CRM_FERRETDB_BIN: engineBinary } : {}),
       ...TEST_AUTH_ENV,
       ...env,

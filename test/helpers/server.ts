@@ -76,6 +76,8 @@ export async function startTestServer(
     REPAIR_INTERVAL_MS: '0',
     // Tests send many requests from one address; the rate limit has a test of its own.
     RATE_LIMIT_PER_MINUTE: '1000000',
+    // The default journeys act on every new customer; their own tests switch them on.
+    AUTOMATION_DEFAULT_JOURNEYS: 'false',
     ...TEST_AUTH_ENV,
     ...opts.env,
   });

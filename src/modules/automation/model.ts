@@ -23,7 +23,18 @@ export const CONDITION_FIELDS = [
 ] as const;
 export type ConditionField = (typeof CONDITION_FIELDS)[number];
 
-export const CONDITION_OPERATORS = ['EQ', 'NE', 'GT', 'GTE', 'LT', 'LTE', 'IN', 'NOT_IN', 'CONTAINS', 'NOT_CONTAINS'] as const;
+export const CONDITION_OPERATORS = [
+  'EQ',
+  'NE',
+  'GT',
+  'GTE',
+  'LT',
+  'LTE',
+  'IN',
+  'NOT_IN',
+  'CONTAINS',
+  'NOT_CONTAINS',
+] as const;
 export type ConditionOperator = (typeof CONDITION_OPERATORS)[number];
 
 /** A validated condition; amounts are stored in minor units. */
@@ -46,7 +57,14 @@ export type TriggerDoc = {
   inactiveDays?: number | null;
 };
 
-export const ACTION_TYPES = ['SEND_MESSAGE', 'ADD_TAG', 'REMOVE_TAG', 'CREATE_TASK', 'RAISE_ALERT', 'CALL_WEBHOOK'] as const;
+export const ACTION_TYPES = [
+  'SEND_MESSAGE',
+  'ADD_TAG',
+  'REMOVE_TAG',
+  'CREATE_TASK',
+  'RAISE_ALERT',
+  'CALL_WEBHOOK',
+] as const;
 export type ActionType = (typeof ACTION_TYPES)[number];
 export const DEPARTMENTS = ['SALES', 'MARKETING', 'SUPPORT'] as const;
 export type Department = (typeof DEPARTMENTS)[number];
@@ -243,4 +261,3 @@ export const MessageCap = mongoose.model<MessageCapDoc>(
 export function jobId(ruleId: Types.ObjectId | string, runKey: string, step: number): string {
   return `${String(ruleId)}:${runKey}:${step}`;
 }
-

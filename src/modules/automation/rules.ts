@@ -99,7 +99,8 @@ export function parseRule(
   const max = amount(t.maxAmount, 'maxAmount');
   if (min !== null) trigger.minAmountMinor = min;
   if (max !== null) trigger.maxAmountMinor = max;
-  if (min !== null && max !== null && min > max) invalid(['input', 'trigger', 'maxAmount'], 'maxAmount is below minAmount');
+  if (min !== null && max !== null && min > max)
+    invalid(['input', 'trigger', 'maxAmount'], 'maxAmount is below minAmount');
   if (t.type === 'INACTIVE_FOR') {
     if (t.inactiveDays == null || !Number.isInteger(t.inactiveDays) || t.inactiveDays < 1 || t.inactiveDays > 3650)
       invalid(['input', 'trigger', 'inactiveDays'], 'INACTIVE_FOR needs inactiveDays, 1 to 3650');
@@ -125,7 +126,11 @@ export function parseRule(
       if (!ok) invalid([...path, field], message);
     };
     const delayMinutes = a.delayMinutes ?? 0;
-    need('delayMinutes', Number.isInteger(delayMinutes) && delayMinutes >= 0 && delayMinutes <= MAX_DELAY_MINUTES, 'delayMinutes must be 0 to 525600');
+    need(
+      'delayMinutes',
+      Number.isInteger(delayMinutes) && delayMinutes >= 0 && delayMinutes <= MAX_DELAY_MINUTES,
+      'delayMinutes must be 0 to 525600',
+    );
     const action: ActionDoc = {
       type: a.type,
       delayMinutes,
@@ -134,7 +139,11 @@ export function parseRule(
     switch (a.type) {
       case 'SEND_MESSAGE': {
         const message = a.message ?? '';
-        need('message', message.trim().length > 0 && message.length <= 5_000, 'SEND_MESSAGE needs a message of 1 to 5000 characters');
+        need(
+          'message',
+          message.trim().length > 0 && message.length <= 5_000,
+          'SEND_MESSAGE needs a message of 1 to 5000 characters',
+        );
         const problem = message.trim() ? templateProblem(message) : null;
         if (problem) invalid([...path, 'message'], problem);
         action.message = message;
@@ -150,20 +159,36 @@ export function parseRule(
       }
       case 'CREATE_TASK':
         need('department', a.department != null, 'CREATE_TASK needs a department');
-        need('title', (a.title?.trim().length ?? 0) > 0 && (a.title?.length ?? 0) <= 200, 'CREATE_TASK needs a title of 1 to 200 characters');
-        need('dueInDays', a.dueInDays == null || (Number.isInteger(a.dueInDays) && a.dueInDays >= 0 && a.dueInDays <= 365), 'dueInDays must be 0 to 365');
+        need(
+          'title',
+          (a.title?.trim().length ?? 0) > 0 && (a.title?.length ?? 0) <= 200,
+          'CREATE_TASK needs a title of 1 to 200 characters',
+        );
+        need(
+          'dueInDays',
+          a.dueInDays == null || (Number.isInteger(a.dueInDays) && a.dueInDays >= 0 && a.dueInDays <= 365),
+          'dueInDays must be 0 to 365',
+        );
         action.department = a.department ?? null;
         action.title = a.title?.trim() ?? null;
         action.dueInDays = a.dueInDays ?? 3;
         break;
       case 'RAISE_ALERT':
-        need('title', (a.title?.trim().length ?? 0) > 0 && (a.title?.length ?? 0) <= 200, 'RAISE_ALERT needs a title of 1 to 200 characters');
+        need(
+          'title',
+          (a.title?.trim().length ?? 0) > 0 && (a.title?.length ?? 0) <= 200,
+          'RAISE_ALERT needs a title of 1 to 200 characters',
+        );
         action.title = a.title?.trim() ?? null;
         action.severity = a.severity ?? 'WARNING';
         action.departments = a.departments?.length ? a.departments : ['SALES', 'MARKETING', 'SUPPORT'];
         break;
       case 'CALL_WEBHOOK':
-        need('webhookEndpointId', a.webhookEndpointId != null && webhookEndpointExists(a.webhookEndpointId), 'CALL_WEBHOOK needs the id of an existing webhook endpoint');
+        need(
+          'webhookEndpointId',
+          a.webhookEndpointId != null && webhookEndpointExists(a.webhookEndpointId),
+          'CALL_WEBHOOK needs the id of an existing webhook endpoint',
+        );
         action.webhookEndpointId = a.webhookEndpointId ?? null;
         break;
     }
@@ -199,7 +224,8 @@ export async function dryRun(
     ? new Map((await ComplaintWindow.find({}).lean()).map((w) => [String(w._id), w.complaints]))
     : new Map<string, Array<{ at: Date }>>();
   for await (const customer of Customer.find({}).lean<CustomerDoc[]>().cursor({ batchSize: 1_000 })) {
-    if (rule.trigger.type === 'INACTIVE_FOR' && daysSinceLastInteraction(customer, at) < rule.trigger.inactiveDays!) continue;
+    if (rule.trigger.type === 'INACTIVE_FOR' && daysSinceLastInteraction(customer, at) < rule.trigger.inactiveDays!)
+      continue;
     const matches = await allHold(rule.conditions, {
       customer,
       at,
@@ -220,4 +246,3 @@ export async function listRules(enabled?: boolean | null): Promise<RuleDoc[]> {
 
 export const objectIdOrNull = (id: string): Types.ObjectId | null =>
   Types.ObjectId.isValid(id) && id.length === 24 ? new Types.ObjectId(id) : null;
-

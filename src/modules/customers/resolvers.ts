@@ -20,6 +20,23 @@ export const resolvers = {
       if (parsed.type === 'Customer') return ctx.loaders.customerById.load(parsed.localId);
       if (parsed.type === 'User')
         return ctx.viewer?.role === 'ADMIN' ? ctx.domain.users.findById(parsed.localId) : null;
+      const role = ctx.viewer?.role;
+      if (parsed.type === 'AutomationRule')
+        return role === 'ADMIN' || role === 'MARKETING' ? ctx.domain.automation.findRule(parsed.localId) : null;
+      if (parsed.type === 'Task' || parsed.type === 'Alert') {
+        const item =
+          parsed.type === 'Task'
+            ? await ctx.domain.automation.findTask(parsed.localId)
+            : await ctx.domain.automation.findAlert(parsed.localId);
+        const departments = item ? ('department' in item ? [item.department] : item.departments) : [];
+        return role === 'ADMIN' || departments.some((d) => d === role) ? item : null;
+      }
+      if (parsed.type === 'WebhookEndpoint' || parsed.type === 'WebhookDelivery') {
+        if (role !== 'ADMIN') return null;
+        return parsed.type === 'WebhookEndpoint'
+          ? ctx.domain.webhooks.findEndpoint(parsed.localId)
+          : ctx.domain.webhooks.findDelivery(parsed.localId);
+      }
       if (parsed.type === 'Campaign' || parsed.type === 'CampaignDelivery') {
         // Campaign results are not for SUPPORT (SPEC §7).
         if (ctx.viewer?.role === 'SUPPORT') return null;
@@ -64,17 +81,27 @@ export const resolvers = {
   },
   Node: {
     __resolveType: (node) =>
-      'targetSegments' in node
-        ? 'Campaign'
-        : 'ordinal' in node
-          ? 'CampaignDelivery'
-          : 'code' in node
-            ? 'Customer'
-            : 'passwordHash' in node
-              ? 'User'
-              : 'requestId' in node
-                ? 'AuditEntry'
-                : 'Interaction',
+      'trigger' in node
+        ? 'AutomationRule'
+        : 'department' in node
+          ? 'Task'
+          : 'severity' in node
+            ? 'Alert'
+            : 'secret' in node
+              ? 'WebhookEndpoint'
+              : 'endpointId' in node
+                ? 'WebhookDelivery'
+                : 'targetSegments' in node
+                  ? 'Campaign'
+                  : 'ordinal' in node
+                    ? 'CampaignDelivery'
+                    : 'code' in node
+                      ? 'Customer'
+                      : 'passwordHash' in node
+                        ? 'User'
+                        : 'requestId' in node
+                          ? 'AuditEntry'
+                          : 'Interaction',
   },
   Customer: {
     id: (c) => toGlobalId('Customer', String(c._id)),

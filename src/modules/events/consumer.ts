@@ -72,7 +72,8 @@ export class LogConsumer {
         const claimed = await this.#claim();
         if (claimed) await this.#consume(claimed.position);
       } catch (err) {
-        if (this.#isRunning) this.deps.logger.error({ err, consumer: this.deps.name }, 'event consumer failed; retrying');
+        if (this.#isRunning)
+          this.deps.logger.error({ err, consumer: this.deps.name }, 'event consumer failed; retrying');
       }
       if (this.#isRunning) await this.#sleep(Math.min(1_000, this.deps.leaseMs / 3));
     }

@@ -1,6 +1,13 @@
 import mongoose, { Schema } from 'mongoose';
 
-export const EVENT_TYPES = ['SEGMENT_CHANGED', 'INTERACTION_RECORDED', 'CAMPAIGN_PROGRESS', 'GAP'] as const;
+export const EVENT_TYPES = [
+  'SEGMENT_CHANGED',
+  'INTERACTION_RECORDED',
+  'CAMPAIGN_PROGRESS',
+  'TASK_CREATED',
+  'ALERT_RAISED',
+  'GAP',
+] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /**

@@ -6,6 +6,7 @@ import { MoneyError, parseAmount } from '../../shared/money.js';
 import { Customer, type CustomerDoc } from '../customers/model.js';
 import type { FieldProblem } from '../customers/service.js';
 import type { EventLog } from '../events/log.js';
+import type { Causation } from '../automation/model.js';
 import type { SegmentMove, SegmentsService } from '../segments/service.js';
 import { findInteractionById, firstPagesForCustomers, listInteractions } from './timeline.js';
 import { Interaction, PendingApplication, type Channel, type InteractionDoc, type InteractionType } from './model.js';
@@ -27,13 +28,19 @@ export type RecordInteractionInput = {
   amount?: string | null;
   currency?: string | null;
   externalId?: string | null;
+  /** Set by automation for what its rules record (not part of the API): lets loops be stopped. */
+  causedBy?: Causation | null;
 };
 
 export type RecordResult =
   { interaction: InteractionDoc; customer: CustomerDoc | null; isReplay: boolean } | { problems: FieldProblem[] };
 
 /** What an interaction event carries: the interaction and its customer right after it was applied. */
-export type InteractionRecordedPayload = { interaction: InteractionDoc; customer: CustomerDoc };
+export type InteractionRecordedPayload = {
+  interaction: InteractionDoc;
+  customer: CustomerDoc;
+  causedBy?: Causation | null;
+};
 
 /** An interaction event as the schema shows it. */
 export type InteractionEventView = { interaction: InteractionDoc; cursor: string };
@@ -233,6 +240,7 @@ export function createInteractionsService(deps: {
       await events.append('INTERACTION_RECORDED', {
         interaction,
         customer: after,
+        ...(input.causedBy ? { causedBy: input.causedBy } : {}),
       } satisfies InteractionRecordedPayload);
     await deps.onRecorded?.([interaction]);
     await PendingApplication.deleteOne({ _id: attemptId });

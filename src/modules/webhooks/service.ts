@@ -1,0 +1,385 @@
+import { randomBytes } from 'node:crypto';
+import mongoose, { Types } from 'mongoose';
+import { Webhook } from 'standardwebhooks';
+import { isDuplicateKeyError } from '../../db/errors.js';
+import { keysetPage, type Page } from '../../db/pagination.js';
+import type { Clock } from '../../shared/clock.js';
+import { toGlobalId } from '../../shared/ids.js';
+import type { Logger } from '../../shared/logger.js';
+import type { FieldProblem } from '../customers/service.js';
+import type { EventDoc } from '../events/model.js';
+import type { CampaignProgressPayload } from '../campaigns/service.js';
+import type { CustomerDoc } from '../customers/model.js';
+import type { InteractionRecordedPayload } from '../interactions/service.js';
+import type { SegmentChangedPayload } from '../segments/service.js';
+import {
+  Endpoint,
+  WEBHOOK_EVENT_TYPES,
+  WebhookDelivery,
+  type DeliveryDoc,
+  type EndpointDoc,
+  type WebhookEventType,
+} from './model.js';
+
+const DAY_MS = 86_400_000;
+const MAX_BACKOFF_MS = 6 * 3_600_000;
+const DUE_PER_TICK = 20;
+
+export type WebhookSettings = {
+  /** First retry delay; doubled per attempt (with ±20% jitter), at most 6 hours apart. */
+  retryBaseMs: number;
+  /** How long a delivery is retried before it fails. */
+  retryForMs: number;
+  timeoutMs: number;
+  leaseMs: number;
+};
+
+export type WebhooksService = ReturnType<typeof createWebhooksService>;
+
+const notFound = (field: string[], message: string): { problems: FieldProblem[] } => ({
+  problems: [{ field, message, code: 'NOT_FOUND' }],
+});
+
+function objectIdOrNull(id: string): Types.ObjectId | null {
+  return Types.ObjectId.isValid(id) && id.length === 24 ? new Types.ObjectId(id) : null;
+}
+
+function urlProblem(url: string): string | null {
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return 'the URL must be http or https';
+    return url.length > 2_000 ? 'the URL is too long' : null;
+  } catch {
+    return 'not a valid URL';
+  }
+}
+
+/**
+ * The JSON a subscriber receives for an event: ids and facts, never e-mail addresses or phone
+ * numbers (a receiver that needs them asks the API, where access is controlled).
+ */
+function payloadOf(event: EventDoc): Record<string, unknown> | null {
+  const customerRef = (c: CustomerDoc) => ({ id: toGlobalId('Customer', String(c._id)), code: c.code });
+  switch (event.type) {
+    case 'SEGMENT_CHANGED': {
+      const p = event.payload as SegmentChangedPayload;
+      return { customer: customerRef(p.customer), from: p.from, to: p.to, reason: p.reason, changedAt: p.changedAt };
+    }
+    case 'INTERACTION_RECORDED': {
+      const { interaction: i, customer } = event.payload as InteractionRecordedPayload;
+      return {
+        customer: customerRef(customer),
+        interaction: {
+          id: toGlobalId('Interaction', i._id),
+          type: i.type,
+          channel: i.channel,
+          occurredAt: i.occurredAt,
+          ...(i.amountMinor !== undefined ? { amountMinor: i.amountMinor } : {}),
+        },
+      };
+    }
+    case 'CAMPAIGN_PROGRESS': {
+      const p = event.payload as CampaignProgressPayload;
+      return { campaign: { id: toGlobalId('Campaign', p.campaignId) }, status: p.status, stats: p.stats };
+    }
+    case 'TASK_CREATED':
+    case 'ALERT_RAISED':
+      return event.payload;
+    default:
+      return null;
+  }
+}
+
+export function createWebhooksService(deps: { clock: Clock; logger: Logger; settings: WebhookSettings }) {
+  const { clock, settings } = deps;
+  let endpointsCache: { at: number; endpoints: EndpointDoc[] } | null = null;
+
+  async function enabledEndpoints(): Promise<EndpointDoc[]> {
+    if (endpointsCache && Date.now() - endpointsCache.at < 1_000) return endpointsCache.endpoints;
+    const endpoints = await Endpoint.find({ enabled: true }).lean<EndpointDoc[]>();
+    endpointsCache = { at: Date.now(), endpoints };
+    return endpoints;
+  }
+
+  async function createEndpoint(input: { url: string; eventTypes: WebhookEventType[] }) {
+    const problems: FieldProblem[] = [];
+    const problem = urlProblem(input.url.trim());
+    if (problem) problems.push({ field: ['input', 'url'], message: problem, code: 'INVALID' });
+    if (!input.eventTypes.length)
+      problems.push({
+        field: ['input', 'eventTypes'],
+        message: 'subscribe to at least one event type',
+        code: 'INVALID',
+      });
+    if (problems.length) return { problems };
+    const now = clock.now();
+    const doc: EndpointDoc = {
+      _id: new Types.ObjectId(),
+      url: input.url.trim(),
+      eventTypes: WEBHOOK_EVENT_TYPES.filter((t) => input.eventTypes.includes(t)),
+      secret: `whsec_${randomBytes(24).toString('base64')}`,
+      enabled: true,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await Endpoint.collection.insertOne(doc as never);
+    endpointsCache = null;
+    return { endpoint: doc };
+  }
+
+  async function updateEndpoint(
+    id: string,
+    input: { url?: string | null; eventTypes?: WebhookEventType[] | null; enabled?: boolean | null },
+  ) {
+    const _id = objectIdOrNull(id);
+    if (!_id) return notFound(['id'], 'no webhook endpoint has this id');
+    const set: Partial<EndpointDoc> = { updatedAt: clock.now() };
+    if (input.url != null) {
+      const problem = urlProblem(input.url.trim());
+      if (problem) return { problems: [{ field: ['input', 'url'], message: problem, code: 'INVALID' as const }] };
+      set.url = input.url.trim();
+    }
+    if (input.eventTypes != null) {
+      if (!input.eventTypes.length)
+        return {
+          problems: [
+            {
+              field: ['input', 'eventTypes'],
+              message: 'subscribe to at least one event type',
+              code: 'INVALID' as const,
+            },
+          ],
+        };
+      set.eventTypes = WEBHOOK_EVENT_TYPES.filter((t) => input.eventTypes!.includes(t));
+    }
+    if (input.enabled != null) {
+      set.enabled = input.enabled;
+      if (input.enabled) set.disabledReason = null;
+    }
+    const endpoint = await Endpoint.findOneAndUpdate(
+      { _id },
+      { $set: set },
+      { returnDocument: 'after' },
+    ).lean<EndpointDoc>();
+    endpointsCache = null;
+    return endpoint ? { endpoint } : notFound(['id'], 'no webhook endpoint has this id');
+  }
+
+  async function deleteEndpoint(id: string) {
+    const _id = objectIdOrNull(id);
+    const endpoint = _id && (await Endpoint.findOneAndDelete({ _id }).lean<EndpointDoc>());
+    endpointsCache = null;
+    return endpoint ? { endpoint } : notFound(['id'], 'no webhook endpoint has this id');
+  }
+
+  async function listEndpoints(): Promise<EndpointDoc[]> {
+    return Endpoint.find({}).sort({ createdAt: 1 }).lean<EndpointDoc[]>();
+  }
+
+  async function findEndpoint(id: string): Promise<EndpointDoc | null> {
+    const _id = objectIdOrNull(id);
+    return _id ? Endpoint.findById(_id).lean<EndpointDoc>() : null;
+  }
+
+  async function listDeliveries(
+    endpointId: Types.ObjectId,
+    args: { status?: DeliveryDoc['status'] | null; first: number; after?: string | null },
+  ): Promise<Page<DeliveryDoc> | null> {
+    const filter = { endpointId, ...(args.status ? { status: args.status } : {}) };
+    return keysetPage({
+      model: WebhookDelivery,
+      filter,
+      keyset: { path: 'createdAt', direction: -1, kind: 'date', idKind: 'string' },
+      first: args.first,
+      after: args.after,
+      totalCount: () => WebhookDelivery.countDocuments(filter).exec(),
+    });
+  }
+
+  /** Queues one delivery; queuing the same id again changes nothing. */
+  async function enqueue(id: string, endpointId: Types.ObjectId, eventType: WebhookEventType, body: unknown) {
+    const now = clock.now();
+    try {
+      await WebhookDelivery.collection.insertOne({
+        _id: id,
+        endpointId,
+        eventType,
+        payload: JSON.stringify(body),
+        status: 'PENDING',
+        attempts: 0,
+        nextAttemptAt: now,
+        retryUntil: new Date(now.getTime() + settings.retryForMs),
+        leaseUntil: new Date(0),
+        createdAt: now,
+      } satisfies DeliveryDoc as never);
+    } catch (err) {
+      if (!isDuplicateKeyError(err)) throw err;
+    }
+  }
+
+  /** The webhook consumer's handler: one delivery per subscribed endpoint per event. */
+  async function handleEvent(event: EventDoc): Promise<void> {
+    const type = event.type as WebhookEventType;
+    if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(type)) return;
+    const subscribed = (await enabledEndpoints()).filter((e) => e.eventTypes.includes(type));
+    if (!subscribed.length) return;
+    const data = payloadOf(event);
+    if (!data) return;
+    for (const e of subscribed)
+      await enqueue(`${String(e._id)}:${event.seq}`, e._id, type, {
+        type: `crm.${type.toLowerCase()}`,
+        timestamp: event.at,
+        data,
+      });
+  }
+
+  async function redeliver(deliveryId: string) {
+    const now = clock.now();
+    const delivery = await WebhookDelivery.findOneAndUpdate(
+      { _id: deliveryId },
+      {
+        $set: {
+          status: 'PENDING',
+          nextAttemptAt: now,
+          retryUntil: new Date(now.getTime() + settings.retryForMs),
+          leaseUntil: new Date(0),
+        },
+      },
+      { returnDocument: 'after' },
+    ).lean<DeliveryDoc>();
+    return delivery ? { delivery } : notFound(['deliveryId'], 'no webhook delivery has this id');
+  }
+
+  function backoffMs(attempts: number): number {
+    const base = Math.min(settings.retryBaseMs * 2 ** (attempts - 1), MAX_BACKOFF_MS);
+    return Math.round(base * (0.8 + Math.random() * 0.4));
+  }
+
+  /** Sends one claimed delivery and records how it went. */
+  async function attempt(delivery: DeliveryDoc): Promise<void> {
+    const endpoint = await Endpoint.findById(delivery.endpointId).lean<EndpointDoc>();
+    if (!endpoint || !endpoint.enabled) {
+      // Deleted or disabled meanwhile: it stays pending for a redelivery once enabled again.
+      await WebhookDelivery.updateOne(
+        { _id: delivery._id },
+        { $set: { nextAttemptAt: new Date(clock.now().getTime() + DAY_MS), leaseUntil: new Date(0) } },
+      );
+      return;
+    }
+    const sentAt = new Date();
+    let responseCode: number | null = null;
+    let error: string | null = null;
+    try {
+      const signer = new Webhook(endpoint.secret.replace(/^whsec_/, ''));
+      const response = await fetch(endpoint.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': delivery._id,
+          'webhook-timestamp': String(Math.floor(sentAt.getTime() / 1000)),
+          'webhook-signature': signer.sign(delivery._id, sentAt, delivery.payload),
+        },
+        body: delivery.payload,
+        signal: AbortSignal.timeout(settings.timeoutMs),
+      });
+      await response.body?.cancel();
+      responseCode = response.status;
+      if (!response.ok) error = `the endpoint answered HTTP ${response.status}`;
+    } catch (err) {
+      const e = err as Error & { cause?: Error };
+      error = e.name === 'TimeoutError' ? `no answer within ${settings.timeoutMs} ms` : (e.cause?.message ?? e.message);
+    }
+    const now = clock.now();
+    const attempts = delivery.attempts + 1;
+    if (!error) {
+      await WebhookDelivery.updateOne(
+        { _id: delivery._id },
+        {
+          $set: {
+            status: 'SUCCEEDED',
+            attempts,
+            responseCode,
+            lastError: null,
+            deliveredAt: now,
+            leaseUntil: new Date(0),
+          },
+        },
+      );
+      await Endpoint.updateOne({ _id: endpoint._id }, { $set: { lastSuccessAt: now } });
+      return;
+    }
+    const next = new Date(now.getTime() + backoffMs(attempts));
+    const givesUp = next.getTime() > delivery.retryUntil.getTime();
+    await WebhookDelivery.updateOne(
+      { _id: delivery._id },
+      {
+        $set: {
+          status: givesUp ? 'FAILED' : 'PENDING',
+          attempts,
+          responseCode,
+          lastError: error,
+          nextAttemptAt: next,
+          leaseUntil: new Date(0),
+        },
+      },
+    );
+    // An endpoint that has not taken anything for as long as this delivery was retried is off.
+    if (givesUp && (!endpoint.lastSuccessAt || endpoint.lastSuccessAt.getTime() < delivery.createdAt.getTime())) {
+      await Endpoint.updateOne(
+        { _id: endpoint._id, enabled: true },
+        {
+          $set: {
+            enabled: false,
+            disabledReason: `every delivery attempt failed for ${Math.round(settings.retryForMs / 3_600_000)} h (last: ${error})`,
+            updatedAt: now,
+          },
+        },
+      );
+      endpointsCache = null;
+      deps.logger.warn(
+        { endpoint: String(endpoint._id), url: endpoint.url },
+        'webhook endpoint disabled after failing',
+      );
+    }
+  }
+
+  /** One pass of the delivery worker: claims due deliveries (a lease each) and sends them. */
+  async function deliverDue(): Promise<number> {
+    let sent = 0;
+    const due = await WebhookDelivery.find({
+      status: 'PENDING',
+      nextAttemptAt: mongoose.trusted({ $lte: clock.now() }),
+      leaseUntil: mongoose.trusted({ $lt: new Date() }),
+    })
+      .sort({ nextAttemptAt: 1 })
+      .limit(DUE_PER_TICK)
+      .lean<DeliveryDoc[]>();
+    for (const d of due) {
+      const claimed = await WebhookDelivery.findOneAndUpdate(
+        { _id: d._id, status: 'PENDING', leaseUntil: mongoose.trusted({ $lt: new Date() }) },
+        { $set: { leaseUntil: new Date(Date.now() + settings.leaseMs) } },
+        { returnDocument: 'after' },
+      ).lean<DeliveryDoc>();
+      if (!claimed) continue;
+      await attempt(claimed);
+      sent++;
+    }
+    return sent;
+  }
+
+  return {
+    createEndpoint,
+    updateEndpoint,
+    deleteEndpoint,
+    listEndpoints,
+    findEndpoint,
+    listDeliveries,
+    enqueue,
+    handleEvent,
+    redeliver,
+    deliverDue,
+    findDelivery: (id: string) => WebhookDelivery.findById(id).lean<DeliveryDoc>(),
+    knownEndpointIds: async () =>
+      new Set((await Endpoint.find({}).select({ _id: 1 }).lean()).map((e) => String(e._id))),
+  };
+}

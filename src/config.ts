@@ -55,6 +55,7 @@ const envSchema = z.object({
   CAMPAIGN_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
   CAMPAIGN_WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(0).default(500),
   CAMPAIGN_WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  BACKGROUND_WORKERS: booleanFlag.default(true),
   AUTOMATION_POLL_MS: z.coerce.number().int().min(10).default(1_000),
   AUTOMATION_LEASE_MS: z.coerce.number().int().min(200).default(15_000),
   AUTOMATION_RETRY_BASE_MS: z.coerce.number().int().min(0).default(60_000),
@@ -96,6 +97,8 @@ export type Config = {
   shutdownTimeoutMs: number;
   segmentSweepIntervalMs: number;
   repairIntervalMs: number;
+  /** Campaign sending, event consumers (automation, webhooks) and their workers run here. */
+  isBackgroundWorker: boolean;
   campaigns: {
     pollMs: number;
     leaseMs: number;
@@ -164,6 +167,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     segmentSweepIntervalMs: e.SEGMENT_SWEEP_INTERVAL_MS,
     repairIntervalMs: e.REPAIR_INTERVAL_MS,
+    isBackgroundWorker: e.BACKGROUND_WORKERS,
     campaigns: {
       pollMs: e.CAMPAIGN_POLL_MS,
       leaseMs: e.CAMPAIGN_LEASE_MS,

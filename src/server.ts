@@ -85,8 +85,11 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
   await domain.segments.recountSegments();
   if (config.automation.installDefaultJourneys) await domain.automation.installDefaultJourneys();
   await domain.events.start();
-  domain.campaignRunner.start();
-  for (const consumer of domain.consumers) consumer.start();
+  const workers = config.isBackgroundWorker;
+  if (workers) {
+    domain.campaignRunner.start();
+    for (const consumer of domain.consumers) consumer.start();
+  }
   const jobs = [
     startIntervalJob(
       'segment-sweep',
@@ -94,11 +97,21 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
       () => domain.segments.sweepTimeBasedSegments(),
       logger,
     ),
-    startIntervalJob('automation-steps', config.automation.pollMs, () => domain.automation.runDueJobs(), logger),
-    startIntervalJob('webhook-deliveries', config.automation.pollMs, () => domain.webhooks.deliverDue(), logger),
+    startIntervalJob(
+      'automation-steps',
+      workers ? config.automation.pollMs : 0,
+      () => domain.automation.runDueJobs(),
+      logger,
+    ),
+    startIntervalJob(
+      'webhook-deliveries',
+      workers ? config.automation.pollMs : 0,
+      () => domain.webhooks.deliverDue(),
+      logger,
+    ),
     startIntervalJob(
       'automation-inactivity',
-      config.automation.inactivityIntervalMs,
+      workers ? config.automation.inactivityIntervalMs : 0,
       () => domain.automation.scanInactivity(),
       logger,
     ),

@@ -1,0 +1,98 @@
+/**
+ * Exactly-once rule execution across processes: two worker instances share one database while
+ * customers are created; the one consuming the event log is killed with SIGKILL mid-stream, the
+ * other takes over from the stored position, and every (rule, event) has run exactly once.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import mongoose from 'mongoose';
+import { Job, Rule, Task } from '../src/modules/automation/model.js';
+import { Consumer } from '../src/modules/events/consumer.js';
+import { eventually, spawnEntryPoint, type ApiProcess } from './helpers/process.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+
+const CUSTOMERS = 240;
+
+describe('automation across a SIGKILL and two instances', () => {
+  let t: TestServer;
+  const workers: ApiProcess[] = [];
+
+  beforeAll(async () => {
+    // The in-process server serves the API only; the spawned instances do the background work.
+    t = await startTestServer({ env: { BACKGROUND_WORKERS: 'false' } });
+    for (let i = 0; i < 2; i++)
+      workers.push(
+        spawnEntryPoint('src/main.ts', {
+          MONGODB_URI: process.env.MONGODB_URI,
+          MONGODB_DB: t.dbName,
+          AUTOMATION_LEASE_MS: '1500',
+          AUTOMATION_POLL_MS: '50',
+        }),
+      );
+    for (const w of workers) await w.waitForLine(/ready at/);
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
+    await Promise.all(workers.map((w) => w.exited));
+    await t.stop();
+  });
+
+  it('runs each rule once per event, whoever consumes and whatever dies', async () => {
+    const created = await t.graphql<{ createAutomationRule: { rule: { id: string } } }>(
+      `mutation { createAutomationRule(input: {
+         name: "Call every new customer",
+         trigger: { type: CUSTOMER_CREATED },
+         actions: [{ type: CREATE_TASK, department: SUPPORT, title: "Call the new customer" }]
+       }) { rule { id } userErrors { message } } }`,
+    );
+    const ruleId = new mongoose.Types.ObjectId(
+      Buffer.from(created.body.data!.createAutomationRule.rule.id, 'base64url').toString().split(':')[1],
+    );
+    // The rules cache of each instance refreshes within a second.
+    await new Promise((r) => setTimeout(r, 1_200));
+
+    const createSome = async (from: number, to: number) => {
+      for (let i = from; i < to; i++) {
+        const res = await t.graphql(
+          `mutation { createCustomer(input: { name: "Newcomer ${i}" }) { customer { id } } }`,
+        );
+        expect(res.body.errors).toBeUndefined();
+      }
+    };
+    await createSome(0, CUSTOMERS / 2);
+    await eventually(
+      () => Task.countDocuments({ ruleId }),
+      (n) => n >= CUSTOMERS / 4,
+      30_000,
+    );
+
+    // Kill the instance that holds the rule consumer's lease, mid-stream.
+    const lease = await Consumer.findById('automation-rules').lean();
+    const leaderPid = Number(lease!.leaseOwner!.split(':')[1]);
+    const leader = workers.find((w) => w.child.pid === leaderPid)!;
+    expect(leader).toBeDefined();
+    leader.child.kill('SIGKILL');
+    await leader.exited;
+    await createSome(CUSTOMERS / 2, CUSTOMERS);
+
+    await eventually(
+      () => Task.countDocuments({ ruleId }),
+      (n) => n >= CUSTOMERS,
+      60_000,
+    );
+    await eventually(
+      () => Job.countDocuments({ ruleId }),
+      (n) => n === 0,
+      30_000,
+    );
+    await new Promise((r) => setTimeout(r, 500)); // nothing more arrives
+    const tasks = await Task.find({ ruleId }).select({ customerId: 1 }).lean();
+    expect(tasks).toHaveLength(CUSTOMERS);
+    expect(new Set(tasks.map((x) => String(x.customerId))).size).toBe(CUSTOMERS);
+    const rule = await Rule.findById(ruleId).lean();
+    expect(rule!.stats.matched).toBe(CUSTOMERS);
+    expect(rule!.stats.executed).toBe(CUSTOMERS);
+    const survivor = await Consumer.findById('automation-rules').lean();
+    expect(survivor!.leaseOwner).not.toContain(`:${leaderPid}:`);
+  }, 180_000);
+});

@@ -30,6 +30,7 @@ describe('automation', () => {
         AUTOMATION_LEASE_MS: '1000',
         AUTOMATION_RETRY_BASE_MS: '1000',
         COMPLAINT_ANOMALY_MIN: '4',
+        AUTOMATION_INACTIVITY_INTERVAL_MS: '100',
         WEBHOOK_RETRY_BASE_MS: '1000',
         WEBHOOK_RETRY_FOR_MS: '60000',
       },
@@ -48,6 +49,8 @@ describe('automation', () => {
     return res.body.data!.automationRules;
   }
   const journey = async (name: string) => (await rules()).find((r) => r.journey === name)!;
+  /** The inactivity scan runs every 100 ms on this server: let a few runs happen. */
+  const sweepInactivity = () => new Promise((r) => setTimeout(r, 350));
 
   async function createRule(input: Record<string, unknown>): Promise<{ rule: Rule | null; userErrors: UserError[] }> {
     const res = await t.graphql<{ createAutomationRule: { rule: Rule | null; userErrors: UserError[] } }>(
@@ -329,6 +332,88 @@ describe('automation', () => {
     expect((await alerts()).filter((a) => a.kind === 'ANOMALY')).toHaveLength(before + 1);
   });
 
+  describe('more triggers and steps', () => {
+    it('PURCHASE_RECORDED with amount bounds, and an INACTIVE_FOR rule once per quiet spell', async () => {
+      const { rule: big } = await createRule({
+        name: 'Big basket',
+        trigger: { type: 'PURCHASE_RECORDED', minAmount: '50000', maxAmount: '99999' },
+        actions: [{ type: 'ADD_TAG', tag: 'big-basket' }],
+      });
+      const { rule: quiet } = await createRule({
+        name: 'Quiet for 30 days',
+        trigger: { type: 'INACTIVE_FOR', inactiveDays: 30 },
+        conditions: [{ field: 'TAGS', operator: 'CONTAINS', value: 'watch' }],
+        actions: [{ type: 'CREATE_TASK', department: 'SALES', title: 'Quiet customer: reach out' }],
+      });
+      const c = await createCustomer(t, { name: 'Basket Watcher', tags: ['watch'] });
+      await recordPurchase(t, { customerId: c.id, amount: '49999' });
+      await recordPurchase(t, { customerId: c.id, amount: '100000' });
+      await recordPurchase(t, { customerId: c.id, amount: '50000' });
+      const tagsOf = async () =>
+        (
+          await t.graphql<{ customer: { tags: string[] } }>('query($id: ID!) { customer(id: $id) { tags } }', {
+            id: c.id,
+          })
+        ).body.data!.customer.tags;
+      await eventually(tagsOf, (tags) => tags.includes('big-basket'));
+      await eventually(
+        async () => (await rules()).find((r) => r.id === big!.id)!.stats.matched,
+        (n) => n === 1,
+      );
+
+      // The inactivity scan runs periodically; this server runs it when asked through the clock.
+      clock.advance(31 * DAY_MS);
+      await sweepInactivity();
+      await sweepInactivity(); // the same quiet spell: nothing new
+      await eventually(
+        () => tasks('SALES'),
+        (list) => list.filter((x) => x.customer?.id === c.id && x.title === 'Quiet customer: reach out').length === 1,
+      );
+      expect((await rules()).find((r) => r.id === quiet!.id)!.stats.matched).toBe(1);
+      for (const r of [big, quiet])
+        await t.graphql('mutation($id: ID!) { deleteAutomationRule(id: $id) { deletedId } }', { id: r!.id });
+    });
+
+    it('tasks: a department creates, assigns and closes its own tasks', async () => {
+      const support = async (query: string, variables = {}) => as('SUPPORT', query, variables);
+      const me = (await support('{ me { id } }')).body.data as { me: { id: string } };
+      const created = await support(
+        'mutation($input: CreateTaskInput!) { createTask(input: $input) { task { id status department assignee { id } } userErrors { field code } } }',
+        { input: { title: 'Follow up the refund', department: 'SUPPORT', assigneeId: me.me.id } },
+      );
+      const task = (
+        created.body.data as { createTask: { task: { id: string; status: string; assignee: { id: string } } } }
+      ).createTask.task;
+      expect(task).toMatchObject({ status: 'OPEN', assignee: { id: me.me.id } });
+      const elsewhere = await support(
+        'mutation { createTask(input: { title: "not mine", department: SALES }) { task { id } } }',
+      );
+      expect(elsewhere.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      const bad = await support(
+        'mutation($id: ID!) { updateTask(id: $id, input: { title: " " }) { userErrors { field code } } }',
+        {
+          id: task.id,
+        },
+      );
+      expect(bad.body.data).toEqual({ updateTask: { userErrors: [{ field: ['input', 'title'], code: 'INVALID' }] } });
+      const done = await support(
+        'mutation($id: ID!) { updateTask(id: $id, input: { status: DONE }) { task { status } } }',
+        {
+          id: task.id,
+        },
+      );
+      expect(done.body.data).toEqual({ updateTask: { task: { status: 'DONE' } } });
+      const sales = await as(
+        'SALES',
+        'mutation($id: ID!) { updateTask(id: $id, input: { status: OPEN }) { userErrors { code } } }',
+        {
+          id: task.id,
+        },
+      );
+      expect(sales.body.data).toEqual({ updateTask: { userErrors: [{ code: 'NOT_FOUND' }] } });
+    });
+  });
+
   describe('outbound webhooks', () => {
     type Received = { id: string; valid: boolean; type: string };
     const received: Received[] = [];
@@ -418,6 +503,22 @@ describe('automation', () => {
         () => Promise.resolve(received.filter((r) => r.id === tries[0]!.id).length),
         (n) => n === 4,
       );
+
+      // A rule's CALL_WEBHOOK step goes to the endpoint it names, signed the same way.
+      answer = () => 200;
+      const { rule } = await createRule({
+        name: 'Tell the ERP about VIPs',
+        trigger: { type: 'SEGMENT_CHANGED', toSegments: ['VIP'] },
+        actions: [{ type: 'CALL_WEBHOOK', webhookEndpointId: endpointId }],
+      });
+      expect(rule).not.toBeNull();
+      const vip = await createCustomer(t, { name: 'Hooked VIP' });
+      await recordPurchase(t, { customerId: vip.id, amount: '2000000' });
+      await eventually(
+        () => Promise.resolve(received.filter((r) => r.type === 'crm.automation_action')),
+        (list) => list.length === 1 && list[0]!.valid,
+      );
+      await t.graphql('mutation($id: ID!) { deleteAutomationRule(id: $id) { deletedId } }', { id: rule!.id });
       await t.graphql('mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { endpoint { id } } }', { id: endpointId });
     });
 

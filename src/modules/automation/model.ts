@@ -162,6 +162,21 @@ jobSchema.index({ status: 1, runAt: 1 });
 
 export const Job = mongoose.model<JobDoc>('AutomationJob', jobSchema);
 
+/**
+ * A step that ran (`_id` = the job's id), kept after its job is removed: the pending jobs stay
+ * few (the worker's query scans them), and a run scheduled again — an event handled twice after
+ * a crash, an inactivity scan seeing the same quiet spell — finds its steps done. Read by `_id` only.
+ */
+export type StepDoneDoc = { _id: string; outcome: 'executed' | 'skipped'; at: Date };
+
+export const StepDone = mongoose.model<StepDoneDoc>(
+  'AutomationStepDone',
+  new Schema<StepDoneDoc>(
+    { _id: String, outcome: { type: String, required: true }, at: { type: Date, required: true } },
+    { versionKey: false, collection: 'automation_steps_done' },
+  ),
+);
+
 export type TaskDoc = {
   _id: string;
   title: string;

@@ -1,5 +1,5 @@
 import mongoose, { Types } from 'mongoose';
-import { isDuplicateKeyError } from '../../db/errors.js';
+import { duplicateIndexesOf, isDuplicateKeyError } from '../../db/errors.js';
 import { keysetPage, type Page } from '../../db/pagination.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
@@ -25,6 +25,7 @@ import {
   jobId,
   MessageCap,
   Rule,
+  StepDone,
   Task,
   type ActionDoc,
   type AlertDoc,
@@ -290,15 +291,19 @@ export function createAutomationService(deps: {
       leaseUntil: new Date(0),
       cause: { type: o.type, seq: o.seq, at: o.at, causedBy },
     }));
-    let inserted = jobs.length;
+    // Steps already done (their job removed) leave a record: they are not scheduled again.
+    const done = await Promise.all(jobs.map((j) => StepDone.exists({ _id: j._id })));
+    const todo = jobs.filter((_, i) => !done[i]);
+    if (!todo.length) return;
+    let firstIsNew = todo[0]!.step === 0;
     try {
-      await Job.collection.insertMany(jobs as never[], { ordered: false });
+      await Job.collection.insertMany(todo as never[], { ordered: false });
     } catch (err) {
-      const writeErrors = (err as { writeErrors?: Array<{ code: number }> }).writeErrors;
-      if (!writeErrors?.length || writeErrors.some((e) => e.code !== 11000)) throw err;
-      inserted -= writeErrors.length;
+      const indexes = duplicateIndexesOf(err);
+      if (!indexes) throw err;
+      if (indexes.includes(0)) firstIsNew = false;
     }
-    if (inserted > 0) await bumpStats(rule._id, 'matched');
+    if (firstIsNew) await bumpStats(rule._id, 'matched');
   }
 
   /** The rule consumer's handler: every rule the event matches gets one run. */
@@ -525,14 +530,22 @@ export function createAutomationService(deps: {
       const rule = await Rule.findById(job.ruleId).lean<RuleDoc>();
       const action = rule?.actions[job.step];
       const customer = await Customer.findById(job.customerId).lean<CustomerDoc>();
-      if (!rule || !action || !customer) {
-        await Job.deleteOne({ _id: job._id }); // its rule, step or customer is gone
+      if (!rule || !action || !customer || (await StepDone.exists({ _id: job._id }))) {
+        await Job.deleteOne({ _id: job._id }); // its rule, step or customer is gone, or it ran
         continue;
       }
       try {
         const outcome = await runStep(job, rule, action, customer);
-        const removed = await Job.deleteOne({ _id: job._id });
-        if (removed.deletedCount) await bumpStats(rule._id, outcome);
+        // The step's record first, then the job: a crash between leaves a job the record skips.
+        let isFirstRecord = true;
+        try {
+          await StepDone.collection.insertOne({ _id: job._id, outcome, at: clock.now() } as never);
+        } catch (err) {
+          if (!isDuplicateKeyError(err)) throw err;
+          isFirstRecord = false;
+        }
+        await Job.deleteOne({ _id: job._id });
+        if (isFirstRecord) await bumpStats(rule._id, outcome);
         done++;
       } catch (err) {
         const attempts = job.attempts + 1;

@@ -67,10 +67,12 @@ describe('automation across a SIGKILL and two instances', () => {
     );
 
     // Kill the instance that holds the rule consumer's lease, mid-stream.
-    const lease = await Consumer.findById('automation-rules').lean();
+    const lease = await eventually(
+      () => Consumer.findById('automation-rules').lean(),
+      (l) => workers.some((w) => l?.leaseOwner?.split(':')[1] === String(w.child.pid)),
+    );
     const leaderPid = Number(lease!.leaseOwner!.split(':')[1]);
     const leader = workers.find((w) => w.child.pid === leaderPid)!;
-    expect(leader).toBeDefined();
     leader.child.kill('SIGKILL');
     await leader.exited;
     await createSome(CUSTOMERS / 2, CUSTOMERS);
@@ -89,9 +91,13 @@ describe('automation across a SIGKILL and two instances', () => {
     const tasks = await Task.find({ ruleId }).select({ customerId: 1 }).lean();
     expect(tasks).toHaveLength(CUSTOMERS);
     expect(new Set(tasks.map((x) => String(x.customerId))).size).toBe(CUSTOMERS);
+    // The counters move after the effect they count, in a separate write: a process killed
+    // between the two leaves one uncounted (never counted twice). The effects above are exact.
     const rule = await Rule.findById(ruleId).lean();
-    expect(rule!.stats.matched).toBe(CUSTOMERS);
-    expect(rule!.stats.executed).toBe(CUSTOMERS);
+    expect(rule!.stats.matched).toBeGreaterThanOrEqual(CUSTOMERS - 1);
+    expect(rule!.stats.matched).toBeLessThanOrEqual(CUSTOMERS);
+    expect(rule!.stats.executed).toBeGreaterThanOrEqual(CUSTOMERS - 1);
+    expect(rule!.stats.executed).toBeLessThanOrEqual(CUSTOMERS);
     const survivor = await Consumer.findById('automation-rules').lean();
     expect(survivor!.leaseOwner).not.toContain(`:${leaderPid}:`);
   }, 180_000);

@@ -1,3 +1,5 @@
+import { Types } from 'mongoose';
+
 /**
  * Global ids (Relay): an opaque base64url of "Type:localId", so `node(id)` knows the type
  * and clients never build ids by hand.
@@ -38,4 +40,9 @@ export function fromGlobalId(globalId: string): { type: NodeType; localId: strin
 export function localIdOf(globalId: string, type: NodeType): string | null {
   const parsed = fromGlobalId(globalId);
   return parsed && parsed.type === type ? parsed.localId : null;
+}
+
+/** A 24-hex-digit id as an ObjectId, or null when it is not one (never throws on client input). */
+export function objectIdOrNull(id: string): Types.ObjectId | null {
+  return Types.ObjectId.isValid(id) && id.length === 24 ? new Types.ObjectId(id) : null;
 }

@@ -243,6 +243,3 @@ export async function listRules(enabled?: boolean | null): Promise<RuleDoc[]> {
   const filter = enabled == null ? {} : { enabled };
   return Rule.find(filter).sort({ createdAt: 1, _id: 1 }).lean<RuleDoc[]>();
 }
-
-export const objectIdOrNull = (id: string): Types.ObjectId | null =>
-  Types.ObjectId.isValid(id) && id.length === 24 ? new Types.ObjectId(id) : null;

@@ -1,5 +1,6 @@
 import mongoose, { Types } from 'mongoose';
 import { duplicateIndexesOf, isDuplicateKeyError } from '../../db/errors.js';
+import { claimDue } from '../../db/due-work.js';
 import { keysetPage, type Page } from '../../db/pagination.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
@@ -37,7 +38,8 @@ import {
   type TaskDoc,
   type TriggerType,
 } from './model.js';
-import { complaintsInWeek, dryRun, listRules, objectIdOrNull, parseRule, type RuleInput } from './rules.js';
+import { objectIdOrNull } from '../../shared/ids.js';
+import { complaintsInWeek, dryRun, listRules, parseRule, type RuleInput } from './rules.js';
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
@@ -511,22 +513,9 @@ export function createAutomationService(deps: {
 
   /** One pass of the job worker: claims due steps (a lease each), runs them, records the outcome. */
   async function runDueJobs(): Promise<number> {
-    const due = await Job.find({
-      status: 'PENDING',
-      runAt: mongoose.trusted({ $lte: clock.now() }),
-      leaseUntil: mongoose.trusted({ $lt: new Date() }),
-    })
-      .sort({ runAt: 1 })
-      .limit(DUE_PER_TICK)
-      .lean<JobDoc[]>();
     let done = 0;
-    for (const candidate of due) {
-      const job = await Job.findOneAndUpdate(
-        { _id: candidate._id, status: 'PENDING', leaseUntil: mongoose.trusted({ $lt: new Date() }) },
-        { $set: { leaseUntil: new Date(Date.now() + settings.leaseMs) } },
-        { returnDocument: 'after' },
-      ).lean<JobDoc>();
-      if (!job) continue;
+    const due = claimDue(Job, { timeField: 'runAt', now: clock.now(), leaseMs: settings.leaseMs, limit: DUE_PER_TICK });
+    for await (const job of due) {
       const rule = await Rule.findById(job.ruleId).lean<RuleDoc>();
       const action = rule?.actions[job.step];
       const customer = await Customer.findById(job.customerId).lean<CustomerDoc>();

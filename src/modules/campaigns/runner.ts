@@ -23,6 +23,7 @@ import {
 } from './model.js';
 import type { CampaignsService } from './service.js';
 import { renderMessage } from './template.js';
+import { WakeableSleep } from '../../shared/wakeable-sleep.js';
 
 const DAY_MS = 86_400_000;
 /** Progress events at most this often per campaign: a few per second, not one per recipient. */
@@ -55,7 +56,7 @@ export class CampaignRunner {
   readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   #isRunning = false;
   #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  readonly #pause = new WakeableSleep();
 
   constructor(
     private readonly deps: {
@@ -75,13 +76,13 @@ export class CampaignRunner {
   /** Stops claiming; the campaign being sent stops after its current batch (its lease expires for others). */
   async stop(): Promise<void> {
     this.#isRunning = false;
-    this.#wake?.();
+    this.#pause.wake();
     await this.#loop;
   }
 
   /** Looks for due campaigns now rather than at the next poll. */
   wake(): void {
-    this.#wake?.();
+    this.#pause.wake();
   }
 
   async #run(): Promise<void> {
@@ -93,19 +94,8 @@ export class CampaignRunner {
       } catch (err) {
         if (this.#isRunning) this.deps.logger.error({ err }, 'campaign runner: claim failed; retrying');
       }
-      if (!campaign) await this.#sleep(this.deps.settings.pollMs);
+      if (!campaign) await this.#pause.sleep(this.deps.settings.pollMs);
     }
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#wake = done;
-    });
   }
 
   #leaseEnd(): Date {

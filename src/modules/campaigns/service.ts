@@ -4,6 +4,7 @@ import { nextSequence } from '../../db/counters.js';
 import { isDuplicateKeyError } from '../../db/errors.js';
 import { emptyPage, keysetPage, type Page } from '../../db/pagination.js';
 import type { Clock } from '../../shared/clock.js';
+import { objectIdOrNull } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import { Customer } from '../customers/model.js';
 import type { FieldProblem } from '../customers/service.js';
@@ -59,10 +60,6 @@ type CampaignResult = { campaign: CampaignDoc } | { problems: FieldProblem[] };
 const notFound = (field: string, message: string): { problems: FieldProblem[] } => ({
   problems: [{ field: field.split('.'), message, code: 'NOT_FOUND' }],
 });
-
-function objectIdOrNull(id: string): Types.ObjectId | null {
-  return Types.ObjectId.isValid(id) && id.length === 24 ? new Types.ObjectId(id) : null;
-}
 
 export type CampaignsService = ReturnType<typeof createCampaignsService>;
 

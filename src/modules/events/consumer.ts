@@ -6,6 +6,7 @@ import { isDuplicateKeyError } from '../../db/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { EventLog } from './log.js';
 import { EVENT_SEQUENCE, type EventDoc } from './model.js';
+import { WakeableSleep } from '../../shared/wakeable-sleep.js';
 
 /** An event-log consumer's position and lease: one process at a time consumes, from where the last stopped. */
 export type ConsumerDoc = { _id: string; position: number; leaseOwner: string | null; leaseUntil: Date };
@@ -35,7 +36,7 @@ export class LogConsumer {
   readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   #isRunning = false;
   #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  readonly #pause = new WakeableSleep();
   #stream: AsyncIterableIterator<EventDoc> | undefined;
 
   constructor(
@@ -56,7 +57,7 @@ export class LogConsumer {
 
   async stop(): Promise<void> {
     this.#isRunning = false;
-    this.#wake?.();
+    this.#pause.wake();
     await this.#stream?.return?.();
     await this.#loop;
     // Hand over at once rather than when the lease expires.
@@ -75,19 +76,8 @@ export class LogConsumer {
         if (this.#isRunning)
           this.deps.logger.error({ err, consumer: this.deps.name }, 'event consumer failed; retrying');
       }
-      if (this.#isRunning) await this.#sleep(Math.min(1_000, this.deps.leaseMs / 3));
+      if (this.#isRunning) await this.#pause.sleep(Math.min(1_000, this.deps.leaseMs / 3));
     }
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#wake = done;
-    });
   }
 
   async #claim(): Promise<{ position: number } | null> {

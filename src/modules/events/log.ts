@@ -4,6 +4,7 @@ import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { Event, EVENT_SEQUENCE, eventId, type EventDoc, type EventType } from './model.js';
 import { duplicateIndexesOf, isDuplicateKeyError } from '../../db/errors.js';
+import { WakeableSleep } from '../../shared/wakeable-sleep.js';
 
 /** How long a tailer waits for an allocated but unwritten seq before filling it with a GAP. */
 const GAP_WAIT_MS = 3_000;
@@ -33,7 +34,7 @@ export class EventLog {
   #waiters = new Set<() => void>();
   #isRunning = false;
   #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  readonly #pause = new WakeableSleep();
 
   constructor(private readonly deps: { clock: Clock; logger: Logger }) {}
 
@@ -89,7 +90,7 @@ export class EventLog {
       for (const d of docs)
         if (d.seq > this.#position && this.#ownAppends.size < RECENT_EVENTS) this.#ownAppends.set(d.seq, d);
     }
-    this.#wake?.();
+    this.#pause.wake();
   }
 
   /** Starts tailing from the current end of the log: events appended from now on. */
@@ -101,7 +102,7 @@ export class EventLog {
 
   async stop(): Promise<void> {
     this.#isRunning = false;
-    this.#wake?.();
+    this.#pause.wake();
     await this.#loop;
     for (const w of this.#waiters) w();
   }
@@ -132,7 +133,7 @@ export class EventLog {
       } catch (err) {
         if (this.#isRunning) this.deps.logger.error({ err }, 'event log tailer: read failed; retrying');
       }
-      if (!progressed) await this.#sleep(missingSince === undefined ? IDLE_POLL_MS : BUSY_POLL_MS);
+      if (!progressed) await this.#pause.sleep(missingSince === undefined ? IDLE_POLL_MS : BUSY_POLL_MS);
     }
   }
 
@@ -158,17 +159,6 @@ export class EventLog {
     const waiters = [...this.#waiters];
     this.#waiters.clear();
     for (const w of waiters) w();
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#wake = done;
-    });
   }
 
   /** The event at `seq`, which must be at or before `position` (resolved: an event or a GAP). */

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import mongoose, { Types } from 'mongoose';
+import { Types } from 'mongoose';
 import { Webhook } from 'standardwebhooks';
 import { isDuplicateKeyError } from '../../db/errors.js';
+import { claimDue } from '../../db/due-work.js';
 import { keysetPage, type Page } from '../../db/pagination.js';
 import type { Clock } from '../../shared/clock.js';
+import { objectIdOrNull } from '../../shared/ids.js';
 import { toGlobalId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import type { FieldProblem } from '../customers/service.js';
@@ -39,10 +41,6 @@ export type WebhooksService = ReturnType<typeof createWebhooksService>;
 const notFound = (field: string[], message: string): { problems: FieldProblem[] } => ({
   problems: [{ field, message, code: 'NOT_FOUND' }],
 });
-
-function objectIdOrNull(id: string): Types.ObjectId | null {
-  return Types.ObjectId.isValid(id) && id.length === 24 ? new Types.ObjectId(id) : null;
-}
 
 function urlProblem(url: string): string | null {
   try {
@@ -346,21 +344,13 @@ export function createWebhooksService(deps: { clock: Clock; logger: Logger; sett
   /** One pass of the delivery worker: claims due deliveries (a lease each) and sends them. */
   async function deliverDue(): Promise<number> {
     let sent = 0;
-    const due = await WebhookDelivery.find({
-      status: 'PENDING',
-      nextAttemptAt: mongoose.trusted({ $lte: clock.now() }),
-      leaseUntil: mongoose.trusted({ $lt: new Date() }),
-    })
-      .sort({ nextAttemptAt: 1 })
-      .limit(DUE_PER_TICK)
-      .lean<DeliveryDoc[]>();
-    for (const d of due) {
-      const claimed = await WebhookDelivery.findOneAndUpdate(
-        { _id: d._id, status: 'PENDING', leaseUntil: mongoose.trusted({ $lt: new Date() }) },
-        { $set: { leaseUntil: new Date(Date.now() + settings.leaseMs) } },
-        { returnDocument: 'after' },
-      ).lean<DeliveryDoc>();
-      if (!claimed) continue;
+    const due = claimDue(WebhookDelivery, {
+      timeField: 'nextAttemptAt',
+      now: clock.now(),
+      leaseMs: settings.leaseMs,
+      limit: DUE_PER_TICK,
+    });
+    for await (const claimed of due) {
       await attempt(claimed);
       sent++;
     }

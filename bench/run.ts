@@ -257,6 +257,9 @@ async function main(): Promise<void> {
     ...process.env,
     // The load generator is one address: the rate limit would measure itself.
     RATE_LIMIT_PER_MINUTE: '100000000',
+    // Each scenario measures its own path; the default journeys would add their work (welcome
+    // messages, tasks) to whatever the scenario's events match, in the middle of a baseline.
+    AUTOMATION_DEFAULT_JOURNEYS: 'false',
     CRM_ADMIN_EMAIL: BENCH_ADMIN.email,
     CRM_ADMIN_PASSWORD: BENCH_ADMIN.password,
     JWT_SECRET: randomBytes(32).toString('base64url'),

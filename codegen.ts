@@ -46,6 +46,7 @@ const config: CodegenConfig = {
           AutomationAction: '../modules/automation/model.js#ActionDoc',
           AutomationRuleStats: '../modules/automation/model.js#RuleStatsDoc',
           Task: '../modules/automation/model.js#TaskDoc',
+          AutomationFailedStep: '../modules/automation/model.js#JobDoc',
           TaskConnection: '../db/pagination.js#Page<TaskDoc>',
           Alert: '../modules/automation/model.js#AlertDoc as AlertModel',
           AlertConnection: '../db/pagination.js#Page<AlertModel>',

@@ -374,6 +374,42 @@ describe('automation', () => {
         await t.graphql('mutation($id: ID!) { deleteAutomationRule(id: $id) { deletedId } }', { id: r!.id });
     });
 
+    it('retries a failing step with backoff, then keeps it as failed and counts it', async () => {
+      const { rule } = await createRule({
+        name: 'Text VIPs through the provider (not configured here)',
+        trigger: { type: 'INTERACTION_RECORDED', interactionTypes: ['SUPPORT'] },
+        actions: [{ type: 'SEND_MESSAGE', channel: 'WEBHOOK', message: 'Hi {{name}}' }],
+      });
+      const c = await createCustomer(t, { name: 'Unreachable By Text' });
+      await recordInteraction(t, { customerId: c.id, type: 'SUPPORT', channel: 'PHONE' });
+      const failedSteps = async () => {
+        const res = await t.graphql<{
+          automationRule: { stats: { failed: number }; failedSteps: Array<Record<string, unknown>> };
+        }>(
+          'query($id: ID!) { automationRule(id: $id) { stats { failed executed } failedSteps { step attempts lastError causeType customer { name } } } }',
+          { id: rule!.id },
+        );
+        expect(res.body.errors).toBeUndefined();
+        return res.body.data!.automationRule;
+      };
+      // Tries 1 to 5, the clock moving past each backoff (1, 2, 4, 8 s).
+      for (let i = 0; i < 5; i++) {
+        await new Promise((r) => setTimeout(r, 150));
+        clock.advance(2 ** i * 1_000 + 1);
+      }
+      const after = await eventually(failedSteps, (r) => r?.stats.failed === 1);
+      expect(after.failedSteps).toEqual([
+        {
+          step: 0,
+          attempts: 5,
+          lastError: 'the WEBHOOK channel is not configured on this server',
+          causeType: 'INTERACTION_RECORDED',
+          customer: { name: 'Unreachable By Text' },
+        },
+      ]);
+      await t.graphql('mutation($id: ID!) { deleteAutomationRule(id: $id) { deletedId } }', { id: rule!.id });
+    });
+
     it('tasks: a department creates, assigns and closes its own tasks', async () => {
       const support = async (query: string, variables = {}) => as('SUPPORT', query, variables);
       const me = (await support('{ me { id } }')).body.data as { me: { id: string } };

@@ -134,6 +134,14 @@ export const resolvers = {
   AutomationRule: {
     id: (r) => toGlobalId('AutomationRule', String(r._id)),
     journey: (r) => r.journey ?? null,
+    failedSteps: (r, { first }, ctx) => ctx.domain.automation.failedSteps(r._id, first ?? 20),
+  },
+  AutomationFailedStep: {
+    id: (j) => j._id,
+    customer: (j, _a, ctx) => ctx.loaders.customerById.load(String(j.customerId)),
+    lastError: (j) => j.lastError ?? null,
+    causeType: (j) => j.cause.type,
+    causedAt: (j) => j.cause.at,
   },
   AutomationTrigger: {
     minAmount: (t, _a, ctx) => (t.minAmountMinor == null ? null : toMoney(t.minAmountMinor, ctx.domain.currency)),

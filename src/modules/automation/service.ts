@@ -402,6 +402,8 @@ export function createAutomationService(deps: {
     if (!(await allHold(action.onlyIf, subject))) return 'skipped';
     switch (action.type) {
       case 'SEND_MESSAGE': {
+        const adapter = adapterFor(action.channel ?? 'OUTBOX', { webhook: deps.campaignWebhook });
+        if (!adapter) throw new Error(`the ${action.channel} channel is not configured on this server`);
         // The frequency cap: one automated message per customer per window, decided by a
         // compare-and-set on the customer's cap document (a retried step keeps its claim).
         const capFrom = new Date(now.getTime() - settings.messageCapHours * HOUR_MS);
@@ -425,8 +427,6 @@ export function createAutomationService(deps: {
           phone: customer.phone ?? null,
           segment: customer.segment,
         });
-        const adapter = adapterFor(action.channel ?? 'OUTBOX', { webhook: deps.campaignWebhook });
-        if (!adapter) throw new Error(`the ${action.channel} channel is not configured on this server`);
         const [outcome] = await adapter.send([
           {
             deliveryId: `auto:${job._id}`,
@@ -707,6 +707,12 @@ export function createAutomationService(deps: {
     createTask,
     updateTask,
     findTask: (id: string) => Task.findById(id).lean<TaskDoc>(),
+    failedSteps: (ruleId: Types.ObjectId, first: number) =>
+      Job.find({ ruleId, status: 'FAILED' })
+        .sort({ runAt: -1 })
+        .limit(Math.min(Math.max(first, 0), 100))
+        .lean<JobDoc[]>()
+        .exec(),
     listAlerts,
     findAlert: (id: string) => Alert.findById(id).lean<AlertDoc>(),
   };

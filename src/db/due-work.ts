@@ -23,7 +23,12 @@ export async function* claimDue<T extends { _id: string }>(
   for (const candidate of due) {
     const claimed = await model
       .findOneAndUpdate(
-        { _id: candidate._id, status: 'PENDING', leaseUntil: expiredLease() } as mongoose.QueryFilter<T>,
+        {
+          _id: candidate._id,
+          status: 'PENDING',
+          [opts.timeField]: mongoose.trusted({ $lte: opts.now }),
+          leaseUntil: expiredLease(),
+        } as mongoose.QueryFilter<T>,
         { $set: { leaseUntil: new Date(Date.now() + opts.leaseMs) } },
         { returnDocument: 'after' },
       )

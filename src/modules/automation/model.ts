@@ -138,6 +138,8 @@ export type JobDoc = {
   lastError?: string | null;
   leaseOwner?: string | null;
   leaseUntil: Date;
+  /** The rule's `updatedAt` when the run was planned: a step of a rule changed since is dropped. */
+  ruleVersion?: number | null;
   /** The event that started the run (type, seq, payload summary), for messages and webhooks. */
   cause: { type: string; seq: number | null; at: Date; causedBy?: Causation | null };
 };
@@ -154,6 +156,7 @@ const jobSchema = new Schema<JobDoc>(
     lastError: { type: String },
     leaseOwner: { type: String },
     leaseUntil: { type: Date, required: true },
+    ruleVersion: { type: Number },
     cause: { type: Schema.Types.Mixed, required: true },
   },
   { versionKey: false, collection: 'automation_jobs' },
@@ -263,12 +266,17 @@ export const ComplaintHour = mongoose.model<ComplaintHourDoc>(
 );
 
 /** The last automated message per customer: the frequency cap's compare-and-set. */
-export type MessageCapDoc = { _id: Types.ObjectId; lastSentAt: Date; jobId: string };
+export type MessageCapDoc = { _id: Types.ObjectId; lastSentAt: Date; jobId: string; previousSentAt?: Date | null };
 
 export const MessageCap = mongoose.model<MessageCapDoc>(
   'MessageCap',
   new Schema<MessageCapDoc>(
-    { _id: Schema.Types.ObjectId, lastSentAt: { type: Date, required: true }, jobId: { type: String, required: true } },
+    {
+      _id: Schema.Types.ObjectId,
+      lastSentAt: { type: Date, required: true },
+      jobId: { type: String },
+      previousSentAt: { type: Date },
+    },
     { versionKey: false, collection: 'automation_message_caps' },
   ),
 );

@@ -42,6 +42,9 @@ function rulePayload(result: { rule: RuleDoc } | { problems: Parameters<typeof t
     : { rule: result.rule, userErrors: [] };
 }
 
+/** Rules (their messages, endpoints, failed steps) are for ADMIN and MARKETING, as on the root fields. */
+const canReadRules = (ctx: GraphQLContext) => ctx.viewer?.role === 'ADMIN' || ctx.viewer?.role === 'MARKETING';
+
 const alertView = (a: AlertDoc, cursor: string | null = null) => ({ ...a, cursor });
 
 export const resolvers = {
@@ -162,13 +165,13 @@ export const resolvers = {
     id: (t: TaskDoc) => toGlobalId('Task', t._id),
     customer: (t, _a, ctx) => (t.customerId ? ctx.loaders.customerById.load(String(t.customerId)) : null),
     assignee: (t, _a, ctx) => (t.assigneeId ? ctx.domain.users.findById(String(t.assigneeId)) : null),
-    rule: (t, _a, ctx) => (t.ruleId ? ctx.domain.automation.findRule(String(t.ruleId)) : null),
+    rule: (t, _a, ctx) => (t.ruleId && canReadRules(ctx) ? ctx.domain.automation.findRule(String(t.ruleId)) : null),
     dueAt: (t) => t.dueAt ?? null,
   },
   Alert: {
     id: (a) => toGlobalId('Alert', a._id),
     customer: (a, _a, ctx) => (a.customerId ? ctx.loaders.customerById.load(String(a.customerId)) : null),
-    rule: (a, _a, ctx) => (a.ruleId ? ctx.domain.automation.findRule(String(a.ruleId)) : null),
+    rule: (a, _a, ctx) => (a.ruleId && canReadRules(ctx) ? ctx.domain.automation.findRule(String(a.ruleId)) : null),
   },
   TaskConnection: connectionResolvers<TaskDoc>(),
   AlertConnection: connectionResolvers<AlertDoc>(),

@@ -146,6 +146,12 @@ export function parseRule(
         );
         const problem = message.trim() ? templateProblem(message) : null;
         if (problem) invalid([...path, 'message'], problem);
+        // The message goes on the timeline, which every role reads (ANALYST sees addresses masked).
+        else if (/\{\{\s*(email|phone)\s*\}\}/.test(message))
+          invalid(
+            [...path, 'message'],
+            'an automated message cannot include {{email}} or {{phone}}: it is shown on the timeline',
+          );
         action.message = message;
         action.channel = a.channel ?? 'OUTBOX';
         break;

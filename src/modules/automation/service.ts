@@ -291,6 +291,7 @@ export function createAutomationService(deps: {
       status: 'PENDING',
       attempts: 0,
       leaseUntil: new Date(0),
+      ruleVersion: rule.updatedAt.getTime(),
       cause: { type: o.type, seq: o.seq, at: o.at, causedBy },
     }));
     // Steps already done (their job removed) leave a record: they are not scheduled again.
@@ -319,7 +320,17 @@ export function createAutomationService(deps: {
         if (!triggerMatches(rule, o)) continue;
         const id = String(rule._id);
         if (o.causedBy?.ruleIds.includes(id) || (o.causedBy?.depth ?? 0) >= MAX_CAUSATION_DEPTH) {
-          await bumpStats(rule._id, 'loopsStopped');
+          // Counted once per (rule, event), even when the event is handled again.
+          const guard = await StepDone.collection
+            .insertOne({ _id: `loop:${id}:${o.seq}`, outcome: 'skipped', at: o.at } as never)
+            .then(
+              () => true,
+              (err: unknown) => {
+                if (isDuplicateKeyError(err)) return false;
+                throw err;
+              },
+            );
+          if (guard) await bumpStats(rule._id, 'loopsStopped');
           await raiseAlert({
             _id: `loop:${id}:${hourOf(o.at)}`,
             title: `Automation "${rule.name}" was stopped from acting on an event its own actions caused`,
@@ -379,16 +390,31 @@ export function createAutomationService(deps: {
 
   // ---- steps ----
 
-  async function raiseAlert(alert: AlertDoc): Promise<boolean> {
+  /**
+   * Inserts a record under its deterministic id and appends its event; a retry after a crash
+   * between the two finds the record unpublished and appends then (at least once; consumers
+   * recognise the id).
+   */
+  async function insertAndPublish(
+    model: typeof Alert | typeof Task,
+    doc: AlertDoc | TaskDoc,
+    type: 'ALERT_RAISED' | 'TASK_CREATED',
+  ): Promise<boolean> {
+    const collection = model.collection;
+    let isNew = true;
     try {
-      await Alert.collection.insertOne(alert as never);
+      await collection.insertOne({ ...doc, published: false } as never);
     } catch (err) {
-      if (isDuplicateKeyError(err)) return false;
-      throw err;
+      if (!isDuplicateKeyError(err)) throw err;
+      isNew = false;
+      if (await collection.findOne({ _id: doc._id as never, published: true })) return false;
     }
-    await events.append('ALERT_RAISED', { alert });
-    return true;
+    await events.append(type, type === 'ALERT_RAISED' ? { alert: doc } : { task: doc });
+    await collection.updateOne({ _id: doc._id as never }, { $set: { published: true } });
+    return isNew;
   }
+
+  const raiseAlert = (alert: AlertDoc) => insertAndPublish(Alert, alert, 'ALERT_RAISED');
 
   /** Runs one step; 'skipped' when its onlyIf conditions or the frequency cap say no. */
   async function runStep(
@@ -402,18 +428,31 @@ export function createAutomationService(deps: {
     if (!(await allHold(action.onlyIf, subject))) return 'skipped';
     switch (action.type) {
       case 'SEND_MESSAGE': {
+        if (customer.unsubscribedAt) return 'skipped'; // opted out of messages
         const adapter = adapterFor(action.channel ?? 'OUTBOX', { webhook: deps.campaignWebhook });
         if (!adapter) throw new Error(`the ${action.channel} channel is not configured on this server`);
         // The frequency cap: one automated message per customer per window, decided by a
         // compare-and-set on the customer's cap document (a retried step keeps its claim).
         const capFrom = new Date(now.getTime() - settings.messageCapHours * HOUR_MS);
-        const claimed = await MessageCap.findOneAndUpdate(
+        const before = await MessageCap.findOneAndUpdate(
           { _id: customer._id, $or: [{ lastSentAt: mongoose.trusted({ $lte: capFrom }) }, { jobId: job._id }] },
           { $set: { lastSentAt: now, jobId: job._id } },
+          { returnDocument: 'before' },
         ).lean();
-        if (!claimed) {
+        if (before && before.jobId !== job._id)
+          // What to give back if this message finally fails.
+          await MessageCap.updateOne(
+            { _id: customer._id, jobId: job._id },
+            { $set: { previousSentAt: before.lastSentAt } },
+          );
+        if (!before) {
           try {
-            await MessageCap.collection.insertOne({ _id: customer._id, lastSentAt: now, jobId: job._id } as never);
+            await MessageCap.collection.insertOne({
+              _id: customer._id,
+              lastSentAt: now,
+              jobId: job._id,
+              previousSentAt: new Date(0),
+            } as never);
           } catch (err) {
             if (isDuplicateKeyError(err)) return 'skipped';
             throw err;
@@ -474,12 +513,7 @@ export function createAutomationService(deps: {
           createdAt: now,
           updatedAt: now,
         };
-        try {
-          await Task.collection.insertOne(task as never);
-          await events.append('TASK_CREATED', { task });
-        } catch (err) {
-          if (!isDuplicateKeyError(err)) throw err;
-        }
+        await insertAndPublish(Task, task, 'TASK_CREATED');
         return 'executed';
       }
       case 'RAISE_ALERT':
@@ -519,12 +553,24 @@ export function createAutomationService(deps: {
       const rule = await Rule.findById(job.ruleId).lean<RuleDoc>();
       const action = rule?.actions[job.step];
       const customer = await Customer.findById(job.customerId).lean<CustomerDoc>();
-      if (!rule || !action || !customer || (await StepDone.exists({ _id: job._id }))) {
-        await Job.deleteOne({ _id: job._id }); // its rule, step or customer is gone, or it ran
+      // Steps of a rule that was disabled or changed since the run was planned are not run:
+      // their step could now be another action.
+      const isStale =
+        !rule || !action || !rule.enabled || (job.ruleVersion != null && job.ruleVersion !== rule.updatedAt.getTime());
+      if (isStale || !customer || (await StepDone.exists({ _id: job._id }))) {
+        await Job.deleteOne({ _id: job._id }); // gone, disabled, changed, or already run
         continue;
       }
+      // A slow step (a provider's retries) keeps its lease: nobody else runs it meanwhile.
+      const renew = setInterval(
+        () =>
+          void Job.updateOne({ _id: job._id }, { $set: { leaseUntil: new Date(Date.now() + settings.leaseMs) } }).catch(
+            () => {},
+          ),
+        Math.max(100, Math.floor(settings.leaseMs / 3)),
+      );
       try {
-        const outcome = await runStep(job, rule, action, customer);
+        const outcome = await runStep(job, rule, action, customer).finally(() => clearInterval(renew));
         // The step's record first, then the job: a crash between leaves a job the record skips.
         let isFirstRecord = true;
         try {
@@ -555,7 +601,18 @@ export function createAutomationService(deps: {
             },
           },
         );
-        if (givesUp) await bumpStats(rule._id, 'failed');
+        if (givesUp) {
+          await bumpStats(rule._id, 'failed');
+          // Nothing was sent: the customer's message allowance goes back to what it was.
+          if (action.type === 'SEND_MESSAGE') {
+            const cap = await MessageCap.findOne({ _id: customer._id, jobId: job._id }).lean();
+            if (cap)
+              await MessageCap.updateOne(
+                { _id: customer._id, jobId: job._id },
+                { $set: { lastSentAt: cap.previousSentAt ?? new Date(0), jobId: '' } },
+              );
+          }
+        }
       }
     }
     return done;
@@ -620,8 +677,7 @@ export function createAutomationService(deps: {
       createdAt: now,
       updatedAt: now,
     };
-    await Task.collection.insertOne(task as never);
-    await events.append('TASK_CREATED', { task });
+    await insertAndPublish(Task, task, 'TASK_CREATED');
     return { task };
   }
 
@@ -710,7 +766,7 @@ export function createAutomationService(deps: {
     failedSteps: (ruleId: Types.ObjectId, first: number) =>
       Job.find({ ruleId, status: 'FAILED' })
         .sort({ runAt: -1 })
-        .limit(Math.min(Math.max(first, 0), 100))
+        .limit(Math.min(Math.max(first, 1), 100))
         .lean<JobDoc[]>()
         .exec(),
     listAlerts,

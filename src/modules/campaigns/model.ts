@@ -51,6 +51,8 @@ export type CampaignJobDoc = {
   /** When the audience snapshot was complete and sending began. */
   audienceReadyAt?: Date | null;
   chunkCount: number;
+  /** Recipients per chunk when the snapshot was cut (ordinals are chunk × this + position). */
+  chunkSize?: number;
   nextChunk: number;
   leaseOwner: string | null;
   leaseUntil: Date;

@@ -244,6 +244,7 @@ export class CampaignRunner {
           'job.phase': 'SENDING',
           'job.audienceReadyAt': this.deps.clock.now(),
           'job.chunkCount': chunk,
+          'job.chunkSize': size,
           'job.nextChunk': 0,
           'job.leaseUntil': this.#leaseEnd(),
           'stats.targeted': total,
@@ -286,7 +287,7 @@ export class CampaignRunner {
       if (now && now.status !== 'RUNNING') return now;
       throw new Error(`audience chunk ${k} of ${campaign.code} is missing`);
     }
-    const size = this.deps.settings.batchSize;
+    const size = campaign.job.chunkSize ?? this.deps.settings.batchSize;
     const recipients = decodeRecipients(chunk.recipients);
     const ids = recipients.map((r) => deliveryId(campaign._id, r.customerId));
     // A chunk this runner takes over may have been partly recorded by the runner before it.

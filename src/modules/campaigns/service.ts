@@ -438,7 +438,12 @@ export function createCampaignsService(deps: {
     const stale = await StatsRepair.find({ startedAt: mongoose.trusted({ $lte: cutoff }) }).lean();
     if (!stale.length) return 0;
     const campaignIds = [...new Set(stale.map((s) => String(s.campaignId)))].map((id) => new Types.ObjectId(id));
+    const repaired = new Set<string>();
     for (const campaignId of campaignIds) {
+      // A live writer's entry is newer: its increment could land between our read and write.
+      // That campaign is repaired on a later run, once no writer is in flight.
+      if (await StatsRepair.exists({ campaignId, startedAt: mongoose.trusted({ $gt: cutoff }) })) continue;
+      repaired.add(String(campaignId));
       const responded = await Delivery.find({ campaignId, respondedAt: mongoose.trusted({ $ne: null }) })
         .select({ responses: 1 })
         .lean<Array<Pick<DeliveryDoc, 'responses'>>>();
@@ -458,9 +463,10 @@ export function createCampaignsService(deps: {
         },
       );
     }
-    await StatsRepair.deleteMany({ _id: mongoose.trusted({ $in: stale.map((s) => s._id) }) });
-    deps.logger.warn({ campaigns: campaignIds.length }, 'recomputed campaign counters left by a crashed writer');
-    return campaignIds.length;
+    const done = stale.filter((s) => repaired.has(String(s.campaignId)));
+    if (done.length) await StatsRepair.deleteMany({ _id: mongoose.trusted({ $in: done.map((s) => s._id) }) });
+    deps.logger.warn({ campaigns: repaired.size }, 'recomputed campaign counters left by a crashed writer');
+    return repaired.size;
   }
 
   return {

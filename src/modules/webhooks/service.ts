@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Types } from 'mongoose';
+import mongoose, { Types } from 'mongoose';
 import { Webhook } from 'standardwebhooks';
 import { isDuplicateKeyError } from '../../db/errors.js';
 import { claimDue } from '../../db/due-work.js';
@@ -160,6 +160,11 @@ export function createWebhooksService(deps: { clock: Clock; logger: Logger; sett
       { returnDocument: 'after' },
     ).lean<EndpointDoc>();
     endpointsCache = null;
+    if (endpoint && input.enabled)
+      await WebhookDelivery.updateMany(
+        { endpointId: _id, status: 'PENDING' },
+        { $set: { nextAttemptAt: clock.now(), leaseUntil: new Date(0) } },
+      );
     return endpoint ? { endpoint } : notFound(['id'], 'no webhook endpoint has this id');
   }
 
@@ -167,6 +172,11 @@ export function createWebhooksService(deps: { clock: Clock; logger: Logger; sett
     const _id = objectIdOrNull(id);
     const endpoint = _id && (await Endpoint.findOneAndDelete({ _id }).lean<EndpointDoc>());
     endpointsCache = null;
+    if (endpoint)
+      await WebhookDelivery.updateMany(
+        { endpointId: _id, status: 'PENDING' },
+        { $set: { status: 'FAILED', lastError: 'the endpoint was deleted' } },
+      );
     return endpoint ? { endpoint } : notFound(['id'], 'no webhook endpoint has this id');
   }
 
@@ -232,6 +242,9 @@ export function createWebhooksService(deps: { clock: Clock; logger: Logger; sett
   }
 
   async function redeliver(deliveryId: string) {
+    const existing = await WebhookDelivery.findById(deliveryId).lean<DeliveryDoc>();
+    if (!existing || !(await Endpoint.exists({ _id: existing.endpointId })))
+      return notFound(['deliveryId'], 'no webhook delivery of an existing endpoint has this id');
     const now = clock.now();
     const delivery = await WebhookDelivery.findOneAndUpdate(
       { _id: deliveryId },
@@ -257,10 +270,24 @@ export function createWebhooksService(deps: { clock: Clock; logger: Logger; sett
   async function attempt(delivery: DeliveryDoc): Promise<void> {
     const endpoint = await Endpoint.findById(delivery.endpointId).lean<EndpointDoc>();
     if (!endpoint || !endpoint.enabled) {
-      // Deleted or disabled meanwhile: it stays pending for a redelivery once enabled again.
+      // Disabled: it waits (enabling the endpoint brings it forward) until its retry window
+      // ends; deleted: it fails now.
+      const now = clock.now();
+      const fails = !endpoint || now.getTime() >= delivery.retryUntil.getTime();
       await WebhookDelivery.updateOne(
         { _id: delivery._id },
-        { $set: { nextAttemptAt: new Date(clock.now().getTime() + DAY_MS), leaseUntil: new Date(0) } },
+        {
+          $set: fails
+            ? {
+                status: 'FAILED',
+                lastError: endpoint ? 'the endpoint was disabled' : 'the endpoint was deleted',
+                leaseUntil: new Date(0),
+              }
+            : {
+                nextAttemptAt: new Date(Math.min(now.getTime() + DAY_MS, delivery.retryUntil.getTime())),
+                leaseUntil: new Date(0),
+              },
+        },
       );
       return;
     }
@@ -324,7 +351,12 @@ export function createWebhooksService(deps: { clock: Clock; logger: Logger; sett
     // An endpoint that has not taken anything for as long as this delivery was retried is off.
     if (givesUp && (!endpoint.lastSuccessAt || endpoint.lastSuccessAt.getTime() < delivery.createdAt.getTime())) {
       await Endpoint.updateOne(
-        { _id: endpoint._id, enabled: true },
+        {
+          _id: endpoint._id,
+          enabled: true,
+          // Not if a delivery succeeded meanwhile (another worker, another delivery).
+          $or: [{ lastSuccessAt: null }, { lastSuccessAt: mongoose.trusted({ $lt: delivery.createdAt }) }],
+        },
         {
           $set: {
             enabled: false,

@@ -519,7 +519,7 @@ export function createAutomationService(deps: {
       case 'RAISE_ALERT':
         await raiseAlert({
           _id: job._id,
-          title: `${action.title!} — ${customer.name} (${customer.code})`,
+          title: `${action.title!} — ${customer.code}`, // the code, not the name: alerts outlive erasure
           severity: action.severity ?? 'WARNING',
           departments: action.departments ?? ['SALES', 'MARKETING', 'SUPPORT'],
           kind: 'RULE',

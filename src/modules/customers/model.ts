@@ -30,6 +30,8 @@ export type CustomerDoc = {
   rev: number;
   /** When the customer unsubscribed from campaigns (a campaign response); later audiences skip them. */
   unsubscribedAt?: Date | null;
+  /** When deleteCustomer erased its personal data (the record stays, anonymous). */
+  erasedAt?: Date | null;
   createdAt: Date;
   updatedAt: Date;
 };
@@ -54,6 +56,7 @@ const customerSchema = new Schema<CustomerDoc>(
     joinedAt: { type: Date, required: true },
     rev: { type: Number, required: true, default: 0 },
     unsubscribedAt: { type: Date },
+    erasedAt: { type: Date },
     createdAt: { type: Date, required: true },
     updatedAt: { type: Date, required: true },
   },

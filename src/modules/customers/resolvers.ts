@@ -63,6 +63,19 @@ export const resolvers = {
     },
   },
   Mutation: {
+    deleteCustomer: async (_p, { id }, ctx) => {
+      const localId = localIdOf(id, 'Customer');
+      if (!localId) return { deletedId: null, userErrors: NOT_FOUND };
+      const result = await ctx.domain.customers.deleteCustomer(localId);
+      if ('problems' in result) return { deletedId: null, userErrors: toUserErrors(result.problems) };
+      ctx.audit.changes.push({
+        targetId: id,
+        field: 'erasedAt',
+        before: null,
+        after: JSON.stringify(result.customer.erasedAt),
+      });
+      return { deletedId: id, userErrors: [] };
+    },
     createCustomer: async (_p, { input }, ctx) => {
       const result = await ctx.domain.customers.createCustomer(input);
       if ('problems' in result) return { customer: null, userErrors: toUserErrors(result.problems) };

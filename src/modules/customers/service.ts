@@ -4,6 +4,7 @@ import type { Clock } from '../../shared/clock.js';
 import { MoneyError, parseAmount } from '../../shared/money.js';
 import type { SegmentsService } from '../segments/service.js';
 import { segmentFor, type Segment } from '../segments/policy.js';
+import { eraseCustomer } from './erasure.js';
 import { Customer, type CustomerDoc } from './model.js';
 import {
   InvalidFieldError,
@@ -153,6 +154,8 @@ export function createCustomersService(deps: {
   ): Promise<{ customer: CustomerDoc } | { problems: FieldProblem[] }> {
     const current = await findById(id);
     if (!current) return { problems: [{ field: ['id'], message: 'no customer has this id', code: 'NOT_FOUND' }] };
+    if (current.erasedAt)
+      return { problems: [{ field: ['id'], message: 'this customer was deleted', code: 'INVALID_STATE' }] };
     const set: Partial<CustomerDoc> = {};
     const unset: Record<string, ''> = {};
     try {
@@ -267,5 +270,12 @@ export function createCustomersService(deps: {
     return page ?? { problem: { field: ['after'], message: 'not a cursor from this list', code: 'INVALID' } };
   }
 
-  return { createCustomer, updateCustomer, findById, findByIds, listCustomers };
+  return {
+    createCustomer,
+    updateCustomer,
+    deleteCustomer: (id: string) => eraseCustomer(id, clock),
+    findById,
+    findByIds,
+    listCustomers,
+  };
 }

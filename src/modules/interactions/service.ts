@@ -149,7 +149,7 @@ export function createInteractionsService(deps: {
   async function existingCustomerIds(ids: string[]): Promise<Set<string>> {
     const unknown = ids.filter((id) => !knownCustomers.has(id));
     // One lookup by _id each (the embedded engine's indexed path) rather than one $in scan.
-    const found = await Promise.all(unknown.map((id) => Customer.exists({ _id: id })));
+    const found = await Promise.all(unknown.map((id) => Customer.exists({ _id: id, erasedAt: null })));
     if (knownCustomers.size + unknown.length > KNOWN_CUSTOMERS_MAX) knownCustomers.clear();
     unknown.forEach((id, i) => found[i] && knownCustomers.add(id));
     return new Set(ids.filter((id) => knownCustomers.has(id)));
@@ -178,7 +178,8 @@ export function createInteractionsService(deps: {
       ...(latest ? { $max: { lastInteractionAt: latest, lastInteractionSortAt: latest, activityAt: latest } } : {}),
       $set: { updatedAt: clock.now() },
     };
-    const after = await Customer.findOneAndUpdate({ _id: customerId }, update, {
+    // An erased (deleted) customer takes no new interactions: null, as for an unknown one.
+    const after = await Customer.findOneAndUpdate({ _id: customerId, erasedAt: null }, update, {
       returnDocument: 'after',
     }).lean<CustomerDoc>();
     if (!after) return null;
@@ -213,7 +214,7 @@ export function createInteractionsService(deps: {
     if (input.externalId != null && (await Interaction.exists({ _id: id }))) return replayOf(id, input, path);
 
     const customer = await Customer.findById(customerId).lean<CustomerDoc>();
-    if (!customer)
+    if (!customer || customer.erasedAt)
       return { problems: [{ field: [...path, 'customerId'], message: 'no customer has this id', code: 'NOT_FOUND' }] };
 
     const interaction: InteractionDoc = { _id: id, customerId, ...checked.doc };
@@ -236,6 +237,12 @@ export function createInteractionsService(deps: {
       const updated = await applyToCustomer(customerId, [interaction]);
       return updated && (await segments.settleSegment(updated, 'INTERACTION'));
     });
+    if (!after) {
+      // Erased between the check and the update: the interaction goes, nothing else moved.
+      await Interaction.deleteOne({ _id: interaction._id });
+      await PendingApplication.deleteOne({ _id: attemptId });
+      return { problems: [{ field: [...path, 'customerId'], message: 'no customer has this id', code: 'NOT_FOUND' }] };
+    }
     if (after)
       await events.append('INTERACTION_RECORDED', {
         interaction,
@@ -320,7 +327,7 @@ export function createInteractionsService(deps: {
       if (!indexes) throw err;
       for (const index of indexes) duplicates.add(index);
     }
-    const inserted = writable.filter((_, k) => !duplicates.has(k));
+    let inserted = writable.filter((_, k) => !duplicates.has(k));
 
     // 3. Each customer once: aggregates, then its segment; changes recorded together.
     const byCustomer = new Map<string, InteractionDoc[]>();
@@ -345,6 +352,13 @@ export function createInteractionsService(deps: {
     };
     await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, pending.length) }, worker));
     await segments.recordChanges(moves);
+    // Customers erased meanwhile (another process's cache still knew them): their items go.
+    const gone = inserted.filter((c) => !after.has(String(c.doc.customerId)));
+    if (gone.length) {
+      await Interaction.deleteMany({ _id: mongoose.trusted({ $in: gone.map((c) => c.doc._id) }) });
+      for (const c of gone) results[c.index] = notFound(c.index);
+      inserted = inserted.filter((c) => after.has(String(c.doc.customerId)));
+    }
 
     // 4. Events for what was recorded now, and the journal cleared.
     await events.appendMany(

@@ -98,4 +98,65 @@ describe('deleteCustomer', () => {
       deleteCustomer: { deletedId: null, userErrors: [{ field: ['id'], code: 'NOT_FOUND' }] },
     });
   });
+
+  it('mergeCustomers: one customer with both timelines, recomputed totals, the duplicate erased', async () => {
+    const MERGE =
+      'mutation($p: ID!, $d: ID!) { mergeCustomers(primaryId: $p, duplicateId: $d) { customer { id email phone tags purchaseCount interactions { totalCount } totalPurchases { amount } } userErrors { field code } } }';
+    const primary = await createCustomer(t, { name: 'Choi Minseo', email: 'minseo@example.com', tags: ['newsletter'] });
+    const duplicate = await createCustomer(t, { name: 'Minseo Choi', phone: '010-5555-6666', tags: ['store'] });
+    await recordPurchase(t, { customerId: primary.id, amount: '10000' });
+    await recordPurchase(t, { customerId: duplicate.id, amount: '25000' });
+    await recordInteraction(t, { customerId: duplicate.id, type: 'INQUIRY', channel: 'PHONE', description: 'size?' });
+    const summary = async () =>
+      (
+        await t.graphql<{ segmentSummary: Array<{ count: number }> }>('{ segmentSummary { count } }')
+      ).body.data!.segmentSummary.reduce((n, r) => n + r.count, 0);
+    const before = await summary();
+
+    expect((await t.graphql(MERGE, { p: primary.id, d: primary.id })).body.data).toEqual({
+      mergeCustomers: { customer: null, userErrors: [{ field: ['duplicateId'], code: 'INVALID' }] },
+    });
+    const merged = await t.graphql<{ mergeCustomers: { customer: Record<string, unknown>; userErrors: unknown[] } }>(
+      MERGE,
+      {
+        p: primary.id,
+        d: duplicate.id,
+      },
+    );
+    expect(merged.body.data!.mergeCustomers).toEqual({
+      customer: {
+        id: primary.id,
+        email: 'minseo@example.com',
+        phone: '+821055556666',
+        tags: ['newsletter', 'store'],
+        purchaseCount: 2,
+        interactions: { totalCount: 3 },
+        totalPurchases: { amount: '35000' },
+      },
+      userErrors: [],
+    });
+    const dup = await t.graphql<{ customer: Record<string, unknown> }>(
+      'query($id: ID!) { customer(id: $id) { name phone erasedAt interactions { totalCount } mergedInto { id } } }',
+      { id: duplicate.id },
+    );
+    expect(dup.body.data!.customer).toMatchObject({
+      name: 'Erased customer',
+      phone: null,
+      interactions: { totalCount: 0 },
+      mergedInto: { id: primary.id },
+    });
+    // Both records still count (the duplicate as an anonymous one), and nothing reaches it.
+    expect(await summary()).toBe(before);
+    const late = await recordInteraction(t, { customerId: duplicate.id, type: 'INQUIRY', channel: 'WEB' });
+    expect(late.userErrors).toEqual([expect.objectContaining({ code: 'NOT_FOUND' })]);
+    // Merging again (as after an interruption) finishes without changing anything.
+    const again = await t.graphql<{ mergeCustomers: { customer: { purchaseCount: number }; userErrors: unknown[] } }>(
+      MERGE,
+      {
+        p: primary.id,
+        d: duplicate.id,
+      },
+    );
+    expect(again.body.data!.mergeCustomers).toMatchObject({ customer: { purchaseCount: 2 }, userErrors: [] });
+  });
 });

@@ -8,6 +8,7 @@ import { CampaignRunner } from './campaigns/runner.js';
 import { LogConsumer } from './events/consumer.js';
 import { createWebhooksService } from './webhooks/service.js';
 import { createCampaignsService } from './campaigns/service.js';
+import { mergeCustomers } from './customers/merge.js';
 import { createCustomersService } from './customers/service.js';
 import { EventLog } from './events/log.js';
 import { createInteractionsService } from './interactions/service.js';
@@ -73,13 +74,18 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
       handle: webhooks.handleEvent,
     }),
   ];
+  const customersWithMerge = {
+    ...customers,
+    mergeCustomers: (primaryId: string, duplicateId: string) =>
+      mergeCustomers({ clock, interactions, region: config.defaultRegion }, primaryId, duplicateId),
+  };
   const users = createUsersService({ clock, logger, secret: deps.jwtSecret ?? randomBytes(32) });
   const audit = createAuditService({ clock });
   return {
     currency: config.currency,
     events,
     segments,
-    customers,
+    customers: customersWithMerge,
     interactions,
     users,
     audit,

@@ -32,6 +32,10 @@ export type CustomerDoc = {
   unsubscribedAt?: Date | null;
   /** When deleteCustomer erased its personal data (the record stays, anonymous). */
   erasedAt?: Date | null;
+  /** Set on a duplicate merged into another customer (which now holds its interactions). */
+  mergedIntoId?: Types.ObjectId | null;
+  /** During a merge only: what the primary takes from this duplicate. */
+  mergePending?: { email: string | null; phone: string | null; tags: string[] } | null;
   createdAt: Date;
   updatedAt: Date;
 };
@@ -57,6 +61,8 @@ const customerSchema = new Schema<CustomerDoc>(
     rev: { type: Number, required: true, default: 0 },
     unsubscribedAt: { type: Date },
     erasedAt: { type: Date },
+    mergedIntoId: { type: Schema.Types.ObjectId },
+    mergePending: { type: Schema.Types.Mixed },
     createdAt: { type: Date, required: true },
     updatedAt: { type: Date, required: true },
   },

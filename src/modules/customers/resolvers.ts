@@ -76,6 +76,20 @@ export const resolvers = {
       });
       return { deletedId: id, userErrors: [] };
     },
+    mergeCustomers: async (_p, { primaryId, duplicateId }, ctx) => {
+      const result = await ctx.domain.customers.mergeCustomers(
+        localIdOf(primaryId, 'Customer') ?? '',
+        localIdOf(duplicateId, 'Customer') ?? '',
+      );
+      if ('problems' in result) return { customer: null, userErrors: toUserErrors(result.problems) };
+      ctx.audit.changes.push({
+        targetId: duplicateId,
+        field: 'mergedInto',
+        before: null,
+        after: JSON.stringify(primaryId),
+      });
+      return { customer: result.customer, userErrors: [] };
+    },
     createCustomer: async (_p, { input }, ctx) => {
       const result = await ctx.domain.customers.createCustomer(input);
       if ('problems' in result) return { customer: null, userErrors: toUserErrors(result.problems) };
@@ -126,6 +140,7 @@ export const resolvers = {
       return avg === null ? null : toMoney(avg, ctx.domain.currency);
     },
     lastInteractionAt: (c) => c.lastInteractionAt ?? null,
+    mergedInto: (c, _a, ctx) => (c.mergedIntoId ? ctx.loaders.customerById.load(String(c.mergedIntoId)) : null),
     interactions: async (c, args, ctx) => {
       const first = args.first ?? 20;
       if (!args.after) {

@@ -384,6 +384,39 @@ export function createInteractionsService(deps: {
   }
 
   /**
+   * A customer's aggregates recomputed from all of its interactions and written with `$set`
+   * (idempotent), then its segment settled: the crash repair, and a merge's last step.
+   */
+  async function recomputeCustomer(customerId: Types.ObjectId): Promise<CustomerDoc | null> {
+    return perCustomer.run(String(customerId), async () => {
+      const all = await Interaction.find({ customerId }).lean<InteractionDoc[]>();
+      const purchases = all.filter((i) => i.type === 'PURCHASE');
+      const activity = all.filter((i) => isCustomerActivity(i.type)).map((i) => i.occurredAt.getTime());
+      const last = activity.length ? new Date(Math.max(...activity)) : null;
+      const current = await Customer.findById(customerId).lean<CustomerDoc>();
+      if (!current) return null;
+      const fixed = await Customer.findOneAndUpdate(
+        { _id: customerId },
+        {
+          $set: {
+            interactionCount: all.length,
+            purchaseCount: purchases.length,
+            totalPurchasesMinor: purchases.reduce((sum, p) => sum + (p.amountMinor ?? 0), 0),
+            lastInteractionSortAt: last ?? new Date(0),
+            activityAt: last ?? current.joinedAt,
+            updatedAt: clock.now(),
+            ...(last ? { lastInteractionAt: last } : {}),
+          },
+          ...(last ? {} : { $unset: { lastInteractionAt: '' } }),
+          $inc: { rev: 1 },
+        },
+        { returnDocument: 'after' },
+      ).lean<CustomerDoc>();
+      return fixed && segments.settleSegment(fixed, 'INTERACTION');
+    });
+  }
+
+  /**
    * Finishes what a crashed writer left in the journal: for each customer named there, its
    * aggregates are recomputed from all of its interactions and written with `$set` (so running
    * this twice, or after a writer that did finish, changes nothing), then its segment settled.
@@ -393,33 +426,7 @@ export function createInteractionsService(deps: {
     const stale = await PendingApplication.find({ startedAt: mongoose.trusted({ $lte: cutoff }) }).lean();
     if (!stale.length) return 0;
     const customerIds = [...new Set(stale.map((p) => String(p.customerId)))].map((id) => new Types.ObjectId(id));
-    for (const customerId of customerIds) {
-      await perCustomer.run(String(customerId), async () => {
-        const all = await Interaction.find({ customerId }).lean<InteractionDoc[]>();
-        const purchases = all.filter((i) => i.type === 'PURCHASE');
-        const activity = all.filter((i) => isCustomerActivity(i.type)).map((i) => i.occurredAt.getTime());
-        const last = activity.length ? new Date(Math.max(...activity)) : null;
-        const current = await Customer.findById(customerId).lean<CustomerDoc>();
-        if (!current) return;
-        const fixed = await Customer.findOneAndUpdate(
-          { _id: customerId },
-          {
-            $set: {
-              interactionCount: all.length,
-              purchaseCount: purchases.length,
-              totalPurchasesMinor: purchases.reduce((sum, p) => sum + (p.amountMinor ?? 0), 0),
-              lastInteractionSortAt: last ?? new Date(0),
-              activityAt: last ?? current.joinedAt,
-              updatedAt: clock.now(),
-              ...(last ? { lastInteractionAt: last } : {}),
-            },
-            $inc: { rev: 1 },
-          },
-          { returnDocument: 'after' },
-        ).lean<CustomerDoc>();
-        if (fixed) await segments.settleSegment(fixed, 'INTERACTION');
-      });
-    }
+    for (const customerId of customerIds) await recomputeCustomer(customerId);
     for (const p of stale) {
       const interaction = await Interaction.findById(p.interactionId).lean<InteractionDoc>();
       const customer = interaction && (await Customer.findById(interaction.customerId).lean<CustomerDoc>());
@@ -443,6 +450,7 @@ export function createInteractionsService(deps: {
     recordPurchase,
     recordInteractions,
     repairPendingApplications,
+    recomputeCustomer,
     findById: findInteractionById,
     listInteractions,
     firstPagesForCustomers,

@@ -1,0 +1,80 @@
+import type { Clock } from '../../shared/clock.js';
+import { objectIdOrNull } from '../../shared/ids.js';
+import { Interaction } from '../interactions/model.js';
+import type { InteractionsService } from '../interactions/service.js';
+import { eraseCustomer } from './erasure.js';
+import { Customer, type CustomerDoc } from './model.js';
+import { searchKeysFor } from './normalize.js';
+import type { FieldProblem } from './service.js';
+
+/**
+ * mergeCustomers: the duplicate's interactions move to the primary, whose aggregates and
+ * segment are recomputed from them; the primary keeps its profile, gaining the duplicate's tags
+ * and the e-mail or phone it lacked; the duplicate is erased and points at the primary. Each
+ * step is idempotent and the duplicate is marked first, so a merge interrupted by a crash is
+ * finished by running it again (and no interaction reaches the duplicate meanwhile).
+ */
+export async function mergeCustomers(
+  deps: { clock: Clock; interactions: InteractionsService; region: string },
+  primaryId: string,
+  duplicateId: string,
+): Promise<{ customer: CustomerDoc } | { problems: FieldProblem[] }> {
+  const problem = (field: string, message: string, code: FieldProblem['code']) => ({
+    problems: [{ field: [field], message, code }],
+  });
+  const p = objectIdOrNull(primaryId);
+  const d = objectIdOrNull(duplicateId);
+  const primary = p && (await Customer.findById(p).lean<CustomerDoc>());
+  const duplicate = d && (await Customer.findById(d).lean<CustomerDoc>());
+  if (!p || !primary) return problem('primaryId', 'no customer has this id', 'NOT_FOUND');
+  if (!d || !duplicate) return problem('duplicateId', 'no customer has this id', 'NOT_FOUND');
+  if (p.equals(d)) return problem('duplicateId', 'a customer cannot be merged into itself', 'INVALID');
+  if (primary.erasedAt) return problem('primaryId', 'this customer was deleted', 'INVALID_STATE');
+  const isResumed = String(duplicate.mergedIntoId ?? '') === String(p);
+  if (duplicate.erasedAt && !isResumed)
+    return problem('duplicateId', 'this customer was deleted or merged already', 'INVALID_STATE');
+
+  // 1. The duplicate takes nothing new from now on (erasedAt), says where it went, and keeps
+  //    what the primary takes from it until the merge is done (a resumed merge reads it there).
+  const now = deps.clock.now();
+  const carried = duplicate.mergePending ?? {
+    email: duplicate.email ?? null,
+    phone: duplicate.phone ?? null,
+    tags: duplicate.tags,
+  };
+  await Customer.updateOne(
+    { _id: d },
+    { $set: { mergedIntoId: p, erasedAt: duplicate.erasedAt ?? now, mergePending: carried, updatedAt: now } },
+  );
+  // 2. Its interactions become the primary's.
+  await Interaction.updateMany({ customerId: d }, { $set: { customerId: p } });
+  // 3. Its personal data goes (freeing its e-mail), after what the primary takes is read above.
+  await eraseCustomer(String(d), deps.clock);
+  // 4. The primary's profile gains the tags and the contact details it lacked.
+  {
+    const tags = [...new Set([...primary.tags, ...carried.tags])];
+    const next = {
+      ...primary,
+      tags,
+      email: primary.email ?? carried.email ?? null,
+      phone: primary.phone ?? carried.phone ?? null,
+    };
+    await Customer.updateOne(
+      { _id: p },
+      {
+        $set: {
+          tags,
+          ...(next.email ? { email: next.email } : {}),
+          ...(next.phone ? { phone: next.phone } : {}),
+          searchKeys: searchKeysFor(next, deps.region),
+          updatedAt: now,
+        },
+      },
+    );
+  }
+  await Customer.updateOne({ _id: d }, { $unset: { mergePending: '' } });
+  // 5. Aggregates and segments from the interactions each now has.
+  await deps.interactions.recomputeCustomer(d);
+  const merged = await deps.interactions.recomputeCustomer(p);
+  return { customer: merged ?? (await Customer.findById(p).lean<CustomerDoc>())! };
+}

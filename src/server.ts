@@ -32,7 +32,8 @@ import { createDomain } from './modules/domain.js';
 import { startIntervalJob } from './shared/interval-job.js';
 import type { Clock } from './shared/clock.js';
 import type { Logger } from './shared/logger.js';
-import { createMetrics } from './shared/metrics.js';
+import { addBackgroundGauges, createMetrics } from './shared/metrics.js';
+import { readEventLogLag, readQueueDepths } from './modules/system/service.js';
 import { projectRoot } from './shared/paths.js';
 import { createRuntime, type ServerRuntime } from './shared/runtime.js';
 
@@ -73,6 +74,7 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
     dataDir: config.dataDir,
   });
   const domain = createDomain({ config, clock, logger, jwtSecret });
+  addBackgroundGauges(metrics, { eventLogLag: () => readEventLogLag(domain.events), queues: readQueueDepths });
   await ensureIndexes();
   await domain.users.bootstrapAdminIfNeeded({
     email: config.adminEmail,

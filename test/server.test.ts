@@ -45,6 +45,23 @@ describe('the API server', () => {
     expect(res.body.data?.systemStatus.version).toMatch(/^\d+\.\d+\.\d+/);
   });
 
+  it('reports technical health next to the work in progress: latency, errors, lag, queues', async () => {
+    for (let i = 0; i < 20; i++) await t.graphql('{ __typename }');
+    await t.graphql('{ customer(id: 1) }'); // a validation error: counted as an error
+    const res = await t.graphql<{ systemStatus: Record<string, number> & { queues: Record<string, number> } }>(
+      '{ systemStatus { eventLoopLagMs requestsPerSecond p95LatencyMs errorRate eventLogLag queues { automationSteps webhookDeliveries campaigns } } }',
+    );
+    expect(res.body.errors).toBeUndefined();
+    const s = res.body.data!.systemStatus;
+    expect(s.requestsPerSecond).toBeGreaterThan(0);
+    expect(s.p95LatencyMs).toBeGreaterThan(0);
+    expect(s.errorRate).toBeGreaterThan(0);
+    expect(s.errorRate).toBeLessThan(0.5);
+    expect(s.eventLoopLagMs).toBeGreaterThanOrEqual(0);
+    expect(s.eventLogLag).toBeGreaterThanOrEqual(0);
+    expect(s.queues).toEqual({ automationSteps: 0, webhookDeliveries: 0, campaigns: 0 });
+  });
+
   it('returns and echoes a request id on every response', async () => {
     const mine = await fetch(`${t.baseUrl}/healthz`, { headers: { 'x-request-id': 'trace-123' } });
     expect(mine.headers.get('x-request-id')).toBe('trace-123');
@@ -131,5 +148,7 @@ describe('the API server', () => {
     expect(text).toMatch(/graphql_ws_connections_active \d+/);
     expect(text).toMatch(/graphql_subscriptions_active \d+/);
     expect(text).toMatch(/process_resident_memory_bytes \d+/);
+    expect(text).toMatch(/pulse_event_log_lag \d+/);
+    expect(text).toMatch(/pulse_queue_depth\{queue="automation_steps"\} \d+/);
   });
 });

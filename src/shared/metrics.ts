@@ -49,3 +49,36 @@ export function createMetrics(runtime: ServerRuntime) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * The background side in /metrics: the event log's lag on this process and the pending work of
+ * the whole deployment, read when Prometheus scrapes.
+ */
+export function addBackgroundGauges(
+  metrics: Metrics,
+  read: {
+    eventLogLag: () => Promise<number>;
+    queues: () => Promise<Record<'automationSteps' | 'webhookDeliveries' | 'campaigns', number>>;
+  },
+): void {
+  new Gauge({
+    name: 'pulse_event_log_lag',
+    help: 'Events appended to the log that this process has not yet handed to its subscribers.',
+    registers: [metrics.registry],
+    async collect() {
+      this.set(await read.eventLogLag());
+    },
+  });
+  new Gauge({
+    name: 'pulse_queue_depth',
+    help: 'Pending background work: automation steps, webhook deliveries, campaigns scheduled or sending.',
+    labelNames: ['queue'] as const,
+    registers: [metrics.registry],
+    async collect() {
+      const q = await read.queues();
+      this.set({ queue: 'automation_steps' }, q.automationSteps);
+      this.set({ queue: 'webhook_deliveries' }, q.webhookDeliveries);
+      this.set({ queue: 'campaigns' }, q.campaigns);
+    },
+  });
+}

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { RequestWindow } from './request-window.js';
 import path from 'node:path';
 import { projectRoot } from './paths.js';
 
@@ -11,6 +13,10 @@ export type ServerRuntime = {
   activeSubscriptions: number;
   /** GraphQL-over-HTTP operations being executed (the client may have gone already). */
   inFlightRequests: number;
+  /** The last minute of GraphQL-over-HTTP operations. */
+  requests: RequestWindow;
+  /** Event-loop delay since the last status reading. */
+  eventLoop: IntervalHistogram;
 };
 
 export const appVersion: string = (
@@ -25,5 +31,13 @@ export function createRuntime(databaseKind: ServerRuntime['databaseKind'], start
     activeWebSockets: 0,
     activeSubscriptions: 0,
     inFlightRequests: 0,
+    requests: new RequestWindow(),
+    eventLoop: startEventLoopMonitor(),
   };
+}
+
+function startEventLoopMonitor(): IntervalHistogram {
+  const histogram = monitorEventLoopDelay({ resolution: 20 });
+  histogram.enable();
+  return histogram;
 }

@@ -8,11 +8,13 @@ export function metricsPlugin(metrics: Metrics, runtime: ServerRuntime): ApolloS
   return {
     async requestDidStart() {
       const endTimer = metrics.graphqlOperationDuration.startTimer();
+      const started = performance.now();
       runtime.inFlightRequests++;
       return {
         async willSendResponse({ operation, operationName, response }) {
           runtime.inFlightRequests--;
           const errors = response.body.kind === 'single' ? response.body.singleResult.errors : undefined;
+          runtime.requests.record(performance.now() - started, Boolean(errors?.length));
           for (const e of errors ?? []) metrics.graphqlErrors.inc({ code: String(e.extensions?.code ?? 'UNKNOWN') });
           endTimer({
             operation_type: operation?.operation ?? 'unknown',

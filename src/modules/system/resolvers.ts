@@ -4,7 +4,7 @@ import { readSystemStatus, STATUS_INTERVAL_SECONDS, watchSystemStatus, type Syst
 
 export const resolvers = {
   Query: {
-    systemStatus: (_parent, _args, ctx) => readSystemStatus(ctx.runtime, ctx.clock),
+    systemStatus: (_parent, _args, ctx) => readSystemStatus(ctx.runtime, ctx.clock, ctx.domain.events),
   },
   Subscription: {
     systemStatus: {
@@ -16,7 +16,7 @@ export const resolvers = {
             'intervalSeconds',
           );
         }
-        return watchSystemStatus(ctx.runtime, ctx.clock, seconds);
+        return watchSystemStatus(ctx.runtime, ctx.clock, ctx.domain.events, seconds);
       },
       resolve: (payload: SystemStatusSnapshot) => payload,
     },

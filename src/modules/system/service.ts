@@ -1,5 +1,12 @@
 import { Repeater } from '@repeaterjs/repeater';
+import mongoose from 'mongoose';
 import { pingDatabase } from '../../db/connection.js';
+import { currentSequence } from '../../db/counters.js';
+import { Job } from '../automation/model.js';
+import { Campaign } from '../campaigns/model.js';
+import type { EventLog } from '../events/log.js';
+import { EVENT_SEQUENCE } from '../events/model.js';
+import { WebhookDelivery } from '../webhooks/model.js';
 import type { Clock } from '../../shared/clock.js';
 import type { ServerRuntime } from '../../shared/runtime.js';
 
@@ -11,12 +18,45 @@ export type SystemStatusSnapshot = {
   heapUsedBytes: number;
   activeWebSockets: number;
   activeSubscriptions: number;
+  eventLoopLagMs: number;
+  requestsPerSecond: number;
+  p95LatencyMs: number;
+  errorRate: number;
+  eventLogLag: number;
+  queues: QueueDepths;
   database: { kind: 'EMBEDDED' | 'EXTERNAL'; isReachable: boolean; pingMs: number | null };
 };
 
-export async function readSystemStatus(runtime: ServerRuntime, clock: Clock): Promise<SystemStatusSnapshot> {
+export type QueueDepths = { automationSteps: number; webhookDeliveries: number; campaigns: number };
+
+/** Pending background work (small collections: their pending items only). */
+export async function readQueueDepths(): Promise<QueueDepths> {
+  const [automationSteps, webhookDeliveries, campaigns] = await Promise.all([
+    Job.countDocuments({ status: 'PENDING' }),
+    WebhookDelivery.countDocuments({ status: 'PENDING' }),
+    Campaign.countDocuments({ status: mongoose.trusted({ $in: ['SCHEDULED', 'RUNNING'] }) }),
+  ]);
+  return { automationSteps, webhookDeliveries, campaigns };
+}
+
+/** Events appended (by any process) that this process's tailer has not reached. */
+export async function readEventLogLag(events: EventLog): Promise<number> {
+  return Math.max(0, (await currentSequence(EVENT_SEQUENCE)) - events.position);
+}
+
+export async function readSystemStatus(
+  runtime: ServerRuntime,
+  clock: Clock,
+  events: EventLog,
+): Promise<SystemStatusSnapshot> {
   const pingMs = await pingDatabase().catch(() => null);
   const memory = process.memoryUsage();
+  const lagMs = runtime.eventLoop.percentile(99) / 1e6;
+  runtime.eventLoop.reset();
+  const [eventLogLag, queues] = await Promise.all([
+    readEventLogLag(events).catch(() => 0),
+    readQueueDepths().catch(() => ({ automationSteps: 0, webhookDeliveries: 0, campaigns: 0 })),
+  ]);
   return {
     version: runtime.version,
     startedAt: runtime.startedAt,
@@ -25,6 +65,10 @@ export async function readSystemStatus(runtime: ServerRuntime, clock: Clock): Pr
     heapUsedBytes: memory.heapUsed,
     activeWebSockets: runtime.activeWebSockets,
     activeSubscriptions: runtime.activeSubscriptions,
+    eventLoopLagMs: Number.isFinite(lagMs) ? lagMs : 0,
+    ...runtime.requests.summary(runtime.startedAt),
+    eventLogLag,
+    queues,
     database: {
       kind: runtime.databaseKind === 'embedded' ? 'EMBEDDED' : 'EXTERNAL',
       isReachable: pingMs !== null,
@@ -43,12 +87,13 @@ export const STATUS_INTERVAL_SECONDS = { min: 1, max: 60 } as const;
 export function watchSystemStatus(
   runtime: ServerRuntime,
   clock: Clock,
+  events: EventLog,
   intervalSeconds: number,
 ): AsyncIterableIterator<SystemStatusSnapshot> {
   return new Repeater<SystemStatusSnapshot>(async (push, stop) => {
-    await push(await readSystemStatus(runtime, clock));
+    await push(await readSystemStatus(runtime, clock, events));
     const timer = setInterval(() => {
-      readSystemStatus(runtime, clock).then(push, stop);
+      readSystemStatus(runtime, clock, events).then(push, stop);
     }, intervalSeconds * 1000);
     await stop;
     clearInterval(timer);

@@ -1,0 +1,30 @@
+/**
+ * docs/GUIDE.md stays true: every GraphQL operation in it (and in its TypeScript sample)
+ * parses and validates against the schema the server serves.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { parse, validate } from 'graphql';
+import { buildSchema } from '../src/graphql/schema.js';
+import { projectRoot } from '../src/shared/paths.js';
+
+const guide = readFileSync(path.join(projectRoot, 'docs', 'GUIDE.md'), 'utf8');
+const blocks = [...guide.matchAll(/```graphql\n([\s\S]*?)```/g)].map((m) => m[1]!);
+const embedded = [...guide.matchAll(/query:\s+'((?:subscription|query|mutation)[^']*)'/g)].map((m) => m[1]!);
+const curl = [...guide.matchAll(/"query":"([^"]*)"/g)].map((m) => m[1]!);
+
+describe('docs/GUIDE.md', () => {
+  const schema = buildSchema();
+  it('has operations to check', () => {
+    expect(blocks.length).toBeGreaterThanOrEqual(6);
+    expect(embedded.length).toBeGreaterThanOrEqual(1);
+    expect(curl.length).toBeGreaterThanOrEqual(1);
+  });
+  it.each([...blocks, ...embedded, ...curl].map((b, i) => [i, b] as const))(
+    'operation %i validates against the schema',
+    (_i, source) => {
+      expect(validate(schema, parse(source)).map((e) => e.message)).toEqual([]);
+    },
+  );
+});

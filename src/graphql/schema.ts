@@ -5,6 +5,7 @@ import { DateTimeResolver } from 'graphql-scalars';
 import type { GraphQLSchema } from 'graphql';
 import { projectRoot } from '../shared/paths.js';
 import { resolvers as auditResolvers } from '../modules/audit/resolvers.js';
+import { resolvers as analyticsResolvers } from '../modules/analytics/resolvers.js';
 import { resolvers as automationResolvers } from '../modules/automation/resolvers.js';
 import { resolvers as campaignResolvers } from '../modules/campaigns/resolvers.js';
 import { resolvers as webhookResolvers } from '../modules/webhooks/resolvers.js';
@@ -37,6 +38,7 @@ const domainResolvers = [
   campaignResolvers,
   automationResolvers,
   webhookResolvers,
+  analyticsResolvers,
 ];
 
 export function buildSchema(): GraphQLSchema {

@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { createAuditService } from './audit/service.js';
+import { countEvent } from './analytics/service.js';
 import { createAutomationService } from './automation/service.js';
 import { CampaignRunner } from './campaigns/runner.js';
 import { LogConsumer } from './events/consumer.js';
@@ -73,6 +74,7 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
       leaseMs: config.automation.leaseMs,
       handle: webhooks.handleEvent,
     }),
+    new LogConsumer({ name: 'analytics', events, logger, leaseMs: config.automation.leaseMs, handle: countEvent }),
   ];
   const customersWithMerge = {
     ...customers,

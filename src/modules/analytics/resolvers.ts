@@ -1,0 +1,29 @@
+import type { Resolvers } from '../../generated/graphql.js';
+import { userInputError } from '../../graphql/errors.js';
+import { toMoney } from '../../shared/money.js';
+import { readDashboard, type Point } from './service.js';
+
+export const resolvers = {
+  Query: {
+    dashboard: async (_p, { from, to, granularity, filter }, ctx) => {
+      const view = await readDashboard(ctx.domain.segments, {
+        from,
+        to,
+        granularity: granularity ?? 'DAY',
+        filter: filter ?? {},
+      });
+      if ('problem' in view) throw userInputError(view.problem, 'to');
+      const money = (minor: number) => toMoney(minor, ctx.domain.currency);
+      const moneyKpi = (k: { total: number; series: Point[] }) => ({
+        total: money(k.total),
+        series: k.series.map((p) => ({ start: p.start, value: money(p.value) })),
+      });
+      return {
+        ...view,
+        revenue: moneyKpi(view.revenueMinor),
+        averageOrderValue: moneyKpi(view.averageOrderMinor),
+        campaigns: { ...view.campaigns, revenue: money(view.campaigns.revenueMinor) },
+      };
+    },
+  },
+} satisfies Resolvers;

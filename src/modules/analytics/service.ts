@@ -1,0 +1,211 @@
+import mongoose, { Schema } from 'mongoose';
+import { isDuplicateKeyError } from '../../db/errors.js';
+import { Campaign, type CampaignDoc } from '../campaigns/model.js';
+import type { EventDoc } from '../events/model.js';
+import type { Channel } from '../interactions/model.js';
+import type { InteractionRecordedPayload } from '../interactions/service.js';
+import { SEGMENTS, type Segment } from '../segments/policy.js';
+import type { SegmentChangedPayload, SegmentsService } from '../segments/service.js';
+
+const DAY_MS = 86_400_000;
+export const MAX_DAYS = 366;
+
+/** The counters one day (or one slice of it) carries. */
+type Counters = {
+  revenueMinor: number;
+  purchases: number;
+  interactions: number;
+  complaints: number;
+  newCustomers: number;
+};
+
+/**
+ * One UTC day of counters (`_id` = `YYYY-MM-DD`): totals, per channel and per segment, and the
+ * segment moves. `lastSeq` makes the consumer's update exactly-once: events arrive in log
+ * order, so an event at or below it was counted already.
+ */
+export type KpiDayDoc = {
+  _id: string;
+  lastSeq: number;
+  all?: Partial<Counters>;
+  byChannel?: Partial<Record<Channel, Partial<Counters>>>;
+  bySegment?: Partial<Record<Segment, Partial<Counters>>>;
+  flows?: Record<string, number>;
+};
+
+export const KpiDay = mongoose.model<KpiDayDoc>(
+  'KpiDay',
+  new Schema<KpiDayDoc>({ _id: String, lastSeq: Number }, { versionKey: false, collection: 'kpi_days', strict: false }),
+);
+
+export function dayKey(at: Date): string {
+  return at.toISOString().slice(0, 10);
+}
+
+/** The analytics consumer's handler: one event moves one day's counters, once. */
+export async function countEvent(event: EventDoc): Promise<void> {
+  const inc: Record<string, number> = {};
+  let day: string;
+  const add = (slices: string[], field: keyof Counters, by: number) => {
+    for (const slice of slices) inc[`${slice}.${field}`] = (inc[`${slice}.${field}`] ?? 0) + by;
+  };
+  if (event.type === 'INTERACTION_RECORDED') {
+    const { interaction, customer } = event.payload as InteractionRecordedPayload;
+    day = dayKey(interaction.occurredAt);
+    const slices = ['all', `byChannel.${interaction.channel}`, `bySegment.${customer.segment}`];
+    add(slices, 'interactions', 1);
+    if (interaction.type === 'PURCHASE') {
+      add(slices, 'purchases', 1);
+      add(slices, 'revenueMinor', interaction.amountMinor ?? 0);
+    }
+    if (interaction.type === 'COMPLAINT') add(slices, 'complaints', 1);
+  } else if (event.type === 'SEGMENT_CHANGED') {
+    const change = event.payload as SegmentChangedPayload;
+    day = dayKey(change.changedAt);
+    if (change.reason === 'CREATED') add(['all', `bySegment.${change.to}`], 'newCustomers', 1);
+    else inc[`flows.${change.from}_${change.to}`] = 1;
+  } else return;
+  try {
+    await KpiDay.collection.updateOne(
+      { _id: day, lastSeq: mongoose.trusted({ $lt: event.seq }) } as never,
+      { $inc: inc, $set: { lastSeq: event.seq } },
+      { upsert: true },
+    );
+  } catch (err) {
+    if (!isDuplicateKeyError(err)) throw err; // this event was counted before
+  }
+}
+
+export type Granularity = 'DAY' | 'WEEK' | 'MONTH';
+
+function bucketStart(day: Date, granularity: Granularity): Date {
+  if (granularity === 'DAY') return day;
+  if (granularity === 'MONTH') return new Date(Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), 1));
+  const weekday = (day.getUTCDay() + 6) % 7; // Monday 0
+  return new Date(day.getTime() - weekday * DAY_MS);
+}
+
+export type DashboardFilter = { channel?: Channel | null; segment?: Segment | null };
+
+export type Point = { start: Date; value: number };
+
+export type DashboardView = {
+  from: Date;
+  to: Date;
+  granularity: Granularity;
+  revenueMinor: { total: number; series: Point[] };
+  purchases: { total: number; series: Point[] };
+  averageOrderMinor: { total: number; series: Point[] };
+  interactions: { total: number; series: Point[] };
+  newCustomers: { total: number; series: Point[] };
+  complaints: { total: number; series: Point[] };
+  complaintRate: { total: number; series: Point[] };
+  churnRate: number;
+  segmentFlows: Array<{ from: Segment; to: Segment; count: number }>;
+  segmentDistribution: Array<{ segment: Segment; count: number }>;
+  campaigns: {
+    campaigns: number;
+    delivered: number;
+    responded: number;
+    responseRate: number;
+    conversions: number;
+    conversionRate: number;
+    revenueMinor: number;
+  };
+};
+
+const ratio = (a: number, b: number) => (b > 0 ? a / b : 0);
+
+/** The dashboard over whole UTC days from `from` to `to` (inclusive): one lookup by `_id` per day. */
+export async function readDashboard(
+  segments: SegmentsService,
+  args: { from: Date; to: Date; granularity: Granularity; filter: DashboardFilter },
+): Promise<DashboardView | { problem: string }> {
+  const first = new Date(dayKey(args.from));
+  const last = new Date(dayKey(args.to));
+  const days = Math.round((last.getTime() - first.getTime()) / DAY_MS) + 1;
+  if (days < 1) return { problem: 'to must not be before from' };
+  if (days > MAX_DAYS) return { problem: `at most ${MAX_DAYS} days per dashboard` };
+  if (args.filter.channel && args.filter.segment)
+    return { problem: 'filter by channel or by segment, not both (the buckets keep each on its own)' };
+  const dates = Array.from({ length: days }, (_, i) => new Date(first.getTime() + i * DAY_MS));
+  const docs = await Promise.all(dates.map((d) => KpiDay.findById(dayKey(d)).lean<KpiDayDoc>()));
+
+  const slice = (doc: KpiDayDoc | null): Partial<Counters> => {
+    if (!doc) return {};
+    const { channel, segment } = args.filter;
+    if (channel) return doc.byChannel?.[channel] ?? {};
+    if (segment) return doc.bySegment?.[segment] ?? {};
+    return doc.all ?? {};
+  };
+  const buckets = new Map<number, Counters>();
+  for (const [i, doc] of docs.entries()) {
+    const start = bucketStart(dates[i]!, args.granularity).getTime();
+    const b = buckets.get(start) ?? { revenueMinor: 0, purchases: 0, interactions: 0, complaints: 0, newCustomers: 0 };
+    const s = slice(doc);
+    for (const k of Object.keys(b) as Array<keyof Counters>) b[k] += s[k] ?? 0;
+    buckets.set(start, b);
+  }
+  const points = [...buckets.entries()].sort((a, b) => a[0] - b[0]);
+  const series = (f: (c: Counters) => number) => points.map(([start, c]) => ({ start: new Date(start), value: f(c) }));
+  const sum = (k: keyof Counters) => points.reduce((n, [, c]) => n + c[k], 0);
+  const kpi = (k: keyof Counters) => ({ total: sum(k), series: series((c) => c[k]) });
+
+  const flows = new Map<string, number>();
+  for (const doc of docs) for (const [k, n] of Object.entries(doc?.flows ?? {})) flows.set(k, (flows.get(k) ?? 0) + n);
+  const segmentFlows = [...flows.entries()]
+    .map(([k, count]) => {
+      const [from, to] = k.split('_') as [Segment, Segment];
+      return { from, to, count };
+    })
+    .sort(
+      (a, b) => SEGMENTS.indexOf(a.from) - SEGMENTS.indexOf(b.from) || SEGMENTS.indexOf(a.to) - SEGMENTS.indexOf(b.to),
+    );
+  const counts = await segments.segmentCounts();
+  const customers = SEGMENTS.reduce((n, s) => n + counts[s], 0);
+  const churned = segmentFlows.filter((f) => f.to === 'CHURNED').reduce((n, f) => n + f.count, 0);
+
+  const rangeEnd = new Date(last.getTime() + DAY_MS);
+  const started = await Campaign.find({
+    startedAt: mongoose.trusted({ $gte: first, $lt: rangeEnd }),
+  })
+    .select({ stats: 1 })
+    .lean<Array<Pick<CampaignDoc, 'stats'>>>();
+  const c = started.reduce(
+    (t, { stats }) => ({
+      delivered: t.delivered + stats.delivered,
+      responded: t.responded + stats.responded,
+      conversions: t.conversions + stats.conversions,
+      revenueMinor: t.revenueMinor + stats.revenueMinor,
+    }),
+    { delivered: 0, responded: 0, conversions: 0, revenueMinor: 0 },
+  );
+
+  return {
+    from: first,
+    to: last,
+    granularity: args.granularity,
+    revenueMinor: kpi('revenueMinor'),
+    purchases: kpi('purchases'),
+    averageOrderMinor: {
+      total: Math.floor(ratio(sum('revenueMinor'), sum('purchases'))),
+      series: series((b) => Math.floor(ratio(b.revenueMinor, b.purchases))),
+    },
+    interactions: kpi('interactions'),
+    newCustomers: kpi('newCustomers'),
+    complaints: kpi('complaints'),
+    complaintRate: {
+      total: ratio(sum('complaints'), sum('interactions')),
+      series: series((b) => ratio(b.complaints, b.interactions)),
+    },
+    churnRate: ratio(churned, customers),
+    segmentFlows,
+    segmentDistribution: SEGMENTS.map((segment) => ({ segment, count: counts[segment] })),
+    campaigns: {
+      campaigns: started.length,
+      ...c,
+      responseRate: ratio(c.responded, c.delivered),
+      conversionRate: ratio(c.conversions, c.delivered),
+    },
+  };
+}

@@ -1,0 +1,134 @@
+/**
+ * The dashboard's KPIs against a small data set whose values are computed by hand below.
+ * Purchases are dated on three days; the daily buckets are kept by the analytics consumer.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ManualClock } from '../src/shared/clock.js';
+import { createCustomer, recordInteraction, recordPurchase } from './helpers/crm.js';
+import { eventually } from './helpers/process.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+
+const DASHBOARD = `query($from: DateTime!, $to: DateTime!, $g: Granularity, $f: DashboardFilter) {
+  dashboard(from: $from, to: $to, granularity: $g, filter: $f) {
+    revenue { total { amount } series { start value { amount } } }
+    purchases { total series { value } }
+    averageOrderValue { total { amount } series { value { amount } } }
+    interactions { total series { value } }
+    newCustomers { total series { value } }
+    complaints { total series { value } }
+    complaintRate { total series { value } }
+    churnRate
+    segmentFlows { from to count }
+    segmentDistribution { segment count }
+    campaigns { campaigns delivered responseRate revenue { amount } }
+  } }`;
+
+type Kpi = { total: unknown; series: Array<{ start?: string; value: unknown }> };
+type Dash = {
+  revenue: Kpi;
+  purchases: Kpi;
+  averageOrderValue: Kpi;
+  interactions: Kpi;
+  newCustomers: Kpi;
+  complaints: Kpi;
+  complaintRate: Kpi;
+  churnRate: number;
+  segmentFlows: unknown[];
+  segmentDistribution: Array<{ segment: string; count: number }>;
+  campaigns: unknown;
+};
+
+describe('dashboard', () => {
+  const clock = new ManualClock(new Date('2026-05-20T12:00:00.000Z'));
+  let t: TestServer;
+  const range = { from: '2026-05-18T00:00:00.000Z', to: '2026-05-20T23:59:59.000Z' };
+  const on = (day: number, hour = 10) => `2026-05-${day}T${String(hour).padStart(2, '0')}:00:00.000Z`;
+
+  async function dashboard(variables: Record<string, unknown> = {}): Promise<Dash> {
+    const res = await t.graphql<{ dashboard: Dash }>(DASHBOARD, { ...range, ...variables });
+    expect(res.body.errors).toBeUndefined();
+    return res.body.data!.dashboard;
+  }
+
+  beforeAll(async () => {
+    t = await startTestServer({ clock, env: { AUTOMATION_POLL_MS: '30' } });
+    // The analytics consumer starts at the end of the log: give it a moment to take its lease.
+    await new Promise((r) => setTimeout(r, 300));
+    const [a, b, c] = [
+      await createCustomer(t, { name: 'Ana' }),
+      await createCustomer(t, { name: 'Ben' }),
+      await createCustomer(t, { name: 'Cho' }),
+    ];
+    await recordPurchase(t, { customerId: a!.id, amount: '10000', channel: 'WEB', occurredAt: on(18) });
+    await recordPurchase(t, { customerId: a!.id, amount: '30000', channel: 'STORE', occurredAt: on(19) });
+    await recordPurchase(t, { customerId: b!.id, amount: '20000', channel: 'WEB', occurredAt: on(19) });
+    await recordInteraction(t, { customerId: c!.id, type: 'COMPLAINT', channel: 'PHONE', occurredAt: on(19) });
+    await recordInteraction(t, { customerId: b!.id, type: 'INQUIRY', channel: 'WEB', occurredAt: on(20, 9) });
+    await recordPurchase(t, { customerId: c!.id, amount: '1000000', channel: 'STORE', occurredAt: on(20, 11) }); // → VIP
+  });
+  afterAll(async () => {
+    await t.stop();
+  });
+
+  it('adds up revenue, purchases, order value, interactions, complaints and new customers per day', async () => {
+    const d = await eventually(dashboard, (x) => (x.interactions.total as number) === 6);
+    // Revenue: 10,000 (18th); 30,000 + 20,000 (19th); 1,000,000 (20th).
+    expect(d.revenue).toEqual({
+      total: { amount: '1060000' },
+      series: [
+        { start: '2026-05-18T00:00:00.000Z', value: { amount: '10000' } },
+        { start: '2026-05-19T00:00:00.000Z', value: { amount: '50000' } },
+        { start: '2026-05-20T00:00:00.000Z', value: { amount: '1000000' } },
+      ],
+    });
+    expect(d.purchases).toEqual({ total: 4, series: [{ value: 1 }, { value: 2 }, { value: 1 }] });
+    // 1,060,000 / 4 = 265,000; per day 10,000, 25,000, 1,000,000.
+    expect(d.averageOrderValue).toEqual({
+      total: { amount: '265000' },
+      series: [{ value: { amount: '10000' } }, { value: { amount: '25000' } }, { value: { amount: '1000000' } }],
+    });
+    expect(d.interactions).toEqual({ total: 6, series: [{ value: 1 }, { value: 3 }, { value: 2 }] });
+    expect(d.complaints).toEqual({ total: 1, series: [{ value: 0 }, { value: 1 }, { value: 0 }] });
+    expect(d.complaintRate).toEqual({ total: 1 / 6, series: [{ value: 0 }, { value: 1 / 3 }, { value: 0 }] });
+    // The three customers were created "now", on the 20th.
+    expect(d.newCustomers).toEqual({ total: 3, series: [{ value: 0 }, { value: 0 }, { value: 3 }] });
+    expect(d.segmentFlows).toEqual([{ from: 'NEW', to: 'VIP', count: 1 }]);
+    expect(d.churnRate).toBe(0);
+    expect(d.segmentDistribution.filter((s) => s.count > 0)).toEqual([
+      { segment: 'VIP', count: 1 },
+      { segment: 'NEW', count: 2 },
+    ]);
+    expect(d.campaigns).toEqual({ campaigns: 0, delivered: 0, responseRate: 0, revenue: { amount: '0' } });
+  });
+
+  it('drills down by channel and by segment, and rolls days up into weeks and months', async () => {
+    const web = await dashboard({ f: { channel: 'WEB' } });
+    expect(web.revenue.total).toEqual({ amount: '30000' }); // Ana's 10,000 and Ben's 20,000
+    expect(web.interactions.total).toBe(3); // and Ben's inquiry
+    const vip = await dashboard({ f: { segment: 'VIP' } });
+    expect(vip.revenue.total).toEqual({ amount: '1000000' }); // Cho was VIP right after it
+    const week = await dashboard({ g: 'WEEK' }); // the 18th is a Monday: one week
+    expect(week.revenue.series).toEqual([{ start: '2026-05-18T00:00:00.000Z', value: { amount: '1060000' } }]);
+    const month = await dashboard({ g: 'MONTH' });
+    expect(month.purchases.series).toEqual([{ value: 4 }]);
+    expect((month.revenue.series[0] as { start: string }).start).toBe('2026-05-01T00:00:00.000Z');
+  });
+
+  it('refuses more than 366 days, a reversed range, and channel with segment', async () => {
+    for (const variables of [
+      { from: '2025-01-01T00:00:00.000Z', to: '2026-05-20T00:00:00.000Z' },
+      { from: '2026-05-20T00:00:00.000Z', to: '2026-05-18T00:00:00.000Z' },
+      { f: { channel: 'WEB', segment: 'VIP' } },
+    ]) {
+      const res = await t.graphql(DASHBOARD, { ...range, ...variables });
+      expect(res.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    }
+  });
+
+  it('is for ADMIN, SALES, MARKETING and ANALYST', async () => {
+    const support = await t.graphql(DASHBOARD, range, { authorization: `Bearer ${await t.tokenFor('SUPPORT')}` });
+    expect(support.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const analyst = await t.graphql(DASHBOARD, range, { authorization: `Bearer ${await t.tokenFor('ANALYST')}` });
+    expect(analyst.body.errors).toBeUndefined();
+  });
+});

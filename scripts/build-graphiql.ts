@@ -1,6 +1,7 @@
 /**
- * Bundles GraphiQL from the `graphiql` npm package into dist-web/graphiql, so the API serves
- * it from local files: no CDN, works offline.
+ * Bundles the web pages the API serves from local files (no CDN, works offline): GraphiQL from
+ * the `graphiql` npm package into dist-web/graphiql, and the operator dashboard (with uPlot)
+ * into dist-web/dashboard.
  */
 import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -26,3 +27,19 @@ await build({
   logLevel: 'warning',
 });
 await copyFile(path.join(source, 'index.html'), path.join(out, 'index.html'));
+
+const dashboardSource = path.join(projectRoot, 'web', 'dashboard');
+const dashboardOut = path.join(projectRoot, 'dist-web', 'dashboard');
+await mkdir(dashboardOut, { recursive: true });
+await build({
+  entryPoints: [path.join(dashboardSource, 'main.ts')],
+  outdir: dashboardOut,
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  minify: true,
+  sourcemap: true,
+  logLevel: 'warning',
+});
+await copyFile(path.join(dashboardSource, 'index.html'), path.join(dashboardOut, 'index.html'));

@@ -38,13 +38,15 @@ import { projectRoot } from './shared/paths.js';
 import { createRuntime, type ServerRuntime } from './shared/runtime.js';
 
 export const GRAPHIQL_DIR = path.join(projectRoot, 'dist-web', 'graphiql');
+export const DASHBOARD_DIR = path.join(projectRoot, 'dist-web', 'dashboard');
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const ROUTES = new Set(['/graphql', '/healthz', '/readyz', '/metrics']);
+const ROUTES = new Set(['/', '/graphql', '/healthz', '/readyz', '/metrics']);
 
 /** Known routes only, never raw URLs: metric label values must stay few. */
 function routeLabel(url: string): string {
   const p = url.split('?')[0] ?? '';
   if (ROUTES.has(p)) return p;
+  if (p.startsWith('/dashboard/')) return '/dashboard/*';
   return p.startsWith('/graphiql/') ? '/graphiql/*' : 'other';
 }
 
@@ -226,6 +228,17 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
   });
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  // The operator dashboard (web/dashboard): a page that signs in and reads the API like any client.
+  app.use('/dashboard', express.static(DASHBOARD_DIR, { index: false, fallthrough: false, maxAge: '1h' }));
+  app.get('/', (_req, res) => {
+    const page = path.join(DASHBOARD_DIR, 'index.html');
+    if (!existsSync(page)) {
+      res.status(503).type('text').send('The dashboard is not built: run `npm run build`.');
+      return;
+    }
+    res.sendFile(page);
   });
 
   if (config.isGraphiqlEnabled) {

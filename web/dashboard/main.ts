@@ -1,0 +1,254 @@
+/**
+ * The operator dashboard: signs in, shows the business KPIs of the last 30 days with a revenue
+ * chart, the segment distribution, live feeds (segment changes, interactions, campaign
+ * progress) over graphql-ws, the system status, and a "How to use" panel. Everything comes from
+ * the API with the viewer's token, so roles apply as everywhere (ANALYST sees addresses masked).
+ */
+import { createClient, type Client } from 'graphql-ws';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+
+const httpUrl = `${location.origin}/graphql`;
+const wsUrl = httpUrl.replace(/^http/, 'ws');
+const app = document.getElementById('app')!;
+
+type Money = { amount: string; currency: string };
+type Point<T> = { start: string; value: T };
+type DashboardData = {
+  revenue: { total: Money; series: Array<Point<Money>> };
+  purchases: { total: number };
+  averageOrderValue: { total: Money };
+  newCustomers: { total: number };
+  complaintRate: { total: number };
+  churnRate: number;
+  campaigns: { responseRate: number; conversionRate: number };
+  segmentDistribution: Array<{ segment: string; count: number }>;
+};
+
+async function graphql<T>(token: string | null, query: string, variables?: Record<string, unknown>): Promise<T> {
+  const res = await fetch(httpUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await res.json()) as { data?: T; errors?: Array<{ message: string; extensions?: { code?: string } }> };
+  if (body.errors?.length) throw new Error(body.errors.map((e) => e.extensions?.code ?? e.message).join(', '));
+  return body.data!;
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function signIn(): void {
+  app.replaceChildren();
+  const form = el('form');
+  form.append(
+    el('h2', {}, 'Pulse CRM — sign in'),
+    el('input', { name: 'email', type: 'email', placeholder: 'e-mail', required: '' }),
+    el('input', { name: 'password', type: 'password', placeholder: 'password', required: '' }),
+    el('button', { type: 'submit' }, 'Sign in'),
+  );
+  const alert = el('p', { role: 'alert' });
+  form.append(alert);
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const data = new FormData(form);
+    graphql<{ login: { token: string | null } }>(
+      null,
+      'mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }',
+      { e: data.get('email'), p: data.get('password') },
+    )
+      .then(({ login }) => {
+        if (!login.token) alert.textContent = 'wrong email or password';
+        else void show(login.token);
+      })
+      .catch((err: Error) => (alert.textContent = err.message));
+  });
+  app.append(form);
+}
+
+const DASHBOARD = `query($from: DateTime!, $to: DateTime!) {
+  dashboard(from: $from, to: $to) {
+    revenue { total { amount currency } series { start value { amount currency } } }
+    purchases { total } averageOrderValue { total { amount currency } } newCustomers { total }
+    complaintRate { total } churnRate campaigns { responseRate conversionRate }
+    segmentDistribution { segment count }
+  } }`;
+
+const HELP: Array<[string, string]> = [
+  ['Revenue', 'The sum of purchases dated in the last 30 days (UTC days), exact, in the deployment currency.'],
+  ['Purchases, average order', 'How many purchases, and revenue divided by that number.'],
+  ['New customers', 'Customers created in the range.'],
+  ['Complaint rate', 'Complaints divided by all recorded interactions in the range.'],
+  ['Churn rate', 'Customers who moved into CHURNED in the range, divided by all customers now.'],
+  ['Campaign rates', 'Responses and attributed purchases divided by deliveries, for campaigns started in the range.'],
+  ['Segments', 'Customers per segment now; the rules are in segmentPolicy.'],
+  ['Live feeds', 'Segment changes, interactions and campaign progress as they happen (graphql-ws).'],
+  ['System', 'This API process: latency, error rate, event-loop lag, event-log lag and queued work.'],
+];
+
+function percent(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
+}
+
+async function show(token: string): Promise<void> {
+  app.replaceChildren();
+  const { me } = await graphql<{ me: { email: string; role: string } }>(token, '{ me { email role } }');
+  const header = el('header');
+  const home = el('span', {}, `Pulse CRM — ${me.email} (${me.role})`);
+  const links = el('span');
+  const graphiql = el('a', { href: '/graphql', target: '_blank' }, 'GraphiQL');
+  links.append(graphiql);
+  header.append(home, links);
+  const main = el('main');
+  app.append(header, main);
+
+  const kpis = el('section', { 'data-section': 'kpis' });
+  const status = el('section', { 'data-section': 'status' });
+  const feeds = el('section', { 'data-section': 'feeds' });
+  const help = el('section', { 'data-section': 'help' });
+  main.append(kpis, status, feeds, help);
+
+  help.append(el('h2', {}, 'How to use'));
+  const dl = el('dl');
+  for (const [term, text] of HELP) dl.append(el('dt', {}, term), el('dd', {}, text));
+  help.append(dl, el('p', {}, 'Open GraphiQL (top right) and paste, for example:'), el('pre', {}, DASHBOARD));
+
+  kpis.append(el('h2', {}, 'Last 30 days'));
+  const to = new Date();
+  const from = new Date(to.getTime() - 29 * 86_400_000);
+  try {
+    const { dashboard: d } = await graphql<{ dashboard: DashboardData }>(token, DASHBOARD, {
+      from: from.toISOString(),
+      to: to.toISOString(),
+    });
+    const tiles = el('div', { class: 'tiles' });
+    const tile = (key: string, label: string, value: string) => {
+      const t = el('div', { class: 'tile', 'data-kpi': key });
+      t.append(el('div', { class: 'label' }, label), el('div', { class: 'value' }, value));
+      tiles.append(t);
+    };
+    tile('revenue', 'Revenue', `${d.revenue.total.amount} ${d.revenue.total.currency}`);
+    tile('purchases', 'Purchases', String(d.purchases.total));
+    tile('aov', 'Average order', `${d.averageOrderValue.total.amount} ${d.averageOrderValue.total.currency}`);
+    tile('new-customers', 'New customers', String(d.newCustomers.total));
+    tile('complaint-rate', 'Complaint rate', percent(d.complaintRate.total));
+    tile('churn-rate', 'Churn rate', percent(d.churnRate));
+    tile('response-rate', 'Campaign response rate', percent(d.campaigns.responseRate));
+    tile('conversion-rate', 'Campaign conversion rate', percent(d.campaigns.conversionRate));
+    kpis.append(tiles, el('h2', {}, 'Revenue per day'));
+    const chart = el('div', { 'data-chart': 'revenue' });
+    kpis.append(chart);
+    const xs = d.revenue.series.map((p) => Date.parse(p.start) / 1000);
+    const ys = d.revenue.series.map((p) => Number(p.value.amount));
+    new uPlot(
+      {
+        width: 420,
+        height: 180,
+        axes: [{}, { size: 80 }],
+        series: [{}, { label: 'Revenue', stroke: '#4f7cff', fill: 'rgba(79,124,255,0.15)' }],
+      },
+      [xs, ys],
+      chart,
+    );
+    kpis.append(el('h2', {}, 'Segments now'));
+    const max = Math.max(1, ...d.segmentDistribution.map((s) => s.count));
+    for (const s of d.segmentDistribution) {
+      const row = el('div', { 'data-segment': s.segment });
+      const bar = el('div', { class: 'bar' });
+      bar.style.width = `${Math.max(2, (s.count / max) * 100)}%`;
+      row.append(el('span', {}, `${s.segment}: ${s.count}`), bar);
+      kpis.append(row);
+    }
+  } catch (err) {
+    kpis.append(el('p', { role: 'alert' }, `The dashboard is not available to your role (${(err as Error).message}).`));
+  }
+
+  const client: Client = createClient({ url: wsUrl, connectionParams: { authorization: `Bearer ${token}` } });
+  const feed = (key: string, title: string) => {
+    feeds.append(el('h2', {}, title));
+    const list = el('ul', { class: 'feed', 'data-feed': key });
+    feeds.append(list);
+    return (text: string) => {
+      list.prepend(el('li', {}, text));
+      while (list.children.length > 50) list.lastChild!.remove();
+    };
+  };
+  const onSegment = feed('segments', 'Segment changes');
+  const onInteraction = feed('interactions', 'Interactions');
+  const onCampaign = feed('campaigns', 'Campaign progress');
+  client.subscribe<{
+    segmentChanged: { customer: { code: string; name: string; email: string | null }; from: string | null; to: string };
+  }>(
+    { query: 'subscription { segmentChanged { customer { code name email } from to } }' },
+    {
+      next: ({ data }) => {
+        const c = data!.segmentChanged;
+        onSegment(`${c.customer.code} ${c.customer.name} <${c.customer.email ?? '-'}>: ${c.from ?? '∅'} → ${c.to}`);
+      },
+      error: () => {},
+      complete: () => {},
+    },
+  );
+  client.subscribe<{
+    interactionRecorded: { interaction: { type: string; channel: string; customer: { code: string } } };
+  }>(
+    { query: 'subscription { interactionRecorded { interaction { type channel customer { code } } } }' },
+    {
+      next: ({ data }) => {
+        const i = data!.interactionRecorded.interaction;
+        onInteraction(`${i.customer.code}: ${i.type} (${i.channel})`);
+      },
+      error: () => {},
+      complete: () => {},
+    },
+  );
+  client.subscribe<{
+    campaignProgress: { campaign: { code: string }; status: string; stats: { sent: number; targeted: number } };
+  }>(
+    { query: 'subscription { campaignProgress { campaign { code } status stats { sent targeted } } }' },
+    {
+      next: ({ data }) => {
+        const p = data!.campaignProgress;
+        onCampaign(`${p.campaign.code}: ${p.status} ${p.stats.sent}/${p.stats.targeted}`);
+      },
+      error: () => {},
+      complete: () => {},
+    },
+  );
+
+  status.append(el('h2', {}, 'System'));
+  const statusList = el('dl', { 'data-status': '' });
+  status.append(statusList);
+  client.subscribe<{ systemStatus: Record<string, unknown> & { queues: Record<string, number> } }>(
+    {
+      query: `subscription { systemStatus(intervalSeconds: 5) { uptimeSeconds requestsPerSecond p95LatencyMs errorRate
+        eventLoopLagMs eventLogLag activeWebSockets queues { automationSteps webhookDeliveries campaigns } } }`,
+    },
+    {
+      next: ({ data }) => {
+        const s = data!.systemStatus;
+        statusList.replaceChildren();
+        const row = (k: string, v: string) => statusList.append(el('dt', {}, k), el('dd', {}, v));
+        row('Uptime', `${Math.round(Number(s.uptimeSeconds))} s`);
+        row('Requests', `${Number(s.requestsPerSecond).toFixed(2)}/s, p95 ${Number(s.p95LatencyMs).toFixed(1)} ms`);
+        row('Errors', percent(Number(s.errorRate)));
+        row('Event loop lag', `${Number(s.eventLoopLagMs).toFixed(1)} ms`);
+        row('Event log lag', String(s.eventLogLag));
+        row('WebSockets', String(s.activeWebSockets));
+        row(
+          'Queued',
+          `${s.queues.automationSteps} steps, ${s.queues.webhookDeliveries} webhooks, ${s.queues.campaigns} campaigns`,
+        );
+      },
+      error: () => {},
+      complete: () => {},
+    },
+  );
+}
+
+signIn();

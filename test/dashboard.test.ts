@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ManualClock } from '../src/shared/clock.js';
 import { createCustomer, recordInteraction, recordPurchase } from './helpers/crm.js';
+import { campaignMutation, createCampaign, settled } from './helpers/campaigns.js';
 import { eventually } from './helpers/process.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -18,6 +19,7 @@ const DASHBOARD = `query($from: DateTime!, $to: DateTime!, $g: Granularity, $f: 
     complaints { total series { value } }
     complaintRate { total series { value } }
     churnRate
+    activeCustomers
     segmentFlows { from to count }
     segmentDistribution { segment count }
     campaigns { campaigns delivered responseRate revenue { amount } }
@@ -33,6 +35,7 @@ type Dash = {
   complaints: Kpi;
   complaintRate: Kpi;
   churnRate: number;
+  activeCustomers: number;
   segmentFlows: unknown[];
   segmentDistribution: Array<{ segment: string; count: number }>;
   campaigns: unknown;
@@ -51,7 +54,7 @@ describe('dashboard', () => {
   }
 
   beforeAll(async () => {
-    t = await startTestServer({ clock, env: { AUTOMATION_POLL_MS: '30' } });
+    t = await startTestServer({ clock, env: { AUTOMATION_POLL_MS: '30', CAMPAIGN_POLL_MS: '50' } });
     // The analytics consumer starts at the end of the log: give it a moment to take its lease.
     await new Promise((r) => setTimeout(r, 300));
     const [a, b, c] = [
@@ -94,6 +97,8 @@ describe('dashboard', () => {
     expect(d.newCustomers).toEqual({ total: 3, series: [{ value: 0 }, { value: 0 }, { value: 3 }] });
     expect(d.segmentFlows).toEqual([{ from: 'NEW', to: 'VIP', count: 1 }]);
     expect(d.churnRate).toBe(0);
+    // Everyone interacted within the 30 days before the 20th (Ana on the 19th, Ben and Cho on the 20th).
+    expect(d.activeCustomers).toBe(3);
     expect(d.segmentDistribution.filter((s) => s.count > 0)).toEqual([
       { segment: 'VIP', count: 1 },
       { segment: 'NEW', count: 2 },
@@ -109,6 +114,16 @@ describe('dashboard', () => {
     expect(vip.revenue.total).toEqual({ amount: '1000000' }); // Cho was VIP right after it
     const week = await dashboard({ g: 'WEEK' }); // the 18th is a Monday: one week
     expect(week.revenue.series).toEqual([{ start: '2026-05-18T00:00:00.000Z', value: { amount: '1060000' } }]);
+    // A campaign's own KPIs: the VIP campaign reached Cho.
+    const campaign = await createCampaign(t, {
+      name: 'VIP thanks',
+      targetSegments: ['VIP'],
+      message: 'Thanks {{name}}',
+    });
+    await campaignMutation(t, 'executeCampaign', { id: campaign.id });
+    await settled(t, campaign.id);
+    const one = await dashboard({ f: { campaignId: campaign.id } });
+    expect(one.campaigns).toEqual({ campaigns: 1, delivered: 1, responseRate: 0, revenue: { amount: '0' } });
     const month = await dashboard({ g: 'MONTH' });
     expect(month.purchases.series).toEqual([{ value: 4 }]);
     expect((month.revenue.series[0] as { start: string }).start).toBe('2026-05-01T00:00:00.000Z');
@@ -119,6 +134,7 @@ describe('dashboard', () => {
       { from: '2025-01-01T00:00:00.000Z', to: '2026-05-20T00:00:00.000Z' },
       { from: '2026-05-20T00:00:00.000Z', to: '2026-05-18T00:00:00.000Z' },
       { f: { channel: 'WEB', segment: 'VIP' } },
+      { f: { campaignId: 'not-a-campaign' } },
     ]) {
       const res = await t.graphql(DASHBOARD, { ...range, ...variables });
       expect(res.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');

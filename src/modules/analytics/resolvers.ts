@@ -1,5 +1,6 @@
 import type { Resolvers } from '../../generated/graphql.js';
 import { userInputError } from '../../graphql/errors.js';
+import { localIdOf } from '../../shared/ids.js';
 import { toMoney } from '../../shared/money.js';
 import { readDashboard, type Point } from './service.js';
 
@@ -10,7 +11,10 @@ export const resolvers = {
         from,
         to,
         granularity: granularity ?? 'DAY',
-        filter: filter ?? {},
+        filter: {
+          ...filter,
+          campaignId: filter?.campaignId ? (localIdOf(filter.campaignId, 'Campaign') ?? 'x') : null,
+        },
       });
       if ('problem' in view) throw userInputError(view.problem, 'to');
       const money = (minor: number) => toMoney(minor, ctx.domain.currency);

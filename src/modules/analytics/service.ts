@@ -1,6 +1,8 @@
 import mongoose, { Schema } from 'mongoose';
 import { isDuplicateKeyError } from '../../db/errors.js';
+import { objectIdOrNull } from '../../shared/ids.js';
 import { Campaign, type CampaignDoc } from '../campaigns/model.js';
+import { Customer } from '../customers/model.js';
 import type { EventDoc } from '../events/model.js';
 import type { Channel } from '../interactions/model.js';
 import type { InteractionRecordedPayload } from '../interactions/service.js';
@@ -85,7 +87,7 @@ function bucketStart(day: Date, granularity: Granularity): Date {
   return new Date(day.getTime() - weekday * DAY_MS);
 }
 
-export type DashboardFilter = { channel?: Channel | null; segment?: Segment | null };
+export type DashboardFilter = { channel?: Channel | null; segment?: Segment | null; campaignId?: string | null };
 
 export type Point = { start: Date; value: number };
 
@@ -101,6 +103,7 @@ export type DashboardView = {
   complaints: { total: number; series: Point[] };
   complaintRate: { total: number; series: Point[] };
   churnRate: number;
+  activeCustomers: number;
   segmentFlows: Array<{ from: Segment; to: Segment; count: number }>;
   segmentDistribution: Array<{ segment: Segment; count: number }>;
   campaigns: {
@@ -166,9 +169,11 @@ export async function readDashboard(
   const churned = segmentFlows.filter((f) => f.to === 'CHURNED').reduce((n, f) => n + f.count, 0);
 
   const rangeEnd = new Date(last.getTime() + DAY_MS);
-  const started = await Campaign.find({
-    startedAt: mongoose.trusted({ $gte: first, $lt: rangeEnd }),
-  })
+  const campaignId = args.filter.campaignId ? objectIdOrNull(args.filter.campaignId) : null;
+  if (args.filter.campaignId && !campaignId) return { problem: 'filter.campaignId is not a campaign id' };
+  const started = await Campaign.find(
+    campaignId ? { _id: campaignId } : { startedAt: mongoose.trusted({ $gte: first, $lt: rangeEnd }) },
+  )
     .select({ stats: 1 })
     .lean<Array<Pick<CampaignDoc, 'stats'>>>();
   const c = started.reduce(
@@ -199,6 +204,9 @@ export async function readDashboard(
       series: series((b) => ratio(b.complaints, b.interactions)),
     },
     churnRate: ratio(churned, customers),
+    activeCustomers: await Customer.countDocuments({
+      lastInteractionAt: mongoose.trusted({ $gt: new Date(rangeEnd.getTime() - 30 * DAY_MS), $lte: rangeEnd }),
+    }),
     segmentFlows,
     segmentDistribution: SEGMENTS.map((segment) => ({ segment, count: counts[segment] })),
     campaigns: {

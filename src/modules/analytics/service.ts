@@ -44,8 +44,8 @@ export function dayKey(at: Date): string {
   return at.toISOString().slice(0, 10);
 }
 
-/** The analytics consumer's handler: one event moves one day's counters, once. */
-export async function countEvent(event: EventDoc): Promise<void> {
+/** What one event adds to which day's counters (dotted paths), or null for events not counted. */
+export function kpiIncrements(event: Pick<EventDoc, 'type' | 'payload'>): { day: string; inc: Record<string, number> } | null {
   const inc: Record<string, number> = {};
   let day: string;
   const add = (slices: string[], field: keyof Counters, by: number) => {
@@ -66,7 +66,15 @@ export async function countEvent(event: EventDoc): Promise<void> {
     day = dayKey(change.changedAt);
     if (change.reason === 'CREATED') add(['all', `bySegment.${change.to}`], 'newCustomers', 1);
     else inc[`flows.${change.from}_${change.to}`] = 1;
-  } else return;
+  } else return null;
+  return { day, inc };
+}
+
+/** The analytics consumer's handler: one event moves one day's counters, once. */
+export async function countEvent(event: EventDoc): Promise<void> {
+  const counted = kpiIncrements(event);
+  if (!counted) return;
+  const { day, inc } = counted;
   try {
     await KpiDay.collection.updateOne(
       { _id: day, lastSeq: mongoose.trusted({ $lt: event.seq }) } as never,

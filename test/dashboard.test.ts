@@ -147,4 +147,40 @@ describe('dashboard', () => {
     const analyst = await t.graphql(DASHBOARD, range, { authorization: `Bearer ${await t.tokenFor('ANALYST')}` });
     expect(analyst.body.errors).toBeUndefined();
   });
+
+  it('scores RFM by rank among the customers and suggests next best actions by rule', async () => {
+    const insights = async () => {
+      const res = await t.graphql<{
+        customers: {
+          edges: Array<{
+            node: {
+              name: string;
+              insights: {
+                rfm: { code: string };
+                historicalValue: { amount: string };
+                predictedValue: { amount: string };
+                nextBestActions: Array<{ action: string; reason: string }>;
+              };
+            };
+          }>;
+        };
+      }>(
+        '{ customers(first: 10) { edges { node { name insights { rfm { code } historicalValue { amount } predictedValue { amount } nextBestActions { action reason } } } } } }',
+      );
+      expect(res.body.errors).toBeUndefined();
+      return Object.fromEntries(res.body.data!.customers.edges.map((e) => [e.node.name, e.node.insights]));
+    };
+    // Days since activity at noon on the 20th: Ana 1, Ben 0, Cho 0; purchases 2, 1, 1;
+    // totals 40,000, 20,000, 1,000,000. Score = 1 + floor(5 × share of customers strictly worse).
+    const byName = await eventually(insights, (x) => x.Cho!.nextBestActions.length === 2);
+    expect(byName.Ana!.rfm.code).toBe('142');
+    expect(byName.Ben!.rfm.code).toBe('211');
+    expect(byName.Cho!.rfm.code).toBe('214');
+    expect(byName.Cho!.historicalValue).toEqual({ amount: '1000000' });
+    expect(byName.Cho!.nextBestActions).toEqual([
+      { action: 'RESOLVE_COMPLAINT', reason: '1 complaint(s) in the last 7 days' },
+      { action: 'VIP_RECOGNITION', reason: 'a VIP customer: thank them personally' },
+    ]);
+    expect(byName.Ben!.nextBestActions).toEqual([]);
+  });
 });

@@ -4,6 +4,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { createAuditService } from './audit/service.js';
 import { countEvent } from './analytics/service.js';
+import { createRfm } from './insights/rfm.js';
 import { createAutomationService } from './automation/service.js';
 import { CampaignRunner } from './campaigns/runner.js';
 import { LogConsumer } from './events/consumer.js';
@@ -96,6 +97,7 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
     webhooks,
     automation,
     consumers,
+    rfm: createRfm(),
   };
 }
 

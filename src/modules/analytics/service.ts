@@ -45,7 +45,9 @@ export function dayKey(at: Date): string {
 }
 
 /** What one event adds to which day's counters (dotted paths), or null for events not counted. */
-export function kpiIncrements(event: Pick<EventDoc, 'type' | 'payload'>): { day: string; inc: Record<string, number> } | null {
+export function kpiIncrements(
+  event: Pick<EventDoc, 'type' | 'payload'>,
+): { day: string; inc: Record<string, number> } | null {
   const inc: Record<string, number> = {};
   let day: string;
   const add = (slices: string[], field: keyof Counters, by: number) => {

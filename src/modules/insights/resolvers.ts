@@ -1,7 +1,8 @@
 import type { Resolvers } from '../../generated/graphql.js';
 import { localIdOf } from '../../shared/ids.js';
 import { toMoney } from '../../shared/money.js';
-import { insightsFor } from './service.js';
+import { complaintsInWeek } from '../automation/rules.js';
+import { insightsFor, nextBestActions } from './service.js';
 
 export const resolvers = {
   Query: {
@@ -16,5 +17,12 @@ export const resolvers = {
     averagePurchase: (i, _a, ctx) =>
       i.averagePurchaseMinor === null ? null : toMoney(i.averagePurchaseMinor, ctx.domain.currency),
     lifetimeValue: (i, _a, ctx) => toMoney(i.lifetimeValueMinor, ctx.domain.currency),
+    historicalValue: (i, _a, ctx) => toMoney(i.totalPurchasesMinor, ctx.domain.currency),
+    predictedValue: (i, _a, ctx) => toMoney(i.lifetimeValueMinor - i.totalPurchasesMinor, ctx.domain.currency),
+    rfm: (i, _a, ctx) => ctx.domain.rfm(i.customer, ctx.clock.now()),
+    nextBestActions: async (i, _a, ctx) => {
+      const now = ctx.clock.now();
+      return nextBestActions(i.customer, await ctx.loaders.policy(), await complaintsInWeek(i.customer._id, now), now);
+    },
   },
 } satisfies Resolvers;

@@ -11,6 +11,8 @@ export type CustomerInsights = {
   segment: Segment;
   lifetimeValueMinor: number;
   churnRisk: number;
+  /** The customer the insights are about (for the measures that need more than its aggregates). */
+  customer: CustomerDoc;
 };
 
 const DAY_MS = 86_400_000;
@@ -42,5 +44,34 @@ export function insightsFor(c: CustomerDoc, policy: SegmentPolicy, now: Date): C
     segment: c.segment,
     lifetimeValueMinor,
     churnRisk,
+    customer: c,
   };
+}
+
+export type NextBestAction = { action: string; reason: string };
+
+/**
+ * Suggestions from simple, transparent rules (listed in the schema), most urgent first. A
+ * customer who unsubscribed gets no message-based suggestion.
+ */
+export function nextBestActions(
+  c: CustomerDoc,
+  policy: SegmentPolicy,
+  complaintsLast7Days: number,
+  now: Date,
+): NextBestAction[] {
+  const out: NextBestAction[] = [];
+  const mayMessage = !c.unsubscribedAt;
+  const days = daysSinceActivity(c, now);
+  if (complaintsLast7Days > 0)
+    out.push({ action: 'RESOLVE_COMPLAINT', reason: `${complaintsLast7Days} complaint(s) in the last 7 days` });
+  if (c.segment === 'CHURNED' && mayMessage)
+    out.push({ action: 'WIN_BACK_OFFER', reason: `no activity for ${days} days (churned)` });
+  if (c.segment === 'AT_RISK') out.push({ action: 'CHECK_IN_CALL', reason: `no activity for ${days} days (at risk)` });
+  if (c.segment === 'NEW' && c.purchaseCount === 0 && mayMessage)
+    out.push({ action: 'FIRST_PURCHASE_INCENTIVE', reason: 'no purchase yet' });
+  if (c.segment === 'LOYAL' && c.totalPurchasesMinor >= 0.8 * policy.vipMinTotalMinor && mayMessage)
+    out.push({ action: 'UPSELL_TO_VIP', reason: 'within 20% of the VIP threshold' });
+  if (c.segment === 'VIP') out.push({ action: 'VIP_RECOGNITION', reason: 'a VIP customer: thank them personally' });
+  return out;
 }

@@ -183,4 +183,53 @@ describe('dashboard', () => {
     ]);
     expect(byName.Ben!.nextBestActions).toEqual([]);
   });
+
+  it('keeps cohort retention by join month', async () => {
+    const joined = (day: string) => `2026-03-${day}T09:00:00.000Z`;
+    const dana = await createCustomer(t, { name: 'Dana', joinedAt: joined('05') });
+    const eli = await createCustomer(t, { name: 'Eli', joinedAt: joined('20') });
+    const fay = await createCustomer(t, { name: 'Fay', joinedAt: joined('25') });
+    await createCustomer(t, { name: 'Gus', joinedAt: joined('28') });
+    await recordInteraction(t, {
+      customerId: dana.id,
+      type: 'INQUIRY',
+      channel: 'WEB',
+      occurredAt: '2026-03-10T10:00:00.000Z',
+    });
+    await recordInteraction(t, {
+      customerId: dana.id,
+      type: 'INQUIRY',
+      channel: 'WEB',
+      occurredAt: '2026-04-02T10:00:00.000Z',
+    });
+    await recordInteraction(t, {
+      customerId: dana.id,
+      type: 'SUPPORT',
+      channel: 'WEB',
+      occurredAt: '2026-04-03T10:00:00.000Z',
+    });
+    await recordInteraction(t, {
+      customerId: eli.id,
+      type: 'INQUIRY',
+      channel: 'APP',
+      occurredAt: '2026-04-15T10:00:00.000Z',
+    });
+    await recordInteraction(t, {
+      customerId: fay.id,
+      type: 'COMPLAINT',
+      channel: 'PHONE',
+      occurredAt: '2026-05-01T10:00:00.000Z',
+    });
+    type Row = { month: string; customers: number; retention: number[] };
+    const cohorts = async () =>
+      (await t.graphql<{ cohortRetention: Row[] }>('{ cohortRetention(months: 3) { month customers retention } }')).body
+        .data!.cohortRetention;
+    // March: 4 joined; active in March: Dana (1/4); April: Dana and Eli (2/4, Dana once); May: Fay (1/4).
+    const rows = await eventually(cohorts, (r) => r[0]?.retention[2] === 0.25);
+    expect(rows).toEqual([
+      { month: '2026-03', customers: 4, retention: [0.25, 0.5, 0.25] },
+      { month: '2026-04', customers: 0, retention: [0, 0] },
+      { month: '2026-05', customers: 3, retention: [1] },
+    ]);
+  });
 });

@@ -2,10 +2,15 @@ import type { Resolvers } from '../../generated/graphql.js';
 import { userInputError } from '../../graphql/errors.js';
 import { localIdOf } from '../../shared/ids.js';
 import { toMoney } from '../../shared/money.js';
-import { readDashboard, type Point } from './service.js';
+import { readCohorts, readDashboard, type Point } from './service.js';
 
 export const resolvers = {
   Query: {
+    cohortRetention: async (_p, { to, months }, ctx) => {
+      const n = months ?? 12;
+      if (!Number.isInteger(n) || n < 1 || n > 24) throw userInputError('months must be 1 to 24', 'months');
+      return readCohorts(to ?? ctx.clock.now(), n);
+    },
     dashboard: async (_p, { from, to, granularity, filter }, ctx) => {
       const view = await readDashboard(ctx.domain.segments, {
         from,

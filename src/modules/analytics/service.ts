@@ -72,10 +72,81 @@ export function kpiIncrements(
   return { day, inc };
 }
 
+/**
+ * Cohorts by join month (`_id` = `YYYY-MM`): their size, and per later month how many of their
+ * customers were active (a customer counts once per month: a unique mark decides).
+ */
+export type CohortDoc = { _id: string; size?: number; active?: Record<string, number> };
+export const Cohort = mongoose.model<CohortDoc>(
+  'Cohort',
+  new Schema<CohortDoc>({ _id: String }, { versionKey: false, collection: 'kpi_cohorts', strict: false }),
+);
+const CohortMark = mongoose.model<{ _id: string }>(
+  'CohortMark',
+  new Schema<{ _id: string }>({ _id: String }, { versionKey: false, collection: 'kpi_cohort_marks' }),
+);
+
+const monthKey = (at: Date) => at.toISOString().slice(0, 7);
+
+/** Runs `then` the first time `mark` is seen (a unique insert), never again. */
+async function once(mark: string, then: () => Promise<unknown>): Promise<void> {
+  try {
+    await CohortMark.collection.insertOne({ _id: mark } as never);
+  } catch (err) {
+    if (isDuplicateKeyError(err)) return;
+    throw err;
+  }
+  await then();
+}
+
+async function countCohorts(event: EventDoc): Promise<void> {
+  if (event.type === 'SEGMENT_CHANGED') {
+    const change = event.payload as SegmentChangedPayload;
+    if (change.reason !== 'CREATED') return;
+    await once(`size:${String(change.customer._id)}`, () =>
+      Cohort.collection.updateOne(
+        { _id: monthKey(change.customer.joinedAt) } as never,
+        { $inc: { size: 1 } },
+        { upsert: true },
+      ),
+    );
+  } else if (event.type === 'INTERACTION_RECORDED') {
+    const { interaction, customer } = event.payload as InteractionRecordedPayload;
+    if (interaction.type === 'MARKETING') return; // ours, not the customer's activity
+    const month = monthKey(interaction.occurredAt);
+    await once(`active:${String(customer._id)}:${month}`, () =>
+      Cohort.collection.updateOne(
+        { _id: monthKey(customer.joinedAt) } as never,
+        { $inc: { [`active.${month}`]: 1 } },
+        { upsert: true },
+      ),
+    );
+  }
+}
+
+/** Retention of the cohorts that joined in the `months` months up to `to`: share active per month since joining. */
+export async function readCohorts(
+  to: Date,
+  months: number,
+): Promise<Array<{ month: string; customers: number; retention: number[] }>> {
+  const keys = Array.from({ length: months }, (_, i) =>
+    monthKey(new Date(Date.UTC(to.getUTCFullYear(), to.getUTCMonth() - (months - 1 - i), 1))),
+  );
+  const docs = await Promise.all(keys.map((k) => Cohort.findById(k).lean<CohortDoc>()));
+  return keys.map((month, i) => {
+    const doc = docs[i];
+    const size = doc?.size ?? 0;
+    const retention = keys.slice(i).map((later) => (size > 0 ? (doc?.active?.[later] ?? 0) / size : 0));
+    return { month, customers: size, retention };
+  });
+}
+
 /** The analytics consumer's handler: one event moves one day's counters, once. */
 export async function countEvent(event: EventDoc): Promise<void> {
+  await countCohorts(event);
   const counted = kpiIncrements(event);
   if (!counted) return;
+
   const { day, inc } = counted;
   try {
     await KpiDay.collection.updateOne(

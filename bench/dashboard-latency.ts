@@ -46,7 +46,7 @@ const customers = Array.from({ length: 20_000 }, () => new Types.ObjectId());
 const channels = ['WEB', 'APP', 'PHONE', 'STORE', 'EMAIL', 'SMS'] as const;
 const segments = ['VIP', 'LOYAL', 'NEW', 'AT_RISK', 'CHURNED'] as const;
 const days = new Map<string, Record<string, number>>();
-let started = performance.now();
+const started = performance.now();
 for (let done = 0; done < total;) {
   const batch: InteractionDoc[] = [];
   for (let i = 0; i < 10_000 && done < total; i++, done++) {

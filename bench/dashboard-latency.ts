@@ -99,7 +99,7 @@ const login = (await (
 ).json()) as { data: { login: { token: string } } };
 const query = `query($from: DateTime!, $to: DateTime!, $g: Granularity) { dashboard(from: $from, to: $to, granularity: $g) {
   revenue { total { amount } series { start value { amount } } } purchases { total } averageOrderValue { total { amount } }
-  interactions { total } complaintRate { total series { value } } churnRate activeCustomers segmentFlows { from to count } } }`;
+  interactions { total } complaintRate { total series { value } } churnRate { total } activeCustomers monthlyActiveCustomers { value } segmentFlows { from to count } } }`;
 async function time(from: Date, granularity: string): Promise<{ p50: number; p95: number; purchases: number }> {
   const times: number[] = [];
   let purchases = 0;

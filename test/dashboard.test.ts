@@ -18,8 +18,9 @@ const DASHBOARD = `query($from: DateTime!, $to: DateTime!, $g: Granularity, $f: 
     newCustomers { total series { value } }
     complaints { total series { value } }
     complaintRate { total series { value } }
-    churnRate
+    churnRate { total series { value } }
     activeCustomers
+    monthlyActiveCustomers { start value }
     segmentFlows { from to count }
     segmentDistribution { segment count }
     campaigns { campaigns delivered responseRate revenue { amount } }
@@ -34,8 +35,9 @@ type Dash = {
   newCustomers: Kpi;
   complaints: Kpi;
   complaintRate: Kpi;
-  churnRate: number;
+  churnRate: Kpi;
   activeCustomers: number;
+  monthlyActiveCustomers: unknown;
   segmentFlows: unknown[];
   segmentDistribution: Array<{ segment: string; count: number }>;
   campaigns: unknown;
@@ -96,7 +98,9 @@ describe('dashboard', () => {
     // The three customers were created "now", on the 20th.
     expect(d.newCustomers).toEqual({ total: 3, series: [{ value: 0 }, { value: 0 }, { value: 3 }] });
     expect(d.segmentFlows).toEqual([{ from: 'NEW', to: 'VIP', count: 1 }]);
-    expect(d.churnRate).toBe(0);
+    expect(d.churnRate).toEqual({ total: 0, series: [{ value: 0 }, { value: 0 }, { value: 0 }] });
+    // Ana, Ben and Cho were active in May.
+    expect(d.monthlyActiveCustomers).toEqual([{ start: '2026-05-01T00:00:00.000Z', value: 3 }]);
     // Everyone interacted within the 30 days before the 20th (Ana on the 19th, Ben and Cho on the 20th).
     expect(d.activeCustomers).toBe(3);
     expect(d.segmentDistribution.filter((s) => s.count > 0)).toEqual([

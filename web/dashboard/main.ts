@@ -20,7 +20,7 @@ type DashboardData = {
   averageOrderValue: { total: Money };
   newCustomers: { total: number };
   complaintRate: { total: number };
-  churnRate: number;
+  churnRate: { total: number };
   campaigns: { responseRate: number; conversionRate: number };
   segmentDistribution: Array<{ segment: string; count: number }>;
 };
@@ -75,7 +75,7 @@ const DASHBOARD = `query($from: DateTime!, $to: DateTime!) {
   dashboard(from: $from, to: $to) {
     revenue { total { amount currency } series { start value { amount currency } } }
     purchases { total } averageOrderValue { total { amount currency } } newCustomers { total }
-    complaintRate { total } churnRate campaigns { responseRate conversionRate }
+    complaintRate { total } churnRate { total } campaigns { responseRate conversionRate }
     segmentDistribution { segment count }
   } }`;
 
@@ -137,7 +137,7 @@ async function show(token: string): Promise<void> {
     tile('aov', 'Average order', `${d.averageOrderValue.total.amount} ${d.averageOrderValue.total.currency}`);
     tile('new-customers', 'New customers', String(d.newCustomers.total));
     tile('complaint-rate', 'Complaint rate', percent(d.complaintRate.total));
-    tile('churn-rate', 'Churn rate', percent(d.churnRate));
+    tile('churn-rate', 'Churn rate', percent(d.churnRate.total));
     tile('response-rate', 'Campaign response rate', percent(d.campaigns.responseRate));
     tile('conversion-rate', 'Campaign conversion rate', percent(d.campaigns.conversionRate));
     kpis.append(tiles, el('h2', {}, 'Revenue per day'));

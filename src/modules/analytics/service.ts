@@ -183,8 +183,9 @@ export type DashboardView = {
   newCustomers: { total: number; series: Point[] };
   complaints: { total: number; series: Point[] };
   complaintRate: { total: number; series: Point[] };
-  churnRate: number;
+  churnRate: { total: number; series: Point[] };
   activeCustomers: number;
+  monthlyActiveCustomers: Point[];
   segmentFlows: Array<{ from: Segment; to: Segment; count: number }>;
   segmentDistribution: Array<{ segment: Segment; count: number }>;
   campaigns: {
@@ -199,6 +200,18 @@ export type DashboardView = {
 };
 
 const ratio = (a: number, b: number) => (b > 0 ? a / b : 0);
+
+/** Distinct active customers per calendar month from `first` to `last`: the cohorts' counters summed. */
+async function monthlyActive(first: Date, last: Date): Promise<Point[]> {
+  const cohorts = await Cohort.find({}).lean<CohortDoc[]>();
+  const out: Point[] = [];
+  for (let m = new Date(Date.UTC(first.getUTCFullYear(), first.getUTCMonth(), 1)); m <= last;) {
+    const key = m.toISOString().slice(0, 7);
+    out.push({ start: m, value: cohorts.reduce((n, c) => n + (c.active?.[key] ?? 0), 0) });
+    m = new Date(Date.UTC(m.getUTCFullYear(), m.getUTCMonth() + 1, 1));
+  }
+  return out;
+}
 
 /** The dashboard over whole UTC days from `from` to `to` (inclusive): one lookup by `_id` per day. */
 export async function readDashboard(
@@ -284,7 +297,20 @@ export async function readDashboard(
       total: ratio(sum('complaints'), sum('interactions')),
       series: series((b) => ratio(b.complaints, b.interactions)),
     },
-    churnRate: ratio(churned, customers),
+    churnRate: {
+      total: ratio(churned, customers),
+      series: points.map(([start]) => ({
+        start: new Date(start),
+        value: ratio(
+          docs.reduce((n, doc, i) => {
+            if (bucketStart(dates[i]!, args.granularity).getTime() !== start) return n;
+            return n + Object.entries(doc?.flows ?? {}).reduce((m, [k, v]) => (k.endsWith('_CHURNED') ? m + v : m), 0);
+          }, 0),
+          customers,
+        ),
+      })),
+    },
+    monthlyActiveCustomers: await monthlyActive(first, last),
     activeCustomers: await Customer.countDocuments({
       lastInteractionAt: mongoose.trusted({ $gt: new Date(rangeEnd.getTime() - 30 * DAY_MS), $lte: rangeEnd }),
     }),

@@ -8,6 +8,7 @@ import { describe, expect, it } from '@jest/globals';
 import { parse, validate } from 'graphql';
 import { buildSchema } from '../src/graphql/schema.js';
 import { projectRoot } from '../src/shared/paths.js';
+import { exampleTabs } from '../web/graphiql/examples.js';
 
 const guide = readFileSync(path.join(projectRoot, 'docs', 'GUIDE.md'), 'utf8');
 const blocks = [...guide.matchAll(/```graphql\n([\s\S]*?)```/g)].map((m) => m[1]!);
@@ -27,4 +28,11 @@ describe('docs/GUIDE.md', () => {
       expect(validate(schema, parse(source)).map((e) => e.message)).toEqual([]);
     },
   );
+});
+
+describe("GraphiQL's example tabs", () => {
+  const schema = buildSchema();
+  it.each(exampleTabs.map((tab, i) => [i, tab.query] as const))('tab %i validates against the schema', (_i, source) => {
+    expect(validate(schema, parse(source)).map((e) => e.message)).toEqual([]);
+  });
 });

@@ -116,7 +116,11 @@ async function show(token: string): Promise<void> {
   help.append(el('h2', {}, 'How to use'));
   const dl = el('dl');
   for (const [term, text] of HELP) dl.append(el('dt', {}, term), el('dd', {}, text));
-  help.append(dl, el('p', {}, 'Open GraphiQL (top right) and paste, for example:'), el('pre', {}, DASHBOARD));
+  help.append(
+    dl,
+    el('p', {}, 'GraphiQL (top right) has these queries ready in its last tab ("Dashboard"); for example:'),
+    el('pre', {}, DASHBOARD),
+  );
 
   kpis.append(el('h2', {}, 'Last 30 days'));
   const to = new Date();

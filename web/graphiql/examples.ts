@@ -133,4 +133,20 @@ subscription CampaignProgress($campaignId: ID, $after: String) {
 }
 `,
   },
+  {
+    query: `# Business KPIs of a date range from daily counters (the method is in the Docs panel),
+# cohort retention, and one customer's RFM score and next best actions.
+query Dashboard {
+  dashboard(from: "2026-01-01T00:00:00Z", to: "2026-12-31T00:00:00Z", granularity: MONTH) {
+    revenue { total { amount currency } series { start value { amount } } }
+    purchases { total } averageOrderValue { total { amount } }
+    newCustomers { total } activeCustomers complaintRate { total } churnRate { total }
+    segmentDistribution { segment count } segmentFlows { from to count }
+    campaigns { campaigns delivered responseRate conversionRate revenue { amount } }
+  }
+  cohortRetention(months: 6) { month customers retention }
+  customers(first: 3) { edges { node { code name insights { rfm { code } lifetimeValue { amount } nextBestActions { action reason } } } } }
+}
+`,
+  },
 ];

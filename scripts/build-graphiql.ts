@@ -8,38 +8,29 @@ import path from 'node:path';
 import { build } from 'esbuild';
 import { projectRoot } from '../src/shared/paths.js';
 
-const source = path.join(projectRoot, 'web', 'graphiql');
-const out = path.join(projectRoot, 'dist-web', 'graphiql');
+/** One page: its entry bundled for the browser into dist-web/<name>, with its index.html. */
+async function bundlePage(name: string, entry: string, options: Parameters<typeof build>[0] = {}): Promise<void> {
+  const source = path.join(projectRoot, 'web', name);
+  const out = path.join(projectRoot, 'dist-web', name);
+  await mkdir(out, { recursive: true });
+  await build({
+    entryPoints: [path.join(source, entry)],
+    outdir: out,
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    minify: true,
+    sourcemap: true,
+    logLevel: 'warning',
+    ...options,
+  });
+  await copyFile(path.join(source, 'index.html'), path.join(out, 'index.html'));
+}
 
-await mkdir(out, { recursive: true });
-await build({
-  entryPoints: [path.join(source, 'main.tsx')],
-  outdir: out,
-  bundle: true,
-  format: 'esm',
-  platform: 'browser',
-  target: 'es2022',
-  minify: true,
-  sourcemap: true,
+await bundlePage('graphiql', 'main.tsx', {
   jsx: 'automatic',
   define: { 'process.env.NODE_ENV': '"production"' },
   loader: { '.woff': 'file', '.woff2': 'file', '.ttf': 'file', '.svg': 'dataurl', '.png': 'dataurl' },
-  logLevel: 'warning',
 });
-await copyFile(path.join(source, 'index.html'), path.join(out, 'index.html'));
-
-const dashboardSource = path.join(projectRoot, 'web', 'dashboard');
-const dashboardOut = path.join(projectRoot, 'dist-web', 'dashboard');
-await mkdir(dashboardOut, { recursive: true });
-await build({
-  entryPoints: [path.join(dashboardSource, 'main.ts')],
-  outdir: dashboardOut,
-  bundle: true,
-  format: 'esm',
-  platform: 'browser',
-  target: 'es2022',
-  minify: true,
-  sourcemap: true,
-  logLevel: 'warning',
-});
-await copyFile(path.join(dashboardSource, 'index.html'), path.join(dashboardOut, 'index.html'));
+await bundlePage('dashboard', 'main.ts');

@@ -57,7 +57,7 @@ describe('GraphiQL', () => {
 
   it('runs the example query and shows the result', async () => {
     await page.locator('.graphiql-execute-button').click();
-    await eventually(responseText, (text) => text.includes('"isReachable": true'));
+    await eventually(responseText, (text) => text.includes('"isReachable": true'), 30_000);
     expect(await responseText()).toMatch(/"kind": "EXTERNAL"/);
     await page.screenshot({ path: path.join(ARTIFACTS, 'graphiql-query.png') });
   });
@@ -66,10 +66,10 @@ describe('GraphiQL', () => {
     await page.locator('.graphiql-tab').nth(1).click();
     await page.locator('.graphiql-query-editor', { hasText: 'systemStatus(intervalSeconds: 1)' }).waitFor();
     await page.locator('.graphiql-execute-button').click();
-    const first = await eventually(responseText, (text) => /"uptimeSeconds": [\d.]+/.test(text));
+    const first = await eventually(responseText, (text) => /"uptimeSeconds": [\d.]+/.test(text), 30_000);
     expect(t.server.runtime.activeSubscriptions).toBe(1);
     // A later event replaces the first one on the page.
-    await eventually(responseText, (text) => /"uptimeSeconds": [\d.]+/.test(text) && text !== first);
+    await eventually(responseText, (text) => /"uptimeSeconds": [\d.]+/.test(text) && text !== first, 30_000);
     await page.screenshot({ path: path.join(ARTIFACTS, 'graphiql-subscription.png') });
     await page.locator('.graphiql-execute-button').click(); // the run button became a stop button
     await eventually(
@@ -87,7 +87,7 @@ describe('GraphiQL', () => {
     ] as const) {
       await page.locator('.graphiql-tab').nth(tab).click();
       await page.locator('.graphiql-execute-button').click();
-      await eventually(responseText, (text) => expected.test(text));
+      await eventually(responseText, (text) => expected.test(text), 30_000);
       expect(await responseText()).not.toMatch(/"errors"/);
     }
   });

@@ -88,3 +88,23 @@ export async function keysetPage<T extends { _id: unknown }>(opts: {
     totalCount: opts.totalCount,
   };
 }
+
+/**
+ * The common list: documents matching `filter`, newest first by a date field, counted with the
+ * same filter when a client asks for totalCount.
+ */
+export function newestFirstPage<T extends { _id: unknown }>(
+  model: Model<T>,
+  filter: Record<string, unknown>,
+  args: { first: number; after?: string | null | undefined },
+  by: { path: string; idKind: Keyset['idKind'] },
+): Promise<Page<T> | null> {
+  return keysetPage({
+    model,
+    filter,
+    keyset: { path: by.path, direction: -1, kind: 'date', idKind: by.idKind },
+    first: args.first,
+    after: args.after,
+    totalCount: () => model.countDocuments(filter as mongoose.QueryFilter<T>).exec(),
+  });
+}

@@ -1,6 +1,6 @@
 import mongoose, { Types } from 'mongoose';
 import type { Clock } from '../../shared/clock.js';
-import { keysetPage, type Page } from '../../db/pagination.js';
+import { newestFirstPage, type Page } from '../../db/pagination.js';
 import { AuditEntry, type AuditChange, type AuditEntryDoc } from './model.js';
 
 const SECRET_KEYS = /password|secret|token/i;
@@ -59,14 +59,7 @@ export function createAuditService(deps: { clock: Clock }) {
     if (f.from) and.push({ at: mongoose.trusted({ $gte: f.from }) });
     if (f.to) and.push({ at: mongoose.trusted({ $lt: f.to }) });
     const base = and.length ? { $and: and } : {};
-    return keysetPage({
-      model: AuditEntry,
-      filter: base,
-      keyset: { path: 'at', direction: -1, kind: 'date', idKind: 'objectId' },
-      first: args.first,
-      after: args.after,
-      totalCount: () => AuditEntry.countDocuments(base).exec(),
-    });
+    return newestFirstPage(AuditEntry, base, args, { path: 'at', idKind: 'objectId' });
   }
 
   return { record, list };

@@ -1,7 +1,7 @@
 import mongoose, { Types } from 'mongoose';
 import { duplicateIndexesOf, isDuplicateKeyError } from '../../db/errors.js';
 import { claimDue } from '../../db/due-work.js';
-import { keysetPage, type Page } from '../../db/pagination.js';
+import { newestFirstPage, type Page } from '../../db/pagination.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Config } from '../../config.js';
@@ -629,14 +629,7 @@ export function createAutomationService(deps: {
     const filter: Record<string, unknown> = {};
     if (args.departments) filter.department = mongoose.trusted({ $in: args.departments });
     if (args.status) filter.status = args.status;
-    return keysetPage({
-      model: Task,
-      filter,
-      keyset: { path: 'createdAt', direction: -1, kind: 'date', idKind: 'string' },
-      first: args.first,
-      after: args.after,
-      totalCount: () => Task.countDocuments(filter).exec(),
-    });
+    return newestFirstPage(Task, filter, args, { path: 'createdAt', idKind: 'string' });
   }
 
   async function assigneeProblem(assigneeId: string | null | undefined): Promise<FieldProblem | null> {
@@ -724,14 +717,7 @@ export function createAutomationService(deps: {
     const filter: Record<string, unknown> = args.departments
       ? { departments: mongoose.trusted({ $in: args.departments }) }
       : {};
-    return keysetPage({
-      model: Alert,
-      filter,
-      keyset: { path: 'raisedAt', direction: -1, kind: 'date', idKind: 'string' },
-      first: args.first,
-      after: args.after,
-      totalCount: () => Alert.countDocuments(filter).exec(),
-    });
+    return newestFirstPage(Alert, filter, args, { path: 'raisedAt', idKind: 'string' });
   }
 
   return {

@@ -2,7 +2,7 @@ import mongoose, { Types } from 'mongoose';
 import type { Config } from '../../config.js';
 import { nextSequence } from '../../db/counters.js';
 import { isDuplicateKeyError } from '../../db/errors.js';
-import { emptyPage, keysetPage, type Page } from '../../db/pagination.js';
+import { emptyPage, keysetPage, newestFirstPage, type Page } from '../../db/pagination.js';
 import type { Clock } from '../../shared/clock.js';
 import { objectIdOrNull } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
@@ -258,14 +258,7 @@ export function createCampaignsService(deps: {
     if (f.statuses?.length) filter.status = mongoose.trusted({ $in: f.statuses });
     if (f.channels?.length) filter.channel = mongoose.trusted({ $in: f.channels });
     if (f.segments?.length) filter.targetSegments = mongoose.trusted({ $in: f.segments });
-    return keysetPage({
-      model: Campaign,
-      filter,
-      keyset: { path: 'createdAt', direction: -1, kind: 'date', idKind: 'objectId' },
-      first: args.first,
-      after: args.after,
-      totalCount: () => Campaign.countDocuments(filter).exec(),
-    });
+    return newestFirstPage(Campaign, filter, args, { path: 'createdAt', idKind: 'objectId' });
   }
 
   /** Deliveries in send order; the count comes from the stored stats. */

@@ -3,7 +3,7 @@ import mongoose, { Types } from 'mongoose';
 import { Webhook } from 'standardwebhooks';
 import { isDuplicateKeyError } from '../../db/errors.js';
 import { claimDue } from '../../db/due-work.js';
-import { keysetPage, type Page } from '../../db/pagination.js';
+import { newestFirstPage, type Page } from '../../db/pagination.js';
 import type { Clock } from '../../shared/clock.js';
 import { objectIdOrNull } from '../../shared/ids.js';
 import { toGlobalId } from '../../shared/ids.js';
@@ -194,14 +194,7 @@ export function createWebhooksService(deps: { clock: Clock; logger: Logger; sett
     args: { status?: DeliveryDoc['status'] | null; first: number; after?: string | null },
   ): Promise<Page<DeliveryDoc> | null> {
     const filter = { endpointId, ...(args.status ? { status: args.status } : {}) };
-    return keysetPage({
-      model: WebhookDelivery,
-      filter,
-      keyset: { path: 'createdAt', direction: -1, kind: 'date', idKind: 'string' },
-      first: args.first,
-      after: args.after,
-      totalCount: () => WebhookDelivery.countDocuments(filter).exec(),
-    });
+    return newestFirstPage(WebhookDelivery, filter, args, { path: 'createdAt', idKind: 'string' });
   }
 
   /** Queues one delivery; queuing the same id again changes nothing. */

@@ -87,6 +87,7 @@ describe('operator dashboard', () => {
     );
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-admin.png'), fullPage: true });
     expect(foreignRequests).toEqual([]);
+    await page.goto('about:blank'); // leaving closes the page's WebSocket cleanly
     await page.close();
   });
 
@@ -102,6 +103,7 @@ describe('operator dashboard', () => {
     expect(text).toContain('c***@example.com');
     expect(text).not.toContain('choi.masked@');
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-analyst.png'), fullPage: true });
+    await page.goto('about:blank'); // leaving closes the page's WebSocket cleanly
     await page.close();
 
     await t.tokenFor('SUPPORT');

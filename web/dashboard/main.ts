@@ -173,6 +173,8 @@ async function show(token: string): Promise<void> {
   }
 
   const client: Client = createClient({ url: wsUrl, connectionParams: { authorization: `Bearer ${token}` } });
+  // Leaving the page closes the socket properly (the server completes the subscriptions).
+  window.addEventListener('pagehide', () => void client.dispose());
   const feed = (key: string, title: string) => {
     feeds.append(el('h2', {}, title));
     const list = el('ul', { class: 'feed', 'data-feed': key });

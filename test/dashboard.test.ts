@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ManualClock } from '../src/shared/clock.js';
-import { createCustomer, recordInteraction, recordPurchase } from './helpers/crm.js';
+import { createCustomer, DAY_MS, recordInteraction, recordPurchase } from './helpers/crm.js';
 import { campaignMutation, createCampaign, settled } from './helpers/campaigns.js';
 import { eventually } from './helpers/process.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -235,5 +235,16 @@ describe('dashboard', () => {
       { month: '2026-04', customers: 0, retention: [0, 0] },
       { month: '2026-05', customers: 3, retention: [1] },
     ]);
+  });
+
+  it('reports flows between segments whose names hold an underscore (AT_RISK)', async () => {
+    clock.advance(91 * DAY_MS);
+    await t.graphql('mutation { sweepSegments { changedCount } }');
+    const day = clock.now().toISOString();
+    const d = await eventually(
+      () => dashboard({ from: day, to: day }),
+      (x) => (x.segmentFlows as Array<{ to: string }>).some((f) => f.to === 'AT_RISK'),
+    );
+    expect(d.segmentFlows).toContainEqual({ from: 'NEW', to: 'AT_RISK', count: expect.any(Number) });
   });
 });

@@ -67,7 +67,8 @@ export function kpiIncrements(
     const change = event.payload as SegmentChangedPayload;
     day = dayKey(change.changedAt);
     if (change.reason === 'CREATED') add(['all', `bySegment.${change.to}`], 'newCustomers', 1);
-    else inc[`flows.${change.from}_${change.to}`] = 1;
+    // `>` separates the two: segment names contain `_` (AT_RISK).
+    else inc[`flows.${change.from}>${change.to}`] = 1;
   } else return null;
   return { day, inc };
 }
@@ -76,51 +77,66 @@ export function kpiIncrements(
  * Cohorts by join month (`_id` = `YYYY-MM`): their size, and per later month how many of their
  * customers were active (a customer counts once per month: a unique mark decides).
  */
-export type CohortDoc = { _id: string; size?: number; active?: Record<string, number> };
+export type CohortDoc = { _id: string; lastSeq?: number; size?: number; active?: Record<string, number> };
 export const Cohort = mongoose.model<CohortDoc>(
   'Cohort',
   new Schema<CohortDoc>({ _id: String }, { versionKey: false, collection: 'kpi_cohorts', strict: false }),
 );
-const CohortMark = mongoose.model<{ _id: string }>(
-  'CohortMark',
-  new Schema<{ _id: string }>({ _id: String }, { versionKey: false, collection: 'kpi_cohort_marks' }),
+/** Facts counted once: `_id` names the fact, `seq` the event that counted it. */
+const CountMark = mongoose.model<{ _id: string; seq: number }>(
+  'CountMark',
+  new Schema<{ _id: string; seq: number }>(
+    { _id: String, seq: Number },
+    { versionKey: false, collection: 'kpi_marks' },
+  ),
 );
 
 const monthKey = (at: Date) => at.toISOString().slice(0, 7);
 
-/** Runs `then` the first time `mark` is seen (a unique insert), never again. */
-async function once(mark: string, then: () => Promise<unknown>): Promise<void> {
+/**
+ * Whether event `seq` is the one that counts `fact`: the first event to claim it, or that same
+ * event handled again (after a crash between the claim and the count; the count's own
+ * `lastSeq` guard then keeps it single). Another event naming the same fact — an interaction
+ * published again by the crash repair — is a repeat and does not count.
+ */
+async function counts(fact: string, seq: number): Promise<boolean> {
   try {
-    await CohortMark.collection.insertOne({ _id: mark } as never);
+    await CountMark.collection.insertOne({ _id: fact, seq } as never);
+    return true;
   } catch (err) {
-    if (isDuplicateKeyError(err)) return;
-    throw err;
+    if (!isDuplicateKeyError(err)) throw err;
+    return (await CountMark.findById(fact).lean())?.seq === seq;
   }
-  await then();
+}
+
+/** `$inc` on a counter document once per event: events arrive in log order, `lastSeq` remembers. */
+async function incOnce(collection: mongoose.Collection, _id: string, seq: number, inc: Record<string, number>) {
+  try {
+    await collection.updateOne(
+      { _id, lastSeq: mongoose.trusted({ $lt: seq }) } as never,
+      { $inc: inc, $set: { lastSeq: seq } },
+      { upsert: true },
+    );
+  } catch (err) {
+    if (!isDuplicateKeyError(err)) throw err; // this event was counted before
+  }
 }
 
 async function countCohorts(event: EventDoc): Promise<void> {
   if (event.type === 'SEGMENT_CHANGED') {
     const change = event.payload as SegmentChangedPayload;
     if (change.reason !== 'CREATED') return;
-    await once(`size:${String(change.customer._id)}`, () =>
-      Cohort.collection.updateOne(
-        { _id: monthKey(change.customer.joinedAt) } as never,
-        { $inc: { size: 1 } },
-        { upsert: true },
-      ),
-    );
+    if (await counts(`size:${String(change.customer._id)}`, event.seq))
+      await incOnce(Cohort.collection, monthKey(change.customer.joinedAt), event.seq, { size: 1 });
   } else if (event.type === 'INTERACTION_RECORDED') {
     const { interaction, customer } = event.payload as InteractionRecordedPayload;
     if (interaction.type === 'MARKETING') return; // ours, not the customer's activity
+    // Only customers counted in their cohort's size (created since the consumer first ran):
+    // otherwise retention could exceed 100%.
+    if (!(await CountMark.exists({ _id: `size:${String(customer._id)}` }))) return;
     const month = monthKey(interaction.occurredAt);
-    await once(`active:${String(customer._id)}:${month}`, () =>
-      Cohort.collection.updateOne(
-        { _id: monthKey(customer.joinedAt) } as never,
-        { $inc: { [`active.${month}`]: 1 } },
-        { upsert: true },
-      ),
-    );
+    if (await counts(`active:${String(customer._id)}:${month}`, event.seq))
+      await incOnce(Cohort.collection, monthKey(customer.joinedAt), event.seq, { [`active.${month}`]: 1 });
   }
 }
 
@@ -146,17 +162,11 @@ export async function countEvent(event: EventDoc): Promise<void> {
   await countCohorts(event);
   const counted = kpiIncrements(event);
   if (!counted) return;
-
-  const { day, inc } = counted;
-  try {
-    await KpiDay.collection.updateOne(
-      { _id: day, lastSeq: mongoose.trusted({ $lt: event.seq }) } as never,
-      { $inc: inc, $set: { lastSeq: event.seq } },
-      { upsert: true },
-    );
-  } catch (err) {
-    if (!isDuplicateKeyError(err)) throw err; // this event was counted before
+  if (event.type === 'INTERACTION_RECORDED') {
+    const { interaction } = event.payload as InteractionRecordedPayload;
+    if (!(await counts(`kpi:${interaction._id}`, event.seq))) return;
   }
+  await incOnce(KpiDay.collection, counted.day, event.seq, counted.inc);
 }
 
 export type Granularity = 'DAY' | 'WEEK' | 'MONTH';
@@ -252,7 +262,7 @@ export async function readDashboard(
   for (const doc of docs) for (const [k, n] of Object.entries(doc?.flows ?? {})) flows.set(k, (flows.get(k) ?? 0) + n);
   const segmentFlows = [...flows.entries()]
     .map(([k, count]) => {
-      const [from, to] = k.split('_') as [Segment, Segment];
+      const [from, to] = k.split('>') as [Segment, Segment];
       return { from, to, count };
     })
     .sort(
@@ -304,7 +314,7 @@ export async function readDashboard(
         value: ratio(
           docs.reduce((n, doc, i) => {
             if (bucketStart(dates[i]!, args.granularity).getTime() !== start) return n;
-            return n + Object.entries(doc?.flows ?? {}).reduce((m, [k, v]) => (k.endsWith('_CHURNED') ? m + v : m), 0);
+            return n + Object.entries(doc?.flows ?? {}).reduce((m, [k, v]) => (k.endsWith('>CHURNED') ? m + v : m), 0);
           }, 0),
           customers,
         ),

@@ -1,6 +1,12 @@
 import type { Clock } from '../../shared/clock.js';
 import { objectIdOrNull } from '../../shared/ids.js';
-import { Delivery } from '../campaigns/model.js';
+import {
+  AudienceChunk,
+  decodeRecipients,
+  Delivery,
+  encodeRecipients,
+  type AudienceChunkDoc,
+} from '../campaigns/model.js';
 import { Event } from '../events/model.js';
 import { Interaction } from '../interactions/model.js';
 import type { FieldProblem } from './service.js';
@@ -21,6 +27,7 @@ export const ERASED_NAME = 'Erased customer';
 export async function eraseCustomer(
   id: string,
   clock: Clock,
+  opts: { isMerging?: boolean } = {},
 ): Promise<{ customer: CustomerDoc } | { problems: FieldProblem[] }> {
   const _id = objectIdOrNull(id);
   const current = _id && (await Customer.findById(_id).lean<CustomerDoc>());
@@ -39,11 +46,22 @@ export async function eraseCustomer(
           unsubscribedAt: current.unsubscribedAt ?? now,
           updatedAt: now,
         },
-        $unset: { email: '', phone: '' },
+        // What a merge carries to the primary stays until the merge is done; otherwise it goes.
+        $unset: { email: '', phone: '', ...(opts.isMerging ? {} : { mergePending: '' }) },
       },
       { returnDocument: 'after' },
     ).lean<CustomerDoc>()) ?? current;
   await Interaction.updateMany({ customerId: _id }, { $unset: { description: '' } });
+  // Campaigns sending now hold their audience in chunks: the customer leaves them (a chunk
+  // being sent this very moment may still reach them once).
+  for (const chunk of await AudienceChunk.find({}).lean<AudienceChunkDoc[]>()) {
+    if (!chunk.recipients.includes(String(_id))) continue;
+    const kept = decodeRecipients(chunk.recipients).filter((r) => !r.customerId.equals(_id));
+    await AudienceChunk.updateOne(
+      { _id: chunk._id, recipients: chunk.recipients },
+      { $set: { recipients: encodeRecipients(kept) } },
+    );
+  }
   await Delivery.updateMany({ customerId: _id }, { $set: { message: '[erased]' }, $unset: { email: '', phone: '' } });
   await Event.updateMany(
     { 'payload.customer._id': _id },

@@ -41,31 +41,36 @@ export async function mergeCustomers(
     email: duplicate.email ?? null,
     phone: duplicate.phone ?? null,
     tags: duplicate.tags,
+    unsubscribedAt: duplicate.unsubscribedAt ?? null,
   };
-  await Customer.updateOne(
-    { _id: d },
+  // A compare-and-set: a concurrent merge or delete of the duplicate makes this one stop.
+  const claimed = await Customer.updateOne(
+    { _id: d, $or: [{ erasedAt: null }, { mergedIntoId: p }] },
     { $set: { mergedIntoId: p, erasedAt: duplicate.erasedAt ?? now, mergePending: carried, updatedAt: now } },
   );
+  if (claimed.matchedCount === 0)
+    return problem('duplicateId', 'this customer was deleted or merged meanwhile', 'INVALID_STATE');
   // 2. Its interactions become the primary's.
   await Interaction.updateMany({ customerId: d }, { $set: { customerId: p } });
   // 3. Its personal data goes (freeing its e-mail), after what the primary takes is read above.
-  await eraseCustomer(String(d), deps.clock);
+  await eraseCustomer(String(d), deps.clock, { isMerging: true });
   // 4. The primary's profile gains the tags and the contact details it lacked.
   {
-    const tags = [...new Set([...primary.tags, ...carried.tags])];
     const next = {
       ...primary,
-      tags,
       email: primary.email ?? carried.email ?? null,
       phone: primary.phone ?? carried.phone ?? null,
     };
+    // An opt-out given under either record holds for the merged one.
+    const unsubscribedAt = primary.unsubscribedAt ?? carried.unsubscribedAt ?? null;
     await Customer.updateOne(
-      { _id: p },
+      { _id: p, erasedAt: null },
       {
+        $addToSet: { tags: { $each: carried.tags } },
         $set: {
-          tags,
           ...(next.email ? { email: next.email } : {}),
           ...(next.phone ? { phone: next.phone } : {}),
+          ...(unsubscribedAt ? { unsubscribedAt } : {}),
           searchKeys: searchKeysFor(next, deps.region),
           updatedAt: now,
         },

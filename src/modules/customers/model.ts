@@ -35,7 +35,12 @@ export type CustomerDoc = {
   /** Set on a duplicate merged into another customer (which now holds its interactions). */
   mergedIntoId?: Types.ObjectId | null;
   /** During a merge only: what the primary takes from this duplicate. */
-  mergePending?: { email: string | null; phone: string | null; tags: string[] } | null;
+  mergePending?: {
+    email: string | null;
+    phone: string | null;
+    tags: string[];
+    unsubscribedAt?: Date | null;
+  } | null;
   createdAt: Date;
   updatedAt: Date;
 };

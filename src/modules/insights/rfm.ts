@@ -32,6 +32,7 @@ function score(worse: number, n: number): number {
  */
 export function createRfm() {
   let ranks: Promise<Ranks> | null = null;
+  let loadedAt = 0;
 
   async function load(now: Date): Promise<Ranks> {
     const days: number[] = [];
@@ -51,9 +52,16 @@ export function createRfm() {
   }
 
   return async function rfmFor(c: CustomerDoc, now: Date): Promise<RfmScore> {
-    const current = ranks && (await ranks);
-    if (!current || Date.now() - current.at > RANKS_TTL_MS) ranks = load(now);
-    const r = await ranks!;
+    // One pass at a time, shared by every caller; a failed pass is not kept.
+    if (!ranks || Date.now() - loadedAt > RANKS_TTL_MS) {
+      loadedAt = Date.now();
+      const pass = load(now);
+      ranks = pass;
+      pass.catch(() => {
+        if (ranks === pass) ranks = null;
+      });
+    }
+    const r = await ranks;
     const n = r.days.length;
     const days = daysSinceActivity(c, now);
     // Recency: customers with more days since their last activity are worse.

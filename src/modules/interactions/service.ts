@@ -412,7 +412,8 @@ export function createInteractionsService(deps: {
         },
         { returnDocument: 'after' },
       ).lean<CustomerDoc>();
-      return fixed && segments.settleSegment(fixed, 'INTERACTION');
+      // An erased (or merged) customer's segment stays as it was: its record is a frozen aggregate.
+      return fixed && (fixed.erasedAt ? fixed : segments.settleSegment(fixed, 'INTERACTION'));
     });
   }
 

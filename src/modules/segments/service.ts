@@ -167,7 +167,8 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
     };
     for await (const c of cursor) {
       evaluated++;
-      if (segmentFor(c, policy, clock.now()) === c.segment) continue;
+      // Erased records keep their segment (a frozen, anonymous aggregate).
+      if (c.erasedAt || segmentFor(c, policy, clock.now()) === c.segment) continue;
       movers.push(c);
       if (movers.length >= SETTLE_BUFFER) await settleMovers();
     }

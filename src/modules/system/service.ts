@@ -8,7 +8,7 @@ import type { EventLog } from '../events/log.js';
 import { EVENT_SEQUENCE } from '../events/model.js';
 import { WebhookDelivery } from '../webhooks/model.js';
 import type { Clock } from '../../shared/clock.js';
-import type { ServerRuntime } from '../../shared/runtime.js';
+import { EVENT_LOOP_RESOLUTION_MS, type ServerRuntime } from '../../shared/runtime.js';
 
 export type SystemStatusSnapshot = {
   version: string;
@@ -51,8 +51,7 @@ export async function readSystemStatus(
 ): Promise<SystemStatusSnapshot> {
   const pingMs = await pingDatabase().catch(() => null);
   const memory = process.memoryUsage();
-  const lagMs = runtime.eventLoop.percentile(99) / 1e6;
-  runtime.eventLoop.reset();
+  const lagMs = Math.max(0, runtime.eventLoop.percentile(99) / 1e6 - EVENT_LOOP_RESOLUTION_MS);
   const [eventLogLag, queues] = await Promise.all([
     readEventLogLag(events).catch(() => 0),
     readQueueDepths().catch(() => ({ automationSteps: 0, webhookDeliveries: 0, campaigns: 0 })),

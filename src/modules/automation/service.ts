@@ -1,6 +1,7 @@
 import mongoose, { Types } from 'mongoose';
 import { duplicateIndexesOf, isDuplicateKeyError } from '../../db/errors.js';
 import { claimDue } from '../../db/due-work.js';
+import { createTtlCache } from '../../shared/ttl-cache.js';
 import { newestFirstPage, type Page } from '../../db/pagination.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
@@ -149,14 +150,9 @@ export function createAutomationService(deps: {
   campaignWebhook: Config['campaigns']['webhook'];
 }) {
   const { clock, events, settings } = deps;
-  let rulesCache: { at: number; rules: RuleDoc[] } | null = null;
-
-  async function enabledRules(): Promise<RuleDoc[]> {
-    if (rulesCache && Date.now() - rulesCache.at < 1_000) return rulesCache.rules;
-    const rules = await listRules(true);
-    rulesCache = { at: Date.now(), rules };
-    return rules;
-  }
+  // Rules are read per event: cached for a second (another process's change shows within it).
+  const rulesCache = createTtlCache(1_000, () => listRules(true));
+  const enabledRules = () => rulesCache.get();
 
   async function bumpStats(ruleId: Types.ObjectId, field: keyof RuleStatsDoc, by = 1): Promise<void> {
     await Rule.updateOne({ _id: ruleId }, { $inc: { [`stats.${field}`]: by } });
@@ -170,7 +166,6 @@ export function createAutomationService(deps: {
     const parsed = parseRule(input, deps.currency, (endpointId) => known.has(endpointId));
     if ('problems' in parsed) return parsed;
     const now = clock.now();
-    rulesCache = null;
     if (id === null) {
       const doc: RuleDoc = {
         _id: new Types.ObjectId(),
@@ -180,6 +175,7 @@ export function createAutomationService(deps: {
         updatedAt: now,
       };
       await Rule.collection.insertOne(doc as never);
+      rulesCache.invalidate(); // after the write: the next event sees the rule
       return { rule: doc };
     }
     const _id = objectIdOrNull(id);
@@ -190,6 +186,7 @@ export function createAutomationService(deps: {
         { $set: { ...parsed.rule, updatedAt: now } },
         { returnDocument: 'after' },
       ).lean<RuleDoc>());
+    rulesCache.invalidate();
     return rule
       ? { rule }
       : { problems: [{ field: ['id'], message: 'no rule has this id', code: 'NOT_FOUND' as const }] };
@@ -198,7 +195,7 @@ export function createAutomationService(deps: {
   async function deleteRule(id: string) {
     const _id = objectIdOrNull(id);
     const deleted = _id && (await Rule.findOneAndDelete({ _id }).lean<RuleDoc>());
-    rulesCache = null;
+    rulesCache.invalidate();
     // Its pending steps go with it (the job worker also drops steps of unknown rules).
     if (deleted) await Job.deleteMany({ ruleId: _id });
     return deleted

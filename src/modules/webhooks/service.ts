@@ -3,6 +3,7 @@ import mongoose, { Types } from 'mongoose';
 import { Webhook } from 'standardwebhooks';
 import { isDuplicateKeyError } from '../../db/errors.js';
 import { claimDue } from '../../db/due-work.js';
+import { createTtlCache } from '../../shared/ttl-cache.js';
 import { newestFirstPage, type Page } from '../../db/pagination.js';
 import type { Clock } from '../../shared/clock.js';
 import { objectIdOrNull } from '../../shared/ids.js';
@@ -90,14 +91,8 @@ function payloadOf(event: EventDoc): Record<string, unknown> | null {
 
 export function createWebhooksService(deps: { clock: Clock; logger: Logger; settings: WebhookSettings }) {
   const { clock, settings } = deps;
-  let endpointsCache: { at: number; endpoints: EndpointDoc[] } | null = null;
-
-  async function enabledEndpoints(): Promise<EndpointDoc[]> {
-    if (endpointsCache && Date.now() - endpointsCache.at < 1_000) return endpointsCache.endpoints;
-    const endpoints = await Endpoint.find({ enabled: true }).lean<EndpointDoc[]>();
-    endpointsCache = { at: Date.now(), endpoints };
-    return endpoints;
-  }
+  const endpointsCache = createTtlCache(1_000, () => Endpoint.find({ enabled: true }).lean<EndpointDoc[]>().exec());
+  const enabledEndpoints = () => endpointsCache.get();
 
   async function createEndpoint(input: { url: string; eventTypes: WebhookEventType[] }) {
     const problems: FieldProblem[] = [];
@@ -121,7 +116,7 @@ export function createWebhooksService(deps: { clock: Clock; logger: Logger; sett
       updatedAt: now,
     };
     await Endpoint.collection.insertOne(doc as never);
-    endpointsCache = null;
+    endpointsCache.invalidate();
     return { endpoint: doc };
   }
 
@@ -159,7 +154,7 @@ export function createWebhooksService(deps: { clock: Clock; logger: Logger; sett
       { $set: set },
       { returnDocument: 'after' },
     ).lean<EndpointDoc>();
-    endpointsCache = null;
+    endpointsCache.invalidate();
     if (endpoint && input.enabled)
       await WebhookDelivery.updateMany(
         { endpointId: _id, status: 'PENDING' },
@@ -171,7 +166,7 @@ export function createWebhooksService(deps: { clock: Clock; logger: Logger; sett
   async function deleteEndpoint(id: string) {
     const _id = objectIdOrNull(id);
     const endpoint = _id && (await Endpoint.findOneAndDelete({ _id }).lean<EndpointDoc>());
-    endpointsCache = null;
+    endpointsCache.invalidate();
     if (endpoint)
       await WebhookDelivery.updateMany(
         { endpointId: _id, status: 'PENDING' },
@@ -358,7 +353,7 @@ export function createWebhooksService(deps: { clock: Clock; logger: Logger; sett
           },
         },
       );
-      endpointsCache = null;
+      endpointsCache.invalidate();
       deps.logger.warn(
         { endpoint: String(endpoint._id), url: endpoint.url },
         'webhook endpoint disabled after failing',

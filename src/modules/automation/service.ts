@@ -455,27 +455,21 @@ export function createAutomationService(deps: {
             throw err;
           }
         }
-        const body = renderMessage(action.message!, {
+        const recipient = {
           customerId: customer._id,
           code: customer.code,
           name: customer.name,
           email: customer.email ?? null,
           phone: customer.phone ?? null,
           segment: customer.segment,
-        });
+        };
+        const body = renderMessage(action.message!, recipient);
         const [outcome] = await adapter.send([
           {
             deliveryId: `auto:${job._id}`,
             ordinal: 0,
             campaign: { id: String(rule._id), code: 'AUTOMATION', name: rule.name },
-            recipient: {
-              customerId: customer._id,
-              code: customer.code,
-              name: customer.name,
-              email: customer.email ?? null,
-              phone: customer.phone ?? null,
-              segment: customer.segment,
-            },
+            recipient,
             body,
           },
         ]);

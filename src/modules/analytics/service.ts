@@ -96,8 +96,8 @@ const monthKey = (at: Date) => at.toISOString().slice(0, 7);
 /**
  * Whether event `seq` is the one that counts `fact`: the first event to claim it, or that same
  * event handled again (after a crash between the claim and the count; the count's own
- * `lastSeq` guard then keeps it single). Another event naming the same fact — an interaction
- * published again by the crash repair — is a repeat and does not count.
+ * `lastSeq` guard then keeps it single). Another event naming the same fact (a customer's
+ * second interaction of the month) is a repeat and does not count.
  */
 async function counts(fact: string, seq: number): Promise<boolean> {
   try {
@@ -162,10 +162,6 @@ export async function countEvent(event: EventDoc): Promise<void> {
   await countCohorts(event);
   const counted = kpiIncrements(event);
   if (!counted) return;
-  if (event.type === 'INTERACTION_RECORDED') {
-    const { interaction } = event.payload as InteractionRecordedPayload;
-    if (!(await counts(`kpi:${interaction._id}`, event.seq))) return;
-  }
   await incOnce(KpiDay.collection, counted.day, event.seq, counted.inc);
 }
 

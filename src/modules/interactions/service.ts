@@ -6,6 +6,7 @@ import { MoneyError, parseAmount } from '../../shared/money.js';
 import { Customer, type CustomerDoc } from '../customers/model.js';
 import type { FieldProblem } from '../customers/service.js';
 import type { EventLog } from '../events/log.js';
+import { Event } from '../events/model.js';
 import type { Causation } from '../automation/model.js';
 import type { SegmentMove, SegmentsService } from '../segments/service.js';
 import { findInteractionById, firstPagesForCustomers, listInteractions } from './timeline.js';
@@ -428,15 +429,26 @@ export function createInteractionsService(deps: {
     if (!stale.length) return 0;
     const customerIds = [...new Set(stale.map((p) => String(p.customerId)))].map((id) => new Types.ObjectId(id));
     for (const customerId of customerIds) await recomputeCustomer(customerId);
+    // The events a crashed writer did publish (one scan of the log, on this repair path only), so
+    // that no consumer — automation, webhooks, analytics — sees an interaction twice.
+    const published = new Set(
+      (
+        await Event.find({
+          type: 'INTERACTION_RECORDED',
+          'payload.interaction._id': mongoose.trusted({ $in: stale.map((p) => p.interactionId) }),
+        })
+          .select({ 'payload.interaction._id': 1 })
+          .lean<Array<{ payload: { interaction: { _id: string } } }>>()
+      ).map((e) => e.payload.interaction._id),
+    );
     for (const p of stale) {
       const interaction = await Interaction.findById(p.interactionId).lean<InteractionDoc>();
       const customer = interaction && (await Customer.findById(interaction.customerId).lean<CustomerDoc>());
-      // At-least-once: the event may have gone out before the crash; it carries the
-      // interaction id, so consumers recognise a repeat.
-      if (interaction && customer) {
+      if (interaction && customer && !published.has(interaction._id)) {
         await events.append('INTERACTION_RECORDED', { interaction, customer } satisfies InteractionRecordedPayload);
-        await deps.onRecorded?.([interaction]);
       }
+      // Attribution is idempotent by the purchase's id: safe to run again.
+      if (interaction) await deps.onRecorded?.([interaction]);
       await PendingApplication.deleteOne({ _id: p._id });
     }
     deps.logger.warn(

@@ -1,6 +1,7 @@
 import mongoose, { Schema } from 'mongoose';
 import { isDuplicateKeyError } from '../../db/errors.js';
 import { objectIdOrNull } from '../../shared/ids.js';
+import { createTtlCache } from '../../shared/ttl-cache.js';
 import { Campaign, type CampaignDoc } from '../campaigns/model.js';
 import { Customer } from '../customers/model.js';
 import type { EventDoc } from '../events/model.js';
@@ -207,6 +208,26 @@ export type DashboardView = {
 
 const ratio = (a: number, b: number) => (b > 0 ? a / b : 0);
 
+/**
+ * Customers with an interaction in the 30 days before `end`: a count over the customers (a scan
+ * on the embedded engine, ~60 µs per customer), so kept for a minute per end day — a dashboard
+ * refreshed every few seconds does not scan each time.
+ */
+const activeCounts = new Map<number, ReturnType<typeof createTtlCache<number>>>();
+function activeCustomersUpTo(end: Date): Promise<number> {
+  let cache = activeCounts.get(end.getTime());
+  if (!cache) {
+    if (activeCounts.size > 50) activeCounts.clear();
+    cache = createTtlCache(60_000, () =>
+      Customer.countDocuments({
+        lastInteractionAt: mongoose.trusted({ $gt: new Date(end.getTime() - 30 * DAY_MS), $lte: end }),
+      }).exec(),
+    );
+    activeCounts.set(end.getTime(), cache);
+  }
+  return cache.get();
+}
+
 /** Distinct active customers per calendar month from `first` to `last`: the cohorts' counters summed. */
 async function monthlyActive(first: Date, last: Date): Promise<Point[]> {
   const cohorts = await Cohort.find({}).lean<CohortDoc[]>();
@@ -317,9 +338,7 @@ export async function readDashboard(
       })),
     },
     monthlyActiveCustomers: await monthlyActive(first, last),
-    activeCustomers: await Customer.countDocuments({
-      lastInteractionAt: mongoose.trusted({ $gt: new Date(rangeEnd.getTime() - 30 * DAY_MS), $lte: rangeEnd }),
-    }),
+    activeCustomers: await activeCustomersUpTo(rangeEnd),
     segmentFlows,
     segmentDistribution: SEGMENTS.map((segment) => ({ segment, count: counts[segment] })),
     campaigns: {

@@ -5,17 +5,13 @@ import { Customer, type CustomerDoc } from '../customers/model.js';
 import type { FieldProblem } from '../customers/service.js';
 import type { Channel, InteractionType } from '../interactions/model.js';
 import type { Segment } from '../segments/policy.js';
-import type { CampaignChannel } from '../campaigns/model.js';
 import { templateProblem } from '../campaigns/template.js';
 import { allHold, daysSinceLastInteraction, parseCondition, type ConditionInput } from './conditions.js';
 import {
   ComplaintWindow,
   Rule,
   type ActionDoc,
-  type ActionType,
-  type AlertSeverity,
   type ConditionDoc,
-  type Department,
   type RuleDoc,
   type TriggerDoc,
   type TriggerType,
@@ -40,20 +36,10 @@ export type RuleInput = {
     inactiveDays?: number | null;
   };
   conditions?: ConditionInput[] | null;
-  actions: Array<{
-    type: ActionType;
-    delayMinutes?: number | null;
-    onlyIf?: ConditionInput[] | null;
-    message?: string | null;
-    channel?: CampaignChannel | null;
-    tag?: string | null;
-    department?: Department | null;
-    departments?: Department[] | null;
-    title?: string | null;
-    dueInDays?: number | null;
-    severity?: AlertSeverity | null;
-    webhookEndpointId?: string | null;
-  }>;
+  /** A stored action as given: delays and conditions optional, conditions not yet parsed. */
+  actions: Array<
+    Omit<ActionDoc, 'delayMinutes' | 'onlyIf'> & { delayMinutes?: number | null; onlyIf?: ConditionInput[] | null }
+  >;
 };
 
 /** A rule as given, checked field by field, in the stored form; or every problem found. */

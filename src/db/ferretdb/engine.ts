@@ -140,6 +140,8 @@ export async function startFerretDb(opts: {
   dataDir: string;
   port?: number;
   sqliteParams?: string;
+  /** More FerretDB flags, for example `--test-disable-pushdown` for the differential test. */
+  extraArgs?: string[];
   onLog?: (line: string) => void;
 }): Promise<RunningEngine> {
   const dataDir = path.resolve(opts.dataDir);
@@ -155,6 +157,7 @@ export async function startFerretDb(opts: {
     '--telemetry=disable',
     '--debug-addr=-',
     '--log-level=warn',
+    ...(opts.extraArgs ?? []),
   ];
   const child = spawn('sh', ['-c', WATCHDOG, WATCHDOG_NAME, opts.binary, ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -48,7 +48,10 @@ function resumeAfter(keyset: Keyset, cursor: string): Record<string, unknown> | 
   const value = keyset.kind === 'date' ? new Date(String(raw)) : raw;
   const id = keyset.idKind === 'objectId' ? new Types.ObjectId(rawId) : rawId;
   const op = keyset.direction === 1 ? '$gt' : '$lt';
+  // The bound on the field alone is implied by the $or; stated on its own it is a range an index
+  // answers (the embedded engine does not push $or down; MongoDB uses it either way).
   return {
+    [keyset.path]: mongoose.trusted({ [keyset.direction === 1 ? '$gte' : '$lte']: value }),
     $or: [
       { [keyset.path]: mongoose.trusted({ [op]: value }) },
       { [keyset.path]: value, _id: mongoose.trusted({ [op]: id }) },

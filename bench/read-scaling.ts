@@ -40,7 +40,12 @@ process.on('SIGINT', () => process.exit(130));
 
 function run(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: projectRoot, env, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+    const child = spawn(process.execPath, args, {
+      cwd: projectRoot,
+      env,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      detached: true,
+    });
     children.add(child);
     child.once('exit', (code) => {
       children.delete(child);
@@ -205,10 +210,15 @@ async function main() {
       const seedSeconds = Math.round((performance.now() - seeded) / 1000);
       const api = await startApi(env);
       try {
-        const login = await gql(api.url, '', 'mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }', {
-          e: ADMIN.email,
-          p: ADMIN.password,
-        });
+        const login = await gql(
+          api.url,
+          '',
+          'mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }',
+          {
+            e: ADMIN.email,
+            p: ADMIN.password,
+          },
+        );
         const token = login.login.token as string;
         const row: Record<string, unknown> = { seedSeconds };
         for (const r of await reads(api.url, token)) {

@@ -146,7 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mongodbUri: e.MONGODB_URI,
     mongodbDb: e.MONGODB_DB,
     // The embedded engine serialises writes and its pool holds 100 SQLite connections:
-    // a modest pool per process keeps several processes well inside it (SPEC §9).
+    // a modest pool per process keeps several processes well inside it.
     mongodbMaxPoolSize: e.MONGODB_MAX_POOL_SIZE ?? (e.MONGODB_URI ? 100 : 20),
     mongodbConnectTimeoutMs: e.MONGODB_CONNECT_TIMEOUT_MS,
     dataDir: path.resolve(e.CRM_DATA_DIR),

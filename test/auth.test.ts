@@ -1,5 +1,5 @@
 /**
- * Access control (SPEC §7) through the public API: sign-in, the role matrix for each
+ * Access control through the public API: sign-in, the role matrix for each
  * capability, allowed and denied, over HTTP and WebSocket, and ANALYST masking.
  */
 import { readFileSync, readdirSync } from 'node:fs';
@@ -67,7 +67,7 @@ describe('access control', () => {
     expect(me.body.data).toEqual({ me: { email: 'sales@pulse.test', role: 'SALES', isActive: true } });
   });
 
-  // Each capability of SPEC §7 and the roles allowed it.
+  // Each capability of the access rules and the roles allowed it.
   const matrix: Array<[string, readonly Role[], () => [string, Record<string, unknown>?]]> = [
     ['read customers', ROLES, () => ['query($id: ID!) { customer(id: $id) { name } }', { id: customerId }]],
     [

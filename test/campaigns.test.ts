@@ -408,7 +408,7 @@ describe('campaigns', () => {
     });
   });
 
-  describe('access (SPEC §7)', () => {
+  describe('access', () => {
     it('ADMIN and MARKETING run campaigns; SALES and ANALYST read results; SUPPORT does neither', async () => {
       const as = async (role: 'SALES' | 'MARKETING' | 'SUPPORT' | 'ANALYST', query: string, variables = {}) =>
         t.graphql(query, variables, { authorization: `Bearer ${await t.tokenFor(role)}` });

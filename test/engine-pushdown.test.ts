@@ -27,7 +27,26 @@ const SEED = Number(process.env.PUSHDOWN_SEED ?? 20261129);
 const DOCS = 400;
 const QUERIES = 600;
 
-const STRINGS = ['', 'a', 'A', 'ab', 'ab!', 'ab ', 'abc', 'b', 'é', 'e\u0301', '가나다', '가', '😀', 'x"y', 'x\\y', '<&>', 'tab\tx', 'Z'];
+const STRINGS = [
+  '',
+  'a',
+  'A',
+  'ab',
+  'ab!',
+  'ab ',
+  'abc',
+  'b',
+  'é',
+  'e\u0301',
+  '가나다',
+  '가',
+  '😀',
+  'x"y',
+  'x\\y',
+  '<&>',
+  'tab\tx',
+  'Z',
+];
 const INDEXES: Array<Record<string, 1 | -1>> = [
   { g: 1, n: -1, _id: -1 },
   { n: 1 },
@@ -65,8 +84,17 @@ function number(r: Rand): unknown {
       return new Double(base);
   }
 }
-const date = (r: Rand) => new Date(pick(r, [-86_400_000 * 400, -1, 0, 1, 1_700_000_000_000, 1_700_000_000_001, 1_800_000_000_000]));
-const oid = (r: Rand) => new ObjectId(pick(r, ['0000000000000000000000a1', '65f000000000000000000001', '65f000000000000000000002', 'ffffffffffffffffffffff00']));
+const date = (r: Rand) =>
+  new Date(pick(r, [-86_400_000 * 400, -1, 0, 1, 1_700_000_000_000, 1_700_000_000_001, 1_800_000_000_000]));
+const oid = (r: Rand) =>
+  new ObjectId(
+    pick(r, [
+      '0000000000000000000000a1',
+      '65f000000000000000000001',
+      '65f000000000000000000002',
+      'ffffffffffffffffffffff00',
+    ]),
+  );
 
 /** A value for one field: mostly of the field's type, sometimes null or missing, and in the odd collection anything. */
 function value(r: Rand, field: string, odd: boolean): unknown {
@@ -123,7 +151,7 @@ function condition(r: Rand, docs: Doc[]): Doc {
   const field = pick(r, ['g', 'n', 's', 'd', 'o', 'b', 't', 'n', 's', 'd']);
   const sample = () => {
     const v = pick(r, docs)[field];
-    return v === undefined || r() < 0.15 ? value(r, field, false) ?? 1 : v;
+    return v === undefined || r() < 0.15 ? (value(r, field, false) ?? 1) : v;
   };
   const text = () => {
     const v = sample();
@@ -135,12 +163,30 @@ function condition(r: Rand, docs: Doc[]): Doc {
       const t = text();
       const prefix = t.slice(0, 1 + Math.floor(r() * Math.max(1, t.length))).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
       const pattern = `^${prefix}${pick(r, ['', '', '.*', '?', 'x*', '|z'])}`;
-      return r() < 0.5 ? { [field]: { $regex: pattern, ...(r() < 0.2 ? { $options: 'i' } : {}) } } : { [field]: new BSON.BSONRegExp(pattern) };
+      return r() < 0.5
+        ? { [field]: { $regex: pattern, ...(r() < 0.2 ? { $options: 'i' } : {}) } }
+        : { [field]: new BSON.BSONRegExp(pattern) };
     }
     case 8:
       return { [field]: { $all: [sample(), ...(r() < 0.5 ? [sample()] : [])] } };
     case 9:
-      return { $or: [{ [field]: sample() }, { [field]: { [pick(r, ['$gt', '$lt'])]: sample() } }, ...(r() < 0.5 ? [{ [field]: { $regex: `^${text().slice(0, 1).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}` } }] : [])] };
+      return {
+        $or: [
+          { [field]: sample() },
+          { [field]: { [pick(r, ['$gt', '$lt'])]: sample() } },
+          ...(r() < 0.5
+            ? [
+                {
+                  [field]: {
+                    $regex: `^${text()
+                      .slice(0, 1)
+                      .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`,
+                  },
+                },
+              ]
+            : []),
+        ],
+      };
     case 0:
       return { [field]: sample() };
     case 1:
@@ -152,7 +198,11 @@ function condition(r: Rand, docs: Doc[]): Doc {
     case 4:
       return { [field]: { $gte: sample(), $lt: sample() } };
     case 5:
-      return pick(r, [{ [field]: { $ne: sample() } }, { [field]: { $exists: r() < 0.5 } }, { [field]: { $type: pick(r, ['string', 'double', 'array']) } }]);
+      return pick(r, [
+        { [field]: { $ne: sample() } },
+        { [field]: { $exists: r() < 0.5 } },
+        { [field]: { $type: pick(r, ['string', 'double', 'array']) } },
+      ]);
     default:
       return { $and: [condition(r, docs), condition(r, docs)] };
   }
@@ -247,9 +297,12 @@ describe('index-backed queries (engine patch 0006)', () => {
         expect({ label, count: ca }).toEqual({ label, count: cb });
       }
       {
-        const plan = await dbA.command({
-          explain: { find: name, filter: q.filter, ...(q.sort ? { sort: q.sort } : {}) },
-        }, { bsonRegExp: true });
+        const plan = await dbA.command(
+          {
+            explain: { find: name, filter: q.filter, ...(q.sort ? { sort: q.sort } : {}) },
+          },
+          { bsonRegExp: true },
+        );
         if (JSON.stringify(plan.queryPlanner).includes('USING INDEX')) indexed++;
         if (plan.sortPushdown) sortedByIndex++;
       }

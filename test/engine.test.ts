@@ -1,6 +1,6 @@
 /**
  * What the rest of the project relies on from the database, checked over the wire against
- * the embedded engine, including one regression test per engine patch (SPEC §9). Each of the
+ * the embedded engine, including one regression test per engine patch. Each of the
  * patch tests fails on an engine built without that patch (an unpatched FerretDB v1.24.2 fails them all):
  *   CRM_FERRETDB_BIN=/path/to/unpatched/ferretdb npx jest test/engine.test.ts
  */
@@ -135,7 +135,7 @@ describe('the database engine', () => {
       const docs = db.collection<{ _id: mongoose.Types.ObjectId; n: number }>('by_id');
       const ids = Array.from({ length: 50 }, () => new mongoose.Types.ObjectId());
       await docs.insertMany(ids.map((_id, n) => ({ _id, n })));
-      // The same WHERE clause serves find, update and delete by _id (SPEC §9's fast path).
+      // The same WHERE clause serves find, update and delete by _id.
       const explained = await db.command({ explain: { find: 'by_id', filter: { _id: ids[42] } } });
       const plan = JSON.stringify(explained.queryPlanner);
       expect(plan).toMatch(/SEARCH \S+ USING INDEX/);

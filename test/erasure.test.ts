@@ -1,5 +1,5 @@
 /**
- * deleteCustomer (SPEC §5): personal data erased everywhere it is stored — the profile, the
+ * deleteCustomer: personal data erased everywhere it is stored — the profile, the
  * timeline's descriptions, campaign deliveries, the event log — while the anonymous aggregates
  * stay; the erased customer takes no new interactions, edits or campaigns.
  */

@@ -8,8 +8,9 @@ import { SegmentChange } from '../modules/segments/model.js';
 import { User } from '../modules/users/model.js';
 
 /**
- * Creates every model's indexes (idempotent). The app's queries are shaped for these on
- * MongoDB; the embedded engine keeps the unique ones and scans for the rest (SPEC §9).
+ * Creates every model's indexes (idempotent). Every query on a hot path is shaped for one of
+ * these, on MongoDB and on the embedded engine alike, which answers filters and sorts from them
+ * (docs/EMBEDDED-ENGINE.md); test/query-plans.test.ts checks the hot reads' plans.
  */
 export async function ensureIndexes(): Promise<void> {
   const models = [

@@ -59,7 +59,7 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
     settings: config.automation,
     campaignWebhook: config.campaigns.webhook,
   });
-  // Each keeps its own position in the event log (SPEC §6), one process at a time.
+  // Each keeps its own position in the event log, one process at a time.
   const consumers = [
     new LogConsumer({
       name: 'automation-rules',

@@ -114,7 +114,7 @@ export type EngineBinary = { path: string; isFreshBuild: boolean };
 
 /**
  * Returns the patched FerretDB binary, building it into the cache when it is missing.
- * SPEC §9: `go install …@v1.24.2` builds a binary that panics at start (the version file is
+ * `go install …@v1.24.2` builds a binary that panics at start (the version file is
  * generated in a release build, not shipped in the module), so we build from the module
  * source with the version file written and our patches applied.
  */

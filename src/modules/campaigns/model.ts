@@ -11,7 +11,7 @@ export type CampaignChannel = (typeof CAMPAIGN_CHANNELS)[number];
 export const RESPONSE_KINDS = ['OPENED', 'CLICKED', 'REPLIED', 'UNSUBSCRIBED'] as const;
 export type ResponseKind = (typeof RESPONSE_KINDS)[number];
 
-/** Stored counters, moved with `$inc` as the campaign goes (SPEC §9: never counted on request). */
+/** Stored counters, moved with `$inc` as the campaign goes (never counted on request). */
 export type CampaignStatsDoc = {
   targeted: number;
   sent: number;

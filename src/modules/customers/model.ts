@@ -3,7 +3,7 @@ import { SEGMENTS, type Segment } from '../segments/policy.js';
 
 /**
  * A customer as stored. Aggregates (totals, counts, last activity) are maintained at write
- * time with atomic operators, never counted on request (SPEC §9).
+ * time with atomic operators, never counted on request (counting would read every matching document).
  */
 export type CustomerDoc = {
   _id: Types.ObjectId;

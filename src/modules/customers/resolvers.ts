@@ -38,7 +38,7 @@ export const resolvers = {
           : ctx.domain.webhooks.findDelivery(parsed.localId);
       }
       if (parsed.type === 'Campaign' || parsed.type === 'CampaignDelivery') {
-        // Campaign results are not for SUPPORT (SPEC §7).
+        // Campaign results are not for SUPPORT, who sees no marketing or money data.
         if (ctx.viewer?.role === 'SUPPORT') return null;
         return parsed.type === 'Campaign'
           ? ctx.loaders.campaignById.load(parsed.localId)

@@ -25,7 +25,7 @@ export const Consumer = mongoose.model<ConsumerDoc>(
 );
 
 /**
- * A durable consumer of the event log (SPEC §6: "each consumer keeping its own position"):
+ * A durable consumer of the event log (each consumer keeps its own position):
  * across every API process, one at a time holds its lease and handles events in log order
  * from the stored position, which moves after each event (a compare-and-set on the lease). A
  * process that dies stops renewing; another takes over from the last stored position, so an

@@ -14,7 +14,7 @@ const BUSY_POLL_MS = 10;
 const RECENT_EVENTS = 10_000;
 
 /**
- * The durable, ordered event log (SPEC §6) and this process's tailer of it.
+ * The durable, ordered event log and this process's tailer of it.
  *
  * Appending allocates the next seq and inserts the entry under it. Tailing reads seq after seq
  * in order, never skipping: with concurrent writers a higher seq can become visible before a

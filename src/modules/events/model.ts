@@ -13,7 +13,7 @@ export type EventType = (typeof EVENT_TYPES)[number];
 /**
  * One entry of the durable event log. `seq` is dense (allocated from a counter) and `_id` is
  * the zero-padded seq, so a tailer reads the next entry with one lookup by `_id` — the only
- * query the embedded engine answers without a scan (SPEC §9). A GAP entry fills a seq whose
+ * query the embedded engine answers without a scan. A GAP entry fills a seq whose
  * writer never wrote it (it died between allocating and inserting).
  */
 export type EventDoc = {

@@ -2,7 +2,7 @@ import type { CustomerDoc } from '../customers/model.js';
 import { Customer } from '../customers/model.js';
 import { daysSinceActivity } from '../segments/policy.js';
 
-/** How long the customers' ranks are reused before one more pass over the customers. */
+/** How long the customers' ranks are used before a pass over the customers refreshes them. */
 const RANKS_TTL_MS = 60_000;
 
 export type RfmScore = { recency: number; frequency: number; monetary: number; code: string };
@@ -28,7 +28,7 @@ function score(worse: number, n: number): number {
 
 /**
  * RFM scores by rank among all customers now (the method is in the schema). The sorted values
- * come from one pass over the customers, reused for a minute.
+ * come from one pass over the customers, refreshed in the background once they are a minute old.
  */
 export function createRfm() {
   let ranks: Promise<Ranks> | null = null;
@@ -52,14 +52,23 @@ export function createRfm() {
   }
 
   return async function rfmFor(c: CustomerDoc, now: Date): Promise<RfmScore> {
-    // One pass at a time, shared by every caller; a failed pass is not kept.
+    // One pass at a time, shared by every caller; a failed pass is not kept. Once ranks exist, a
+    // pass that refreshes them runs in the background: no request waits for a whole pass over
+    // the customers but the very first.
     if (!ranks || Date.now() - loadedAt > RANKS_TTL_MS) {
       loadedAt = Date.now();
+      const previous = ranks;
       const pass = load(now);
-      ranks = pass;
-      pass.catch(() => {
-        if (ranks === pass) ranks = null;
-      });
+      pass.then(
+        () => {
+          ranks = pass;
+        },
+        () => {
+          if (ranks === pass) ranks = null;
+          loadedAt = 0;
+        },
+      );
+      ranks = previous ?? pass;
     }
     const r = await ranks;
     const n = r.days.length;

@@ -37,7 +37,7 @@ function toPayload(result: RecordResult) {
 }
 
 /**
- * SPEC §7 beyond the field's roles: purchases are recorded by ADMIN and SALES only, and
+ * Access rules beyond the field's roles: purchases are recorded by ADMIN and SALES only, and
  * MARKETING records MARKETING interactions only. Null when allowed, else the reason.
  */
 function deniedType(role: Role, type: InteractionType): string | null {

@@ -1,6 +1,6 @@
 /**
  * The segment rules, as pure functions of a customer's stored aggregates, the policy and the
- * time: the one place that decides segments (SPEC §4).
+ * time: the one place that decides segments.
  */
 export const SEGMENTS = ['VIP', 'LOYAL', 'NEW', 'AT_RISK', 'CHURNED'] as const;
 export type Segment = (typeof SEGMENTS)[number];

@@ -12,6 +12,11 @@ import { tsImport } from 'tsx/esm/api';
  * one, to see the engine regression tests fail).
  */
 export default async function globalSetup() {
+  // Two browser test files run in parallel workers: Debian's chromium is installed here, once,
+  // before them (two apt-get runs at once fail on dpkg's lock). A failure is left for the
+  // browser tests themselves to report.
+  const { ensureChromium } = await tsImport('./chromium.ts', import.meta.url);
+  await ensureChromium().catch(() => {});
   if (process.env.MONGODB_URI) return;
   const { ensureFerretDbBinary } = await tsImport('../../src/db/ferretdb/build.ts', import.meta.url);
   const { startFerretDb } = await tsImport('../../src/db/ferretdb/engine.ts', import.meta.url);

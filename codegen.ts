@@ -28,6 +28,7 @@ const config: CodegenConfig = {
           SegmentPolicy: '../modules/segments/policy.js#SegmentPolicy as SegmentPolicyModel',
           SegmentChange: '../modules/segments/service.js#SegmentChangeView',
           User: '../modules/users/model.js#UserDoc',
+          Colleague: '../modules/users/model.js#UserDoc',
           ApiKey: '../modules/users/model.js#ApiKeyDoc',
           AuditEntry: '../modules/audit/model.js#AuditEntryDoc',
           AuditEntryConnection: '../db/pagination.js#Page<AuditEntryDoc>',

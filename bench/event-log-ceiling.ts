@@ -9,6 +9,7 @@ import path from 'node:path';
 import { connectDatabase, disconnectDatabase } from '../src/db/connection.js';
 import { ensureFerretDbBinary } from '../src/db/ferretdb/build.js';
 import { startFerretDb } from '../src/db/ferretdb/engine.js';
+import { eventPersonalData } from '../src/modules/customers/erasure.js';
 import { EventLog } from '../src/modules/events/log.js';
 import { systemClock } from '../src/shared/clock.js';
 import { createLogger } from '../src/shared/logger.js';
@@ -17,7 +18,7 @@ const total = Number(process.argv[2] ?? 3_000);
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pulse-crm-eventlog-'));
 const engine = await startFerretDb({ binary: (await ensureFerretDbBinary()).path, dataDir });
 await connectDatabase({ uri: engine.uri, dbName: 'eventlog', maxPoolSize: 20 });
-const log = new EventLog({ clock: systemClock, logger: createLogger('warn') });
+const log = new EventLog({ clock: systemClock, logger: createLogger('warn'), personalData: eventPersonalData });
 try {
   await log.start();
   const startPosition = log.position;

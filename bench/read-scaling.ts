@@ -39,6 +39,7 @@ function stopAll() {
 }
 process.on('exit', stopAll);
 process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
 
 function run(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -89,6 +90,7 @@ async function startApi(env: NodeJS.ProcessEnv): Promise<{ url: string; stop: ()
   };
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the reads' answers are walked loosely
 async function gql(url: string, token: string, query: string, variables?: unknown): Promise<any> {
   const res = await fetch(url, {
     method: 'POST',
@@ -203,6 +205,8 @@ async function main() {
       PORT: '0',
       HOST: '127.0.0.1',
       RATE_LIMIT_PER_MINUTE: '100000000',
+      WS_MAX_SOCKETS_PER_USER: '1000000',
+      WS_MAX_SOCKETS_PER_ADDRESS: '1000000',
       CRM_ADMIN_EMAIL: ADMIN.email,
       CRM_ADMIN_PASSWORD: ADMIN.password,
       AUTOMATION_DEFAULT_JOURNEYS: 'false',

@@ -1,9 +1,23 @@
 import path from 'node:path';
 import { z } from 'zod';
+import type { RateLimitSettings } from './graphql/rate-limits.js';
+import { normaliseHost, type OutboundPolicy } from './shared/outbound-http.js';
 
 const booleanFlag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+/** A comma-separated list of host names or addresses, normalised as URLs write them. */
+const hostList = z.string().transform((value, ctx) =>
+  value
+    .split(',')
+    .filter((entry) => entry.trim())
+    .map((entry) => {
+      const host = normaliseHost(entry);
+      if (host === null) ctx.addIssue({ code: 'custom', message: `"${entry.trim()}" is not a host name or address` });
+      return host ?? '';
+    }),
+);
 
 /**
  * Every setting comes from the environment and is validated here, once, at start.
@@ -41,6 +55,33 @@ const envSchema = z.object({
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(1_200),
   WS_MAX_SUBSCRIPTIONS_PER_SOCKET: z.coerce.number().int().min(1).default(100),
   WS_KEEPALIVE_MS: z.coerce.number().int().min(0).default(30_000),
+  WS_MAX_SOCKETS_PER_USER: z.coerce.number().int().min(1).default(20),
+  WS_MAX_SOCKETS_PER_ADDRESS: z.coerce.number().int().min(1).default(1_000),
+  LOGIN_ATTEMPTS_PER_ADDRESS: z.coerce.number().int().min(1).default(30),
+  LOGIN_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).default(5),
+  LOGIN_FAILURES_PER_ADDRESS: z.coerce.number().int().min(1).default(20),
+  LOGIN_BACKOFF_SECONDS: z.coerce.number().int().min(1).default(900),
+  TRUST_PROXY: z
+    .string()
+    .min(1)
+    .transform((v, ctx) => {
+      if (['false', '0', 'no'].includes(v)) return false;
+      if (['true', 'yes'].includes(v)) return true;
+      if (/^\d+$/.test(v)) return Number(v);
+      const entries = v
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
+      if (!entries.every((x) => /^[0-9A-Fa-f:.]+(\/\d+)?$|^(loopback|linklocal|uniquelocal)$/.test(x)))
+        ctx.addIssue({
+          code: 'custom',
+          message: 'false, true, a number of proxies, or addresses/subnets separated by commas',
+        });
+      return entries;
+    })
+    .default(false),
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
   SEGMENT_SWEEP_INTERVAL_MS: z.coerce.number().int().min(0).default(3_600_000),
   REPAIR_INTERVAL_MS: z.coerce.number().int().min(0).default(60_000),
   CAMPAIGN_POLL_MS: z.coerce.number().int().min(10).default(1_000),
@@ -67,6 +108,8 @@ const envSchema = z.object({
   WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(0).default(5_000),
   WEBHOOK_RETRY_FOR_MS: z.coerce.number().int().min(0).default(86_400_000),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(1).default(10_000),
+  WEBHOOK_ALLOW_PRIVATE: booleanFlag.optional(),
+  WEBHOOK_ALLOWED_HOSTS: hostList.default([]),
 });
 
 export type Config = {
@@ -94,6 +137,13 @@ export type Config = {
   rateLimitPerMinute: number;
   wsMaxSubscriptionsPerSocket: number;
   wsKeepaliveMs: number;
+  wsMaxSocketsPerUser: number;
+  wsMaxSocketsPerAddress: number;
+  rateLimits: RateLimitSettings;
+  /** Express's `trust proxy`: which proxies' X-Forwarded-For names the client address. */
+  trustProxy: boolean | number | string[];
+  /** Where /metrics is served in production: its own port, or behind a bearer token. */
+  metrics: { port: number | undefined; token: string | undefined };
   shutdownTimeoutMs: number;
   segmentSweepIntervalMs: number;
   repairIntervalMs: number;
@@ -110,6 +160,7 @@ export type Config = {
       maxAttempts: number;
       retryBaseMs: number;
       concurrency: number;
+      outbound: OutboundPolicy;
     } | null;
   };
   automation: {
@@ -122,7 +173,7 @@ export type Config = {
     anomalyFactor: number;
     anomalyMinComplaints: number;
   };
-  webhooks: { retryBaseMs: number; retryForMs: number; timeoutMs: number; leaseMs: number };
+  webhooks: { retryBaseMs: number; retryForMs: number; timeoutMs: number; leaseMs: number; outbound: OutboundPolicy };
 };
 
 export class ConfigError extends Error {
@@ -138,6 +189,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   if (e.CAMPAIGN_WEBHOOK_URL && !e.CAMPAIGN_WEBHOOK_SECRET)
     throw new ConfigError('invalid configuration:\n  CAMPAIGN_WEBHOOK_SECRET: required with CAMPAIGN_WEBHOOK_URL');
+  // Which addresses outbound webhooks (endpoints and the campaign provider) may reach.
+  const outbound: OutboundPolicy = {
+    allowPrivate: e.WEBHOOK_ALLOW_PRIVATE ?? e.NODE_ENV !== 'production',
+    allowedHosts: e.WEBHOOK_ALLOWED_HOSTS,
+  };
   return {
     env: e.NODE_ENV,
     port: e.PORT,
@@ -164,6 +220,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     wsMaxSubscriptionsPerSocket: e.WS_MAX_SUBSCRIPTIONS_PER_SOCKET,
     wsKeepaliveMs: e.WS_KEEPALIVE_MS,
+    wsMaxSocketsPerUser: e.WS_MAX_SOCKETS_PER_USER,
+    wsMaxSocketsPerAddress: e.WS_MAX_SOCKETS_PER_ADDRESS,
+    rateLimits: {
+      operationsPerMinute: e.RATE_LIMIT_PER_MINUTE,
+      loginAttemptsPerAddress: e.LOGIN_ATTEMPTS_PER_ADDRESS,
+      loginFailuresPerAccount: e.LOGIN_FAILURES_PER_ACCOUNT,
+      loginFailuresPerAddress: e.LOGIN_FAILURES_PER_ADDRESS,
+      loginBackoffSeconds: e.LOGIN_BACKOFF_SECONDS,
+    },
+    trustProxy: e.TRUST_PROXY,
+    metrics: { port: e.METRICS_PORT, token: e.METRICS_TOKEN },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     segmentSweepIntervalMs: e.SEGMENT_SWEEP_INTERVAL_MS,
     repairIntervalMs: e.REPAIR_INTERVAL_MS,
@@ -181,6 +248,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
               maxAttempts: e.CAMPAIGN_WEBHOOK_MAX_ATTEMPTS,
               retryBaseMs: e.CAMPAIGN_WEBHOOK_RETRY_BASE_MS,
               concurrency: e.CAMPAIGN_WEBHOOK_CONCURRENCY,
+              outbound,
             }
           : null,
     },
@@ -199,6 +267,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retryForMs: e.WEBHOOK_RETRY_FOR_MS,
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
       leaseMs: e.AUTOMATION_LEASE_MS,
+      outbound,
     },
   };
 }

@@ -9,8 +9,8 @@ import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/dis
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import { useServer } from 'graphql-ws/use/ws';
-import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { pinoHttp } from 'pino-http';
+import proxyaddr from 'proxy-addr';
 import { WebSocketServer } from 'ws';
 import type { Config } from './config.js';
 import { pingDatabase } from './db/connection.js';
@@ -21,13 +21,16 @@ import { refuseHttpSubscriptionsPlugin } from './graphql/plugins/http-subscripti
 import { operationLimitsPlugin } from './graphql/plugins/limits.js';
 import { metricsPlugin } from './graphql/plugins/metrics.js';
 import { buildSchema } from './graphql/schema.js';
-import { graphqlWsOptions, startWebSocketKeepalive } from './graphql/ws.js';
+import { graphqlWsOptions, limitSocketsPerAddress, startWebSocketKeepalive } from './graphql/ws.js';
+import { createRateLimits, identityKey } from './graphql/rate-limits.js';
+import { graphqlResponseStatusPlugin } from './graphql/plugins/response-status.js';
 import { createRequestContext, viewerFromAuthorization } from './graphql/request-context.js';
 import { applyAuthDirectives } from './graphql/auth.js';
 import { traceMutationCalls } from './graphql/audit.js';
 import { auditPlugin } from './graphql/plugins/audit.js';
 import { resolveJwtSecret } from './modules/users/service.js';
 import { ensureIndexes } from './db/indexes.js';
+import { upgradeSearchKeys } from './modules/customers/search-keys-upgrade.js';
 import { createDomain } from './modules/domain.js';
 import { startIntervalJob } from './shared/interval-job.js';
 import type { Clock } from './shared/clock.js';
@@ -40,6 +43,8 @@ import { createRuntime, type ServerRuntime } from './shared/runtime.js';
 export const GRAPHIQL_DIR = path.join(projectRoot, 'dist-web', 'graphiql');
 export const DASHBOARD_DIR = path.join(projectRoot, 'dist-web', 'dashboard');
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** The largest request: an HTTP body or a WebSocket message. */
+const MAX_BODY_BYTES = 1024 * 1024;
 const ROUTES = new Set(['/', '/graphql', '/healthz', '/readyz', '/metrics']);
 
 /** Known routes only, never raw URLs: metric label values must stay few. */
@@ -53,6 +58,8 @@ function routeLabel(url: string): string {
 export type RunningServer = {
   url: string;
   port: number;
+  /** The port /metrics is served on when METRICS_PORT is set. */
+  metricsPort: number | undefined;
   runtime: ServerRuntime;
   /** Stops accepting, finishes in-flight requests, completes subscriptions, closes sockets. */
   stop(): Promise<void>;
@@ -78,6 +85,7 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
   const domain = createDomain({ config, clock, logger, jwtSecret });
   addBackgroundGauges(metrics, { eventLogLag: () => readEventLogLag(domain.events), queues: readQueueDepths });
   await ensureIndexes();
+  await upgradeSearchKeys(config.defaultRegion, logger);
   await domain.users.bootstrapAdminIfNeeded({
     email: config.adminEmail,
     password: config.adminPassword,
@@ -132,20 +140,30 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
 
   const app = express();
   app.disable('x-powered-by');
+  // Which proxies may name the client address (X-Forwarded-For): none unless TRUST_PROXY says.
+  app.set('trust proxy', config.trustProxy);
+  const trust = app.get('trust proxy fn') as (address: string, hop: number) => boolean;
+  const addressOf = (request: http.IncomingMessage) => proxyaddr(request, trust);
+  const limits = createRateLimits(config.rateLimits);
   const httpServer = http.createServer(app);
 
-  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
-  const wsCleanup = useServer(
-    graphqlWsOptions({
-      schema,
-      logger,
-      clock,
-      runtime,
-      domain,
-      maxSubscriptionsPerSocket: config.wsMaxSubscriptionsPerSocket,
-    }),
-    wsServer,
-  );
+  // The same size limit for a WebSocket message as for an HTTP body (ws closes with 1009).
+  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: MAX_BODY_BYTES });
+  limitSocketsPerAddress(wsServer, config.wsMaxSocketsPerAddress, addressOf);
+  const ws = graphqlWsOptions({
+    schema,
+    logger,
+    clock,
+    runtime,
+    domain,
+    limits,
+    maxSubscriptionsPerSocket: config.wsMaxSubscriptionsPerSocket,
+    maxSocketsPerUser: config.wsMaxSocketsPerUser,
+    isIntrospectionEnabled: config.isIntrospectionEnabled,
+    isSuggestionsEnabled: config.isSuggestionsEnabled,
+    addressOf,
+  });
+  const wsCleanup = useServer(ws.options, wsServer);
   const keepalive = startWebSocketKeepalive(wsServer, config.wsKeepaliveMs);
 
   const apollo = new ApolloServer<GraphQLContext>({
@@ -167,6 +185,7 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
               // 1006 instead of 1001. Then the background work, each step even if one failed.
               const steps: Array<[string, () => Promise<unknown>]> = [
                 ['keepalive', async () => keepalive.stop()],
+                ['websocket checks', async () => ws.stop()],
                 ['websockets', async () => wsCleanup.dispose()],
                 ['background jobs', () => Promise.all(jobs.map((j) => j.stop()))],
                 ['campaign runner', () => domain.campaignRunner.stop()],
@@ -191,6 +210,7 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
       refuseHttpSubscriptionsPlugin(),
       operationLimitsPlugin(),
       auditPlugin(),
+      graphqlResponseStatusPlugin(),
     ],
   });
   await apollo.start();
@@ -226,9 +246,31 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
       res.status(503).json({ status: 'unavailable', database: { error: (err as Error).message } });
     }
   });
-  app.get('/metrics', async (_req, res) => {
+  // /metrics: on its own port when METRICS_PORT is set, behind METRICS_TOKEN when that is set;
+  // in production never open on the API port.
+  const serveMetrics: express.RequestHandler = async (req, res) => {
+    if (config.metrics.token && req.headers.authorization !== `Bearer ${config.metrics.token}`) {
+      res.status(401).setHeader('WWW-Authenticate', 'Bearer').json({ error: 'a bearer token is required' });
+      return;
+    }
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
+  };
+  let metricsServer: http.Server | undefined;
+  if (config.metrics.port !== undefined) {
+    const metricsApp = express();
+    metricsApp.disable('x-powered-by');
+    metricsApp.get('/metrics', serveMetrics);
+    metricsServer = http.createServer(metricsApp);
+    const server = metricsServer;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.metrics.port, config.host, () => resolve());
+    });
+  } else if (!config.isProduction || config.metrics.token) {
+    app.get('/metrics', serveMetrics);
+  } else {
+    logger.warn('/metrics is not served: in production set METRICS_PORT (its own port) or METRICS_TOKEN');
+  }
 
   // The operator dashboard (web/dashboard): a page that signs in and reads the API like any client.
   app.use('/dashboard', express.static(DASHBOARD_DIR, { index: false, fallthrough: false, maxAge: '1h' }));
@@ -260,30 +302,32 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
 
   app.use(
     '/graphql',
-    rateLimit({
-      windowMs: 60_000,
-      limit: config.rateLimitPerMinute,
-      standardHeaders: 'draft-8',
-      legacyHeaders: false,
-      // Per token once clients authenticate; per address until then.
-      keyGenerator: (req) => req.headers.authorization ?? ipKeyGenerator(req.ip ?? 'unknown'),
-      handler: (req, res) => {
-        const resetTime = (req as typeof req & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
-        const retryAfter = Math.max(1, Math.ceil(((resetTime?.getTime() ?? Date.now() + 60_000) - Date.now()) / 1000));
+    // One budget per identity — the signed-in user or key, or the client address when nobody
+    // is — shared with its WebSocket operations; the header's text does not matter.
+    async (req, res, next) => {
+      try {
+        const viewer = await viewerFromAuthorization(domain, req.headers.authorization);
+        const refused = await limits.operation(identityKey(viewer, req.ip ?? 'unknown'));
+        if (!refused) {
+          next();
+          return;
+        }
         res
           .status(429)
-          .setHeader('Retry-After', String(retryAfter))
+          .setHeader('Retry-After', String(refused.retryAfterSeconds))
           .json({
             errors: [
               {
-                message: `Too many requests: try again in ${retryAfter} s.`,
-                extensions: { code: ErrorCode.RateLimited, retryAfterSeconds: retryAfter },
+                message: refused.message,
+                extensions: { code: ErrorCode.RateLimited, retryAfterSeconds: refused.retryAfterSeconds },
               },
             ],
           });
-      },
-    }),
-    express.json({ limit: '1mb' }),
+      } catch (err) {
+        next(err);
+      }
+    },
+    express.json({ limit: MAX_BODY_BYTES }),
     expressMiddleware(apollo, {
       context: async ({ req }): Promise<GraphQLContext> =>
         createRequestContext({
@@ -292,10 +336,38 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
           clock,
           runtime,
           domain,
+          limits,
+          clientAddress: req.ip ?? 'unknown',
           viewer: await viewerFromAuthorization(domain, req.headers.authorization),
         }),
     }),
   );
+
+  // A body that is not JSON, or too large, is the client's fault: a GraphQL-shaped JSON answer,
+  // never an HTML page or a stack trace.
+  const bodyErrors: express.ErrorRequestHandler = (err: { type?: string; status?: number }, req, res, next) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    const known: Record<string, [number, string]> = {
+      'entity.parse.failed': [400, 'The request body is not valid JSON.'],
+      'entity.too.large': [413, `The request body is larger than ${MAX_BODY_BYTES} bytes.`],
+      'encoding.unsupported': [415, 'The request body has an unsupported encoding.'],
+      'charset.unsupported': [415, 'The request body has an unsupported charset.'],
+    };
+    const [status, message] = (err.type && known[err.type]) || [500, 'Internal server error'];
+    if (status === 500) req.log.error({ err }, 'unexpected error');
+    res.status(status).json({
+      errors: [
+        {
+          message,
+          extensions: { code: status === 500 ? ErrorCode.Internal : ErrorCode.BadRequest, requestId: req.id },
+        },
+      ],
+    });
+  };
+  app.use(bodyErrors);
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -308,7 +380,12 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
   return {
     url: `http://${shownHost}:${port}/graphql`,
     port,
+    metricsPort: metricsServer ? (metricsServer.address() as AddressInfo).port : undefined,
     runtime,
-    stop: () => (stopping ??= apollo.stop()),
+    stop: () =>
+      (stopping ??= (async () => {
+        await apollo.stop();
+        await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
+      })()),
   };
 }

@@ -5,16 +5,52 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { parse, Kind, type ObjectTypeDefinitionNode, type ObjectTypeExtensionNode } from 'graphql';
+import { getDirective } from '@graphql-tools/utils';
+import {
+  getNamedType,
+  isObjectType,
+  parse,
+  Kind,
+  type GraphQLField,
+  type ObjectTypeDefinitionNode,
+  type ObjectTypeExtensionNode,
+} from 'graphql';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
+import { buildSchema } from '../src/graphql/schema.js';
 import { projectRoot } from '../src/shared/paths.js';
-import { createCustomer } from './helpers/crm.js';
+import { createCustomer, recordPurchase } from './helpers/crm.js';
 import { spawnEntryPoint } from './helpers/process.js';
 import { startTestServer, takeSubscription, type TestServer } from './helpers/server.js';
 
 const ROLES = ['ADMIN', 'SALES', 'MARKETING', 'SUPPORT', 'ANALYST'] as const;
 type Role = (typeof ROLES)[number];
+const SEE_MONEY = ['ADMIN', 'SALES', 'MARKETING', 'ANALYST'] as const;
+
+/**
+ * The fields that carry personal data or money, found by name and type so that a new one is
+ * found too. Personal data: a person's name, contact details (e-mail, phone, address) and free
+ * text about them (description, message, body). Money: a Money value or a KPI of them
+ * (`Money…` types), and anything named for amounts, purchases or revenue.
+ */
+const PERSONAL = /^(name|description|message|body)$|email|phone|address/i;
+const MONEY_NAME = /amount|purchase|revenue/i;
+const isSensitive = (field: GraphQLField<unknown, unknown>) =>
+  PERSONAL.test(field.name) || MONEY_NAME.test(field.name) || getNamedType(field.type).name.startsWith('Money');
+
+/** Fields the patterns find that carry no one's personal data or money, each with the reason. */
+const NOT_SENSITIVE: Record<string, string> = {
+  'Money.amount': 'a part of a Money value: guarded on every field that returns the Money',
+  'UserError.message': 'an error message for the caller',
+  'Campaign.name': "the campaign's own name",
+  'Campaign.message': "the template, before any recipient's data is filled in",
+  'AutomationRule.name': "the rule's own name",
+  'AutomationAction.message': "the template, before any customer's data is filled in",
+  'ApiKey.name': "the key's own name",
+  // `login` is @public and `me` is any signed-in user's own record: no role list fits them.
+  'User.name': 'a User is shown only to that user and to ADMINs (the next test keeps it so)',
+  'User.email': 'a User is shown only to that user and to ADMINs (the next test keeps it so)',
+};
 
 describe('access control', () => {
   let t: TestServer;
@@ -27,6 +63,7 @@ describe('access control', () => {
     customerId = (
       await createCustomer(t, { name: 'Private Person', email: 'kim.private@example.com', phone: '010-2222-1111' })
     ).id;
+    await recordPurchase(t, { customerId, amount: '25000' });
   });
   afterAll(async () => {
     await t.stop();
@@ -50,6 +87,79 @@ describe('access control', () => {
       }
     }
     expect(unmarked).toEqual([]);
+  });
+
+  it('guards every field that carries personal data or money with @auth and its roles', () => {
+    const schema = buildSchema();
+    const unguarded: string[] = [];
+    const exempted: string[] = [];
+    for (const type of Object.values(schema.getTypeMap())) {
+      if (!isObjectType(type) || type.name.startsWith('__')) continue;
+      for (const field of Object.values(type.getFields())) {
+        if (!isSensitive(field)) continue;
+        const coordinate = `${type.name}.${field.name}`;
+        if (NOT_SENSITIVE[coordinate]) exempted.push(coordinate);
+        else if (!(getDirective(schema, field, 'auth')?.[0] as { roles?: Role[] } | undefined)?.roles?.length)
+          unguarded.push(coordinate);
+      }
+    }
+    expect(unguarded).toEqual([]);
+    expect(exempted.sort()).toEqual(Object.keys(NOT_SENSITIVE).sort()); // no stale exemption
+  });
+
+  it('shows a User (e-mail, role, last login) only to that user and to ADMINs', () => {
+    const schema = buildSchema();
+    const returningUser: string[] = [];
+    for (const type of Object.values(schema.getTypeMap())) {
+      if (!isObjectType(type) || type.name.startsWith('__')) continue;
+      for (const field of Object.values(type.getFields()))
+        if (getNamedType(field.type).name === 'User') returningUser.push(`${type.name}.${field.name}`);
+    }
+    // me and login: the viewer's own record; users: ADMIN; UserPayload: the ADMIN-only user mutations.
+    expect(returningUser.sort()).toEqual(['LoginPayload.user', 'Query.me', 'Query.users', 'UserPayload.user']);
+    const mutation = schema.getMutationType()!.getFields();
+    const returningPayload = Object.values(mutation).filter((f) => getNamedType(f.type).name === 'UserPayload');
+    for (const field of returningPayload)
+      expect([field.name, getDirective(schema, field, 'auth')?.[0]]).toEqual([field.name, { roles: ['ADMIN'] }]);
+  });
+
+  it("shows other roles a task's assignee by name only, and lets them assign only their department", async () => {
+    const idOf = async (role: Role) => ((await as(role, '{ me { id } }')).body.data as { me: { id: string } }).me.id;
+    const [supportId, salesId] = [await idOf('SUPPORT'), await idOf('SALES')];
+    const create = (role: Role, assigneeId: string) =>
+      as(
+        role,
+        'mutation($input: CreateTaskInput!) { createTask(input: $input) { task { id assignee { id name } } userErrors { field message code } } }',
+        { input: { title: 'Call back', department: 'SUPPORT', assigneeId } },
+      );
+    const mine = await create('SUPPORT', supportId);
+    expect(mine.body.data).toEqual({
+      createTask: {
+        task: { id: expect.any(String), assignee: { id: supportId, name: 'SUPPORT user' } },
+        userErrors: [],
+      },
+    });
+    const details = await as('SUPPORT', '{ tasks { edges { node { assignee { email role lastLoginAt } } } } }');
+    expect(details.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+
+    // Another department's colleague answers like an id no one has: no way to probe who exists.
+    const unknownId = Buffer.from('User:000000000000000000000000').toString('base64url');
+    const [colleague, unknown] = [await create('SUPPORT', salesId), await create('SUPPORT', unknownId)];
+    expect(colleague.body.data).toEqual(unknown.body.data);
+    expect(colleague.body.data).toEqual({
+      createTask: {
+        task: null,
+        userErrors: [
+          {
+            field: ['input', 'assigneeId'],
+            message: 'no active colleague of this department has this id',
+            code: 'NOT_FOUND',
+          },
+        ],
+      },
+    });
+    const byAdmin = await create('ADMIN', salesId);
+    expect(byAdmin.body.data).toMatchObject({ createTask: { task: { assignee: { id: salesId } }, userErrors: [] } });
   });
 
   it('answers UNAUTHENTICATED without a token or with a bad one, and lets anyone sign in', async () => {
@@ -81,6 +191,25 @@ describe('access control', () => {
       () => ['query($id: ID!) { customerInsights(id: $id) { churnRisk } }', { id: customerId }],
     ],
     ['segment summaries', ['ADMIN', 'SALES', 'MARKETING', 'ANALYST'], () => ['{ segmentSummary { count } }']],
+    [
+      'order customers by purchase totals',
+      SEE_MONEY,
+      () => ['{ customers(first: 1, orderBy: { field: TOTAL_PURCHASES }) { totalCount } }'],
+    ],
+    [
+      'filter customers by purchase totals',
+      SEE_MONEY,
+      () => ['{ customers(filter: { minTotalPurchases: "1" }) { totalCount } }'],
+    ],
+    [
+      'purchase amounts on the timeline',
+      SEE_MONEY,
+      () => [
+        'query($id: ID!) { interactions(filter: { customerId: $id, types: [PURCHASE] }) { edges { node { amount { amount } } } } }',
+        { id: customerId },
+      ],
+    ],
+    ['the segment thresholds in money', SEE_MONEY, () => ['{ segmentPolicy { vipMinTotalPurchases { amount } } }']],
     [
       'create customers',
       ['ADMIN', 'SALES', 'SUPPORT'],
@@ -143,6 +272,17 @@ describe('access control', () => {
       }
     });
   }
+
+  it('names the argument a role may not use', async () => {
+    const res = await as(
+      'SUPPORT',
+      '{ customers(orderBy: { field: TOTAL_PURCHASES, direction: ASC }) { totalCount } }',
+    );
+    expect(res.body.errors?.[0]).toMatchObject({
+      message: 'Your role may not use orderBy.field = TOTAL_PURCHASES: it refers to data your role may not see.',
+      extensions: { code: 'FORBIDDEN' },
+    });
+  });
 
   it('masks email and phone for ANALYST, and only for ANALYST', async () => {
     const q = 'query($id: ID!) { customer(id: $id) { email phone } }';

@@ -145,6 +145,19 @@ describe('deleteCustomer', () => {
       interactions: { totalCount: 0 },
       mergedInto: { id: primary.id },
     });
+    // The duplicate's audit entries stay, without its personal values.
+    const audit = await t.graphql<{ auditLog: { edges: Array<{ node: { fields: string[]; input: string } }> } }>(
+      'query($id: String) { auditLog(filter: { targetId: $id }) { edges { node { fields input } } } }',
+      { id: duplicate.id },
+    );
+    const entries = audit.body.data!.auditLog.edges.map((e) => e.node);
+    expect(entries.map((e) => e.fields[0])).toEqual([
+      'mergeCustomers',
+      'recordInteraction',
+      'recordPurchase',
+      'createCustomer',
+    ]);
+    expect(JSON.stringify(entries)).not.toMatch(/Minseo Choi|5555-6666|store/);
     // Both records still count (the duplicate as an anonymous one), and nothing reaches it.
     expect(await summary()).toBe(before);
     const late = await recordInteraction(t, { customerId: duplicate.id, type: 'INQUIRY', channel: 'WEB' });

@@ -40,12 +40,6 @@ describe('GraphQL over HTTP audits', () => {
 
 /** The README's "GraphQL over HTTP" section explains each. */
 const KNOWN_SHOULD_FAILURES: string[] = [
-  // SHOULD answer 200 to an application/json request that fails to parse, validate or coerce
-  // its variables: Apollo Server answers 400, as the newer application/graphql-response+json
-  // rules require; clients read the errors either way.
-  '572B',
-  'FDE2',
-  '7B9B',
   // MAY accept GETs without a CSRF-preventing header (form-encoded, or with variables): CSRF
   // prevention refuses GETs that a browser could send cross-site.
   '5A70',

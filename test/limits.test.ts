@@ -44,6 +44,26 @@ describe('operation limits', () => {
     expect(viaVariable.body.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COMPLEX');
   });
 
+  it('costs a connection asked without `first` as a full page', async () => {
+    // campaigns, deliveries, tasks, alerts and outboxMessages have no default page size.
+    const unbounded = await t.graphql(
+      '{ campaigns { edges { node { deliveries { edges { node { id status attempts sentAt } } } } } } }',
+    );
+    expect(unbounded.body.errors?.[0]).toMatchObject({
+      message: expect.stringMatching(/cost \d+ exceeds the limit of 10000/),
+      extensions: { code: 'QUERY_TOO_COMPLEX' },
+    });
+    const viaNull = await t.graphql(
+      'query($n: Int) { campaigns(first: $n) { edges { node { deliveries(first: $n) { edges { node { id status } } } } } } }',
+      { n: null },
+    );
+    expect(viaNull.body.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COMPLEX');
+    const bounded = await t.graphql(
+      '{ campaigns(first: 10) { edges { node { deliveries(first: 10) { edges { node { id status attempts sentAt } } } } } } }',
+    );
+    expect(bounded.body.errors).toBeUndefined();
+  });
+
   it('refuses more than 30 aliases', async () => {
     const aliases = Array.from({ length: 31 }, (_, i) => `a${i}: segmentPolicy { churnedAfterDays }`).join(' ');
     const res = await t.graphql(`{ ${aliases} }`);

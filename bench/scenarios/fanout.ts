@@ -85,7 +85,7 @@ export async function fanoutScenario(apiUrl: string, token: string, count: numbe
       data: {
         segmentChanged: {
           to: 'NEW',
-          cursor: 'WzEyMzQ1XQ',
+          cursor: '5gC3GF5ph6XcTJTb-5YfrULZpVZywQolRMSyf-sER7NTbj-6FFc', // as long as a sealed one
           customer: {
             id: 'Q3VzdG9tZXI6NmIwNmU1Y2RmZjgxMDI5NjE5MWQ1MGNm',
             name: 'MEASURED',

@@ -43,7 +43,8 @@ export async function recordMutationAudit(
     actorRole: ctx.viewer?.role ?? null,
     operation: operationName ?? null,
     fields: calls.map((c) => c.field),
-    targetIds: described.targetIds,
+    // The records it named, and the records it changed (createCustomer names its new customer so).
+    targetIds: [...new Set([...described.targetIds, ...changes.map((c) => c.targetId)])],
     input: described.input,
     changes,
     outcome: errorCodes.length ? 'ERROR' : userErrorCodes.length ? 'USER_ERRORS' : 'OK',

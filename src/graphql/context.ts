@@ -11,6 +11,7 @@ import type { SegmentPolicy } from '../modules/segments/policy.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { ServerRuntime } from '../shared/runtime.js';
+import type { RateLimits } from './rate-limits.js';
 
 /** What every resolver receives, over HTTP and over WebSocket alike. */
 export type GraphQLContext = {
@@ -21,6 +22,10 @@ export type GraphQLContext = {
   domain: Domain;
   /** Who is calling; null when not signed in (only @public fields answer then). */
   viewer: Viewer | null;
+  /** The client's address (behind TRUST_PROXY proxies: the one they name). */
+  clientAddress: string;
+  /** The request budgets (sign-in attempts are counted per field). */
+  limits: RateLimits;
   /** What this request's mutations called and changed, for its audit entry. */
   audit: { calls: Array<{ field: string; args: unknown }>; changes: AuditChange[] };
   loaders: {

@@ -4,6 +4,7 @@ import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
 import { GraphQLError, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { getComplexity, simpleEstimator, type ComplexityEstimator } from 'graphql-query-complexity';
 import { pageSize } from '../db/pagination.js';
+import { MAX_PAGE_SIZE } from '../shared/cursors.js';
 import { ErrorCode } from './errors.js';
 
 /** What one operation may ask for. The README lists them. */
@@ -11,17 +12,23 @@ export const LIMITS = {
   depth: 10,
   aliases: 30,
   directives: 20,
-  /** Each field costs 1; a field with `first` costs its children times `first`. */
+  /**
+   * Each field costs 1; a field with `first` costs its children times `first`, or times the
+   * largest page (100) when `first` is not given and has no default.
+   */
   cost: 10_000,
 } as const;
 
 /**
  * A connection's cost is what it may return: its selection times `first` (the page size it
- * will really serve, capped like the services cap it).
+ * will really serve, capped like the services cap it). A field that takes `first` but was not
+ * given one (and has no default, or was given null) may serve a full page, whatever its
+ * resolver's own default: it costs the largest one.
  */
-const pageSizeEstimator: ComplexityEstimator = ({ args, childComplexity }) => {
-  if (typeof args.first !== 'number') return undefined;
-  return 1 + childComplexity * pageSize(args.first);
+const pageSizeEstimator: ComplexityEstimator = ({ field, args, childComplexity }) => {
+  if (!field.args.some((a) => a.name === 'first')) return undefined;
+  const size = typeof args.first === 'number' ? pageSize(args.first) : MAX_PAGE_SIZE;
+  return 1 + childComplexity * size;
 };
 
 function tooComplex(message: string): GraphQLError {

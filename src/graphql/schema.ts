@@ -4,6 +4,7 @@ import { makeExecutableSchema } from '@graphql-tools/schema';
 import { DateTimeResolver } from 'graphql-scalars';
 import type { GraphQLSchema } from 'graphql';
 import { projectRoot } from '../shared/paths.js';
+import { sealCursors } from './cursor-sealing.js';
 import { resolvers as auditResolvers } from '../modules/audit/resolvers.js';
 import { resolvers as analyticsResolvers } from '../modules/analytics/resolvers.js';
 import { resolvers as automationResolvers } from '../modules/automation/resolvers.js';
@@ -41,10 +42,13 @@ const domainResolvers = [
   analyticsResolvers,
 ];
 
+/** The executable schema, its cursors sealed for clients (auth is applied on top of it). */
 export function buildSchema(): GraphQLSchema {
-  return makeExecutableSchema({
-    typeDefs: readTypeDefs(),
-    resolvers: [{ DateTime: DateTimeResolver }, ...domainResolvers],
-    inheritResolversFromInterfaces: true,
-  });
+  return sealCursors(
+    makeExecutableSchema({
+      typeDefs: readTypeDefs(),
+      resolvers: [{ DateTime: DateTimeResolver }, ...domainResolvers],
+      inheritResolversFromInterfaces: true,
+    }),
+  );
 }

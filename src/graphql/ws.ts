@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { getOperationAST, GraphQLError, parse, type GraphQLSchema } from 'graphql';
+import type { IncomingMessage } from 'node:http';
+import {
+  getOperationAST,
+  GraphQLError,
+  NoSchemaIntrospectionCustomRule,
+  parse,
+  specifiedRules,
+  validate,
+  type GraphQLSchema,
+} from 'graphql';
 import type { Context, ServerOptions } from 'graphql-ws';
 import type { Extra } from 'graphql-ws/use/ws';
 import type { WebSocket, WebSocketServer } from 'ws';
@@ -12,17 +21,27 @@ import { createRequestContext, viewerFromAuthorization } from './request-context
 import type { Viewer } from '../modules/users/service.js';
 import { createSubscriptionFanout } from './subscription-fanout.js';
 import { recordMutationAudit } from './audit.js';
-import { ErrorCode, maskError } from './errors.js';
+import { createErrorFormatter, ErrorCode } from './errors.js';
+import { identityKey, type RateLimits } from './rate-limits.js';
 import { operationLimitErrors } from './limits.js';
 
 type WsContext = Context<Record<string, unknown> | undefined, Extra>;
 
 /** A client has this long to send `connection_init` before the socket is closed (4408). */
 const CONNECTION_INIT_WAIT_MS = 10_000;
+/** How often every open socket's rights are checked again, events or not. */
+const RECHECK_INTERVAL_MS = 2_500;
+/** The close code of a socket whose viewer lost or changed its rights. */
+export const CLOSE_FORBIDDEN = 4403;
+/** The close code of a socket over a per-user or per-address cap (RFC 6455: try again later). */
+export const CLOSE_TRY_AGAIN_LATER = 1013;
 
 /**
- * graphql-ws server options: the same context and error masking as over HTTP, and counts
- * of open sockets and running operations for /metrics and `systemStatus`.
+ * graphql-ws server options: the same context, validation rules, error masking and request
+ * budget as over HTTP; the viewer checked again for every operation, every delivered event and
+ * every few seconds (a deactivated user, a revoked key or a changed role ends the socket with
+ * 4403); caps on operations per socket and sockets per user; counts of open sockets and running
+ * operations for /metrics and `systemStatus`.
  */
 export function graphqlWsOptions(deps: {
   schema: GraphQLSchema;
@@ -30,19 +49,76 @@ export function graphqlWsOptions(deps: {
   clock: Clock;
   runtime: ServerRuntime;
   domain: Domain;
+  limits: RateLimits;
   maxSubscriptionsPerSocket: number;
-}): ServerOptions<Record<string, unknown> | undefined, Extra> {
+  maxSocketsPerUser: number;
+  isIntrospectionEnabled: boolean;
+  isSuggestionsEnabled: boolean;
+  addressOf: (request: IncomingMessage) => string;
+}): { options: ServerOptions<Record<string, unknown> | undefined, Extra>; stop(): void } {
   const { runtime } = deps;
   // Operation ids running on each socket; whatever is left when the socket closes is released.
   const running = new WeakMap<WsContext, Set<string>>();
   const connectionIds = new WeakMap<WsContext, string>();
   const viewers = new WeakMap<WsContext, Viewer>();
+  const authorizations = new WeakMap<WsContext, unknown>();
+  const open = new Set<WsContext>();
+  const socketsPerUser = new Map<string, number>();
+  const formatError = createErrorFormatter({ isSuggestionsEnabled: deps.isSuggestionsEnabled });
+  const rules = deps.isIntrospectionEnabled ? specifiedRules : [...specifiedRules, NoSchemaIntrospectionCustomRule];
 
   const release = (ctx: WsContext, id: string) => {
     if (running.get(ctx)?.delete(id)) runtime.activeSubscriptions--;
   };
 
-  return {
+  /**
+   * The socket's viewer now (through the 5 s cache), or null when its rights ended or changed.
+   * An expired token is not a change of rights: its operations and events are answered
+   * UNAUTHENTICATED by the auth checks, and the client signs in again.
+   */
+  async function currentViewer(ctx: WsContext): Promise<Viewer | null> {
+    const was = viewers.get(ctx);
+    if (!was) return null;
+    if (was.expiresAt.getTime() <= Date.now()) return was;
+    const now = await viewerFromAuthorization(deps.domain, authorizations.get(ctx));
+    if (!now || now.userId !== was.userId || now.role !== was.role) return null;
+    return now;
+  }
+
+  function closeForbidden(ctx: WsContext): void {
+    ctx.extra.socket.close(CLOSE_FORBIDDEN, 'Forbidden: your access ended or changed; sign in again');
+  }
+
+  const forbiddenError = () =>
+    new GraphQLError('Your access ended or changed: sign in again.', { extensions: { code: ErrorCode.Forbidden } });
+
+  const recheck = setInterval(() => {
+    for (const ctx of open) {
+      currentViewer(ctx).then(
+        (viewer) => {
+          if (!viewer && open.has(ctx)) closeForbidden(ctx);
+        },
+        (err: unknown) => deps.logger.warn({ err }, 'could not check a WebSocket viewer again'),
+      );
+    }
+  }, RECHECK_INTERVAL_MS);
+  recheck.unref();
+
+  function buildContext(ctx: WsContext, id: string): GraphQLContext {
+    const requestId = `${connectionIds.get(ctx) ?? randomUUID()}:${id}`;
+    return createRequestContext({
+      requestId,
+      logger: deps.logger.child({ requestId }),
+      clock: deps.clock,
+      runtime,
+      domain: deps.domain,
+      limits: deps.limits,
+      clientAddress: deps.addressOf(ctx.extra.request),
+      viewer: viewers.get(ctx) ?? null,
+    });
+  }
+
+  const options: ServerOptions<Record<string, unknown> | undefined, Extra> = {
     schema: deps.schema,
     subscribe: createSubscriptionFanout({
       // Results differ by role (masking, hidden fields): subscribers share within a role.
@@ -57,9 +133,18 @@ export function graphqlWsOptions(deps: {
     onConnect: async (ctx) => {
       // The token travels in connection_init: { authorization: "Bearer …" }. Without a valid
       // one the socket is closed with 4403 Forbidden.
-      const viewer = await viewerFromAuthorization(deps.domain, ctx.connectionParams?.authorization);
+      const authorization = ctx.connectionParams?.authorization;
+      const viewer = await viewerFromAuthorization(deps.domain, authorization);
       if (!viewer) return false;
+      const sockets = socketsPerUser.get(viewer.userId) ?? 0;
+      if (sockets >= deps.maxSocketsPerUser) {
+        ctx.extra.socket.close(CLOSE_TRY_AGAIN_LATER, `At most ${deps.maxSocketsPerUser} connections per user`);
+        return false;
+      }
+      socketsPerUser.set(viewer.userId, sockets + 1);
       viewers.set(ctx, viewer);
+      authorizations.set(ctx, authorization);
+      open.add(ctx);
       runtime.activeWebSockets++;
       running.set(ctx, new Set());
       connectionIds.set(ctx, (ctx.extra.request.headers['x-request-id'] as string | undefined) ?? randomUUID());
@@ -68,42 +153,70 @@ export function graphqlWsOptions(deps: {
     onClose: (ctx) => {
       const ids = running.get(ctx);
       if (!ids) return; // closed before connection_init was acknowledged
+      open.delete(ctx);
+      const userId = viewers.get(ctx)?.userId;
+      if (userId) {
+        const left = (socketsPerUser.get(userId) ?? 1) - 1;
+        if (left > 0) socketsPerUser.set(userId, left);
+        else socketsPerUser.delete(userId);
+      }
       runtime.activeWebSockets--;
       runtime.activeSubscriptions -= ids.size;
       running.delete(ctx);
     },
-    context: (ctx, id): GraphQLContext => {
-      const requestId = `${connectionIds.get(ctx) ?? randomUUID()}:${id}`;
-      return createRequestContext({
-        requestId,
-        logger: deps.logger.child({ requestId }),
-        clock: deps.clock,
-        runtime,
-        domain: deps.domain,
-        viewer: viewers.get(ctx) ?? null,
-      });
-    },
-    onSubscribe: (ctx, _id, payload) => {
-      if ((running.get(ctx)?.size ?? 0) >= deps.maxSubscriptionsPerSocket) {
+    onSubscribe: async (ctx, id, payload) => {
+      // graphql-ws registers an operation before this hook runs, so a burst of subscribe
+      // messages is counted as it arrives, not once the operations have started.
+      if (Object.keys(ctx.subscriptions).length > deps.maxSubscriptionsPerSocket) {
         return [
           new GraphQLError(`At most ${deps.maxSubscriptionsPerSocket} operations may run on one connection.`, {
             extensions: { code: ErrorCode.TooManySubscriptions },
           }),
         ];
       }
+      const viewer = await currentViewer(ctx);
+      if (!viewer) {
+        setImmediate(() => closeForbidden(ctx));
+        return [forbiddenError()];
+      }
+      const refused = await deps.limits.operation(identityKey(viewer, deps.addressOf(ctx.extra.request)));
+      if (refused) {
+        return [
+          new GraphQLError(refused.message, {
+            extensions: { code: ErrorCode.RateLimited, retryAfterSeconds: refused.retryAfterSeconds },
+          }),
+        ];
+      }
       let document;
       try {
         document = parse(payload.query);
-      } catch {
-        return; // graphql-ws reports the syntax error itself
+      } catch (err) {
+        return [
+          new GraphQLError(err instanceof GraphQLError ? err.message : 'Syntax error', {
+            extensions: { code: ErrorCode.ParseFailed },
+          }),
+        ];
       }
+      // The rules HTTP applies: no introspection where it is off (production).
+      const invalid = validate(deps.schema, document, rules);
+      if (invalid.length)
+        return invalid.map(
+          (e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: ErrorCode.ValidationFailed } }),
+        );
       const tooComplex = operationLimitErrors(
         deps.schema,
         document,
         payload.variables ?? undefined,
         payload.operationName ?? undefined,
       );
-      return tooComplex.length ? tooComplex : undefined;
+      if (tooComplex.length) return tooComplex;
+      return {
+        schema: deps.schema,
+        document,
+        variableValues: payload.variables,
+        operationName: payload.operationName,
+        contextValue: buildContext(ctx, id),
+      };
     },
     onOperation: async (ctx, id, _payload, args, result) => {
       const operation = getOperationAST(args.document, args.operationName);
@@ -117,13 +230,19 @@ export function graphqlWsOptions(deps: {
         runtime.activeSubscriptions++;
       }
     },
-    onNext: (_ctx, _id, _payload, args, result) => {
+    onNext: async (ctx, _id, _payload, args, result) => {
+      // Every delivered event is checked against the viewer's rights now: none reaches a
+      // socket whose user was deactivated, whose key was revoked or whose role changed.
+      if (!(await currentViewer(ctx))) {
+        setImmediate(() => closeForbidden(ctx));
+        return { errors: [formatError(forbiddenError().toJSON(), forbiddenError())] };
+      }
       if (!result.errors?.length) return;
       const requestId = (args.contextValue as GraphQLContext).requestId;
       return {
         ...result,
         errors: result.errors.map((e) => {
-          const masked = maskError(e.toJSON(), e);
+          const masked = formatError(e.toJSON(), e);
           if (masked.extensions?.code === 'INTERNAL_SERVER_ERROR') {
             deps.logger.error({ err: e.originalError ?? e, requestId }, 'unexpected GraphQL error');
           }
@@ -131,8 +250,33 @@ export function graphqlWsOptions(deps: {
         }),
       };
     },
+    onError: (_ctx, _id, _payload, errors) => errors.map((e) => formatError(e.toJSON(), e)),
     onComplete: (ctx, id) => release(ctx, id),
   };
+  return { options, stop: () => clearInterval(recheck) };
+}
+
+/**
+ * At most `max` sockets from one client address at once, counted as they connect (before any
+ * `connection_init`); one more is closed with 1013 (try again later).
+ */
+export function limitSocketsPerAddress(
+  server: WebSocketServer,
+  max: number,
+  addressOf: (request: IncomingMessage) => string,
+): void {
+  const perAddress = new Map<string, number>();
+  server.on('connection', (socket, request) => {
+    const address = addressOf(request);
+    const count = (perAddress.get(address) ?? 0) + 1;
+    perAddress.set(address, count);
+    socket.once('close', () => {
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left > 0) perAddress.set(address, left);
+      else perAddress.delete(address);
+    });
+    if (count > max) socket.close(CLOSE_TRY_AGAIN_LATER, `At most ${max} connections per address`);
+  });
 }
 
 /**

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Clock } from '../shared/clock.js';
+import { createCursorSealer } from '../shared/cursors.js';
 import type { Logger } from '../shared/logger.js';
 import { createAuditService } from './audit/service.js';
 import { countEvent } from './analytics/service.js';
@@ -10,6 +11,7 @@ import { CampaignRunner } from './campaigns/runner.js';
 import { LogConsumer } from './events/consumer.js';
 import { createWebhooksService } from './webhooks/service.js';
 import { createCampaignsService } from './campaigns/service.js';
+import { eraseCustomer, eventPersonalData } from './customers/erasure.js';
 import { mergeCustomers } from './customers/merge.js';
 import { createCustomersService } from './customers/service.js';
 import { EventLog } from './events/log.js';
@@ -19,12 +21,12 @@ import { createUsersService } from './users/service.js';
 
 /** Every domain service of one API process, wired to each other once. */
 /**
- * `jwtSecret` signs and checks bearer tokens; scripts that never sign in (seed, bench) may
- * omit it and get a random one for the process.
+ * `jwtSecret` signs and checks bearer tokens and seals connection cursors; scripts that never
+ * sign in (seed, bench) may omit it and get a random one for the process.
  */
 export function createDomain(deps: { config: Config; clock: Clock; logger: Logger; jwtSecret?: Uint8Array }) {
   const { config, clock, logger } = deps;
-  const events = new EventLog({ clock, logger });
+  const events = new EventLog({ clock, logger, personalData: eventPersonalData });
   const segments = createSegmentsService({ clock, logger, events, currency: config.currency });
   const customers = createCustomersService({
     clock,
@@ -77,13 +79,17 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
     }),
     new LogConsumer({ name: 'analytics', events, logger, leaseMs: config.automation.leaseMs, handle: countEvent }),
   ];
+  const audit = createAuditService({ clock });
+  // Erasing reaches into the event log (every process's memory of it) and the audit log.
+  const erasure = { clock, events, audit };
   const customersWithMerge = {
     ...customers,
+    deleteCustomer: (id: string) => eraseCustomer(erasure, id),
     mergeCustomers: (primaryId: string, duplicateId: string) =>
-      mergeCustomers({ clock, interactions, region: config.defaultRegion }, primaryId, duplicateId),
+      mergeCustomers({ ...erasure, interactions, region: config.defaultRegion }, primaryId, duplicateId),
   };
-  const users = createUsersService({ clock, logger, secret: deps.jwtSecret ?? randomBytes(32) });
-  const audit = createAuditService({ clock });
+  const secret = deps.jwtSecret ?? randomBytes(32);
+  const users = createUsersService({ clock, logger, secret });
   return {
     currency: config.currency,
     events,
@@ -98,6 +104,7 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
     automation,
     consumers,
     rfm: createRfm(),
+    cursors: createCursorSealer(secret),
   };
 }
 

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { passwordChecks } from '../modules/users/passwords.js';
 import type { ServerRuntime } from './runtime.js';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -35,6 +36,15 @@ export function createMetrics(runtime: ServerRuntime) {
       registers: [registry],
       collect() {
         this.set(runtime.activeWebSockets);
+      },
+    }),
+    passwordChecks: new Counter({
+      name: 'pulse_password_checks_total',
+      help: 'Password hashes computed for sign-ins, one per attempt whether the address is known or not.',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(passwordChecks());
       },
     }),
     activeSubscriptions: new Gauge({

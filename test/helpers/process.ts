@@ -32,6 +32,10 @@ export function spawnEntryPoint(
       PORT: '0',
       HOST: '127.0.0.1',
       AUTOMATION_DEFAULT_JOURNEYS: 'false',
+      // Tests open many sockets and requests from one address as one user.
+      RATE_LIMIT_PER_MINUTE: '1000000',
+      WS_MAX_SOCKETS_PER_USER: '100000',
+      WS_MAX_SOCKETS_PER_ADDRESS: '100000',
       ...(engineBinary ? { CRM_FERRETDB_BIN: engineBinary } : {}),
       ...TEST_AUTH_ENV,
       ...env,

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { expect } from '@jest/globals';
-import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
+import { createClient, type Client, type ClientOptions, type FormattedExecutionResult } from 'graphql-ws';
 import mongoose from 'mongoose';
 import WebSocket from 'ws';
 import { loadConfig } from '../../src/config.js';
@@ -28,7 +28,7 @@ export type TestServer = {
     headers?: Record<string, string>,
   ): Promise<GraphQLResponse<T>>;
   /** A graphql-ws client on this server, closed by stop(). */
-  wsClient(options?: { connectionParams?: Record<string, unknown> }): Client;
+  wsClient(options?: Partial<ClientOptions>): Client;
   /** A bearer token of the bootstrap admin (sent by graphql() and wsClient() by default). */
   adminToken: string;
   /** A token for a user of that role, created on first use. */
@@ -74,8 +74,13 @@ export async function startTestServer(
     // Background jobs run when a test asks (the sweepSegments mutation), on the test's clock.
     SEGMENT_SWEEP_INTERVAL_MS: '0',
     REPAIR_INTERVAL_MS: '0',
-    // Tests send many requests from one address; the rate limit has a test of its own.
+    // Tests send many requests from one address; the rate limits have tests of their own.
     RATE_LIMIT_PER_MINUTE: '1000000',
+    LOGIN_ATTEMPTS_PER_ADDRESS: '1000000',
+    LOGIN_FAILURES_PER_ACCOUNT: '1000000',
+    LOGIN_FAILURES_PER_ADDRESS: '1000000',
+    WS_MAX_SOCKETS_PER_USER: '100000',
+    WS_MAX_SOCKETS_PER_ADDRESS: '100000',
     // The default journeys act on every new customer; their own tests switch them on.
     AUTOMATION_DEFAULT_JOURNEYS: 'false',
     ...TEST_AUTH_ENV,

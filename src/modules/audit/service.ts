@@ -1,6 +1,7 @@
 import mongoose, { Types } from 'mongoose';
 import type { Clock } from '../../shared/clock.js';
 import { newestFirstPage, type Page } from '../../db/pagination.js';
+import { toGlobalId } from '../../shared/ids.js';
 import { AuditEntry, type AuditChange, type AuditEntryDoc } from './model.js';
 
 const SECRET_KEYS = /password|secret|token/i;
@@ -15,6 +16,35 @@ export function describeArguments(args: unknown): { input: string; targetIds: st
     return value;
   });
   return { input: input ?? '{}', targetIds: [...targetIds] };
+}
+
+/** What an erased customer's personal values become in the audit log. */
+const ERASED_VALUE = '[erased]';
+/** The argument keys and changed fields that hold a customer's personal values. */
+const PERSONAL_KEYS = new Set(['name', 'email', 'phone', 'tags', 'description']);
+/** Argument keys that say whose record an object of arguments is about. */
+const OWNER_KEYS = ['id', 'customerId'] as const;
+
+/**
+ * The arguments (JSON) with the personal values given for `customerId` replaced. An object of
+ * arguments is about the record its `id`/`customerId` names, or else about what its parent is
+ * about; at the top, the entry's target (createCustomer names no id: its entry names the
+ * customer it created). Values given for other records stay.
+ */
+function argumentsWithoutPersonalValues(input: string, customerId: string): string {
+  const redact = (value: unknown, isAboutTheCustomer: boolean): unknown => {
+    if (Array.isArray(value)) return value.map((v) => redact(v, isAboutTheCustomer));
+    if (value === null || typeof value !== 'object') return value;
+    const owner = OWNER_KEYS.map((k) => (value as Record<string, unknown>)[k]).find((v) => typeof v === 'string');
+    const isAboutIt = owner === undefined ? isAboutTheCustomer : owner === customerId;
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [
+        k,
+        isAboutIt && PERSONAL_KEYS.has(k) && v != null ? ERASED_VALUE : redact(v, isAboutIt),
+      ]),
+    );
+  };
+  return JSON.stringify(redact(JSON.parse(input), true));
 }
 
 /** The fields that differ between two versions of a record, as JSON before/after pairs. */
@@ -62,5 +92,24 @@ export function createAuditService(deps: { clock: Clock }) {
     return newestFirstPage(AuditEntry, base, args, { path: 'at', idKind: 'objectId' });
   }
 
-  return { record, list };
+  /**
+   * Erasure: the entries naming the customer stay (who did what, when), with the personal
+   * values given for them in the arguments, and their changed personal fields, replaced.
+   */
+  async function erasePersonalValues(customerId: string): Promise<void> {
+    const targetId = toGlobalId('Customer', customerId);
+    const erased = JSON.stringify(ERASED_VALUE);
+    for (const entry of await AuditEntry.find({ targetIds: targetId }).lean<AuditEntryDoc[]>()) {
+      const input = argumentsWithoutPersonalValues(entry.input, targetId);
+      const changes = entry.changes.map((c) =>
+        c.targetId === targetId && PERSONAL_KEYS.has(c.field)
+          ? { ...c, before: c.before === null ? null : erased, after: c.after === null ? null : erased }
+          : c,
+      );
+      if (input !== entry.input || JSON.stringify(changes) !== JSON.stringify(entry.changes))
+        await AuditEntry.updateOne({ _id: entry._id }, { $set: { input, changes } });
+    }
+  }
+
+  return { record, list, erasePersonalValues };
 }

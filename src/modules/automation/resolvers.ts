@@ -93,11 +93,14 @@ export const resolvers = {
     },
     createTask: async (_p, { input }, ctx) => {
       visibleDepartments(ctx, [input.department]);
-      const result = await ctx.domain.automation.createTask({
-        ...input,
-        customerId: input.customerId != null ? (localIdOf(input.customerId, 'Customer') ?? '') : null,
-        assigneeId: input.assigneeId != null ? (localIdOf(input.assigneeId, 'User') ?? '') : null,
-      });
+      const result = await ctx.domain.automation.createTask(
+        {
+          ...input,
+          customerId: input.customerId != null ? (localIdOf(input.customerId, 'Customer') ?? '') : null,
+          assigneeId: input.assigneeId != null ? (localIdOf(input.assigneeId, 'User') ?? '') : null,
+        },
+        departmentsOf(ctx),
+      );
       return result.problems
         ? { task: null, userErrors: toUserErrors(result.problems) }
         : { task: result.task!, userErrors: [] };

@@ -42,11 +42,14 @@ export type RuleInput = {
   >;
 };
 
-/** A rule as given, checked field by field, in the stored form; or every problem found. */
+/**
+ * A rule as given, checked field by field, in the stored form; or every problem found.
+ * `webhookEndpointProblem` says why a CALL_WEBHOOK step may not name an endpoint id, or null.
+ */
 export function parseRule(
   input: RuleInput,
   currency: string,
-  webhookEndpointExists: (id: string) => boolean,
+  webhookEndpointProblem: (id: string) => Pick<FieldProblem, 'message' | 'code'> | null,
 ): { rule: Omit<RuleDoc, '_id' | 'stats' | 'createdAt' | 'updatedAt' | 'journey'> } | { problems: FieldProblem[] } {
   const problems: FieldProblem[] = [];
   const invalid = (field: string[], message: string) => problems.push({ field, message, code: 'INVALID' });
@@ -175,14 +178,15 @@ export function parseRule(
         action.severity = a.severity ?? 'WARNING';
         action.departments = a.departments?.length ? a.departments : ['SALES', 'MARKETING', 'SUPPORT'];
         break;
-      case 'CALL_WEBHOOK':
-        need(
-          'webhookEndpointId',
-          a.webhookEndpointId != null && webhookEndpointExists(a.webhookEndpointId),
-          'CALL_WEBHOOK needs the id of an existing webhook endpoint',
-        );
+      case 'CALL_WEBHOOK': {
+        const problem =
+          a.webhookEndpointId == null
+            ? { message: 'CALL_WEBHOOK needs the id of an existing webhook endpoint', code: 'INVALID' as const }
+            : webhookEndpointProblem(a.webhookEndpointId);
+        if (problem) problems.push({ field: [...path, 'webhookEndpointId'], ...problem });
         action.webhookEndpointId = a.webhookEndpointId ?? null;
         break;
+      }
     }
     return action;
   });

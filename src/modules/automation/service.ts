@@ -162,8 +162,8 @@ export function createAutomationService(deps: {
 
   async function saveRule(id: string | null, input: RuleInput) {
     // Webhook endpoint ids arrive as local ids (the resolver translates global ones).
-    const known = await deps.webhooks.knownEndpointIds();
-    const parsed = parseRule(input, deps.currency, (endpointId) => known.has(endpointId));
+    const endpointProblem = await deps.webhooks.endpointCallCheck();
+    const parsed = parseRule(input, deps.currency, endpointProblem);
     if ('problems' in parsed) return parsed;
     const now = clock.now();
     if (id === null) {
@@ -208,7 +208,7 @@ export function createAutomationService(deps: {
     if (await Rule.exists({})) return;
     const now = clock.now();
     for (const journey of DEFAULT_JOURNEYS) {
-      const parsed = parseRule(journey.rule, deps.currency, () => false);
+      const parsed = parseRule(journey.rule, deps.currency, () => ({ message: 'no endpoint', code: 'INVALID' }));
       if ('problems' in parsed) throw new Error(`default journey ${journey.name}: ${JSON.stringify(parsed.problems)}`);
       await Rule.collection.insertOne({
         _id: new Types.ObjectId(),
@@ -426,7 +426,7 @@ export function createAutomationService(deps: {
     switch (action.type) {
       case 'SEND_MESSAGE': {
         if (customer.unsubscribedAt) return 'skipped'; // opted out of messages
-        const adapter = adapterFor(action.channel ?? 'OUTBOX', { webhook: deps.campaignWebhook });
+        const adapter = adapterFor(action.channel ?? 'OUTBOX', { webhook: deps.campaignWebhook, logger: deps.logger });
         if (!adapter) throw new Error(`the ${action.channel} channel is not configured on this server`);
         // The frequency cap: one automated message per customer per window, decided by a
         // compare-and-set on the customer's cap document (a retried step keeps its claim).
@@ -623,22 +623,33 @@ export function createAutomationService(deps: {
     return newestFirstPage(Task, filter, args, { path: 'createdAt', idKind: 'string' });
   }
 
-  async function assigneeProblem(assigneeId: string | null | undefined): Promise<FieldProblem | null> {
+  /**
+   * Null when the assignee may take the task: an active user, and outside ADMIN (`department`
+   * given) one of the task's department. Any other id gets the same answer as an unknown one, so
+   * assigning is no way to find out who else works here.
+   */
+  async function assigneeProblem(
+    assigneeId: string | null | undefined,
+    department: Department | null,
+  ): Promise<FieldProblem | null> {
     if (assigneeId == null) return null;
     const _id = objectIdOrNull(assigneeId);
     const user = _id && (await User.findById(_id).lean());
-    return user?.isActive
-      ? null
-      : { field: ['input', 'assigneeId'], message: 'no active user has this id', code: 'NOT_FOUND' };
+    if (user?.isActive && (department === null || user.role === department)) return null;
+    const whom = department === null ? 'active user' : 'active colleague of this department';
+    return { field: ['input', 'assigneeId'], message: `no ${whom} has this id`, code: 'NOT_FOUND' };
   }
 
-  async function createTask(input: {
-    title: string;
-    department: Department;
-    customerId?: string | null;
-    dueAt?: Date | null;
-    assigneeId?: string | null;
-  }) {
+  async function createTask(
+    input: {
+      title: string;
+      department: Department;
+      customerId?: string | null;
+      dueAt?: Date | null;
+      assigneeId?: string | null;
+    },
+    departments: Department[] | null,
+  ) {
     const problems: FieldProblem[] = [];
     const title = input.title.trim();
     if (title.length < 1 || title.length > 200)
@@ -646,7 +657,7 @@ export function createAutomationService(deps: {
     const customerId = input.customerId != null ? objectIdOrNull(input.customerId) : null;
     if (input.customerId != null && !(customerId && (await Customer.exists({ _id: customerId }))))
       problems.push({ field: ['input', 'customerId'], message: 'no customer has this id', code: 'NOT_FOUND' });
-    const assignee = await assigneeProblem(input.assigneeId);
+    const assignee = await assigneeProblem(input.assigneeId, departments && input.department);
     if (assignee) problems.push(assignee);
     if (problems.length) return { problems };
     const now = clock.now();
@@ -692,7 +703,7 @@ export function createAutomationService(deps: {
     if (input.status != null) set.status = input.status;
     if (input.dueAt !== undefined) set.dueAt = input.dueAt;
     if (input.assigneeId !== undefined) {
-      const problem = await assigneeProblem(input.assigneeId);
+      const problem = await assigneeProblem(input.assigneeId, departments && current.department);
       if (problem) return { problems: [problem] };
       set.assigneeId = input.assigneeId ? new Types.ObjectId(input.assigneeId) : null;
     }
@@ -722,7 +733,7 @@ export function createAutomationService(deps: {
     deleteRule,
     dryRun: async (input: { ruleId?: string | null; rule?: RuleInput | null }) => {
       if (input.rule) {
-        const parsed = parseRule(input.rule, deps.currency, () => true);
+        const parsed = parseRule(input.rule, deps.currency, () => null);
         if ('problems' in parsed) return parsed;
         return dryRun(parsed.rule, clock);
       }

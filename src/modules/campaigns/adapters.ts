@@ -2,6 +2,8 @@ import pMap from 'p-map';
 import pRetry, { AbortError } from 'p-retry';
 import { Webhook } from 'standardwebhooks';
 import type { Config } from '../../config.js';
+import type { Logger } from '../../shared/logger.js';
+import { createOutboundHttp, OutboundHttpError } from '../../shared/outbound-http.js';
 import type { CampaignChannel, RecipientDoc } from './model.js';
 
 /** One rendered message for one recipient. `deliveryId` is its idempotency key everywhere. */
@@ -41,10 +43,12 @@ function isRetryableStatus(status: number): boolean {
  * covers the id, the timestamp and the body) and with the delivery id as `Idempotency-Key`, so a
  * provider can drop a message it already has: a crash between its answer and our write resends.
  * Timeouts, network errors and retryable statuses are retried with exponential backoff and
- * jitter; other statuses, or the last try, fail the delivery with the reason.
+ * jitter; other statuses (a redirect too: none is followed), a provider address the outbound
+ * policy refuses, or the last try, fail the delivery with the reason.
  */
-export function webhookAdapter(settings: WebhookSettings): ChannelAdapter {
+export function webhookAdapter(settings: WebhookSettings, logger?: Logger): ChannelAdapter {
   const signer = new Webhook(settings.secret.replace(/^whsec_/, ''));
+  const outbound = createOutboundHttp({ policy: settings.outbound, logger });
 
   async function post(m: OutgoingMessage): Promise<SendOutcome> {
     let attempts = 0;
@@ -66,22 +70,25 @@ export function webhookAdapter(settings: WebhookSettings): ChannelAdapter {
         async () => {
           attempts++;
           const now = new Date();
-          const response = await fetch(settings.url, {
-            method: 'POST',
-            headers: {
-              'content-type': 'application/json',
-              'idempotency-key': m.deliveryId,
-              'webhook-id': m.deliveryId,
-              'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
-              'webhook-signature': signer.sign(m.deliveryId, now, body),
-            },
-            body,
-            signal: AbortSignal.timeout(settings.timeoutMs),
-          });
-          await response.body?.cancel();
-          if (response.ok) return;
-          const reason = `the provider answered HTTP ${response.status}`;
-          if (!isRetryableStatus(response.status)) throw new AbortError(reason);
+          const { status } = await outbound
+            .post(settings.url, {
+              headers: {
+                'content-type': 'application/json',
+                'idempotency-key': m.deliveryId,
+                'webhook-id': m.deliveryId,
+                'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+                'webhook-signature': signer.sign(m.deliveryId, now, body),
+              },
+              body,
+              timeoutMs: settings.timeoutMs,
+            })
+            .catch((err: unknown) => {
+              throw err instanceof OutboundHttpError && err.failure === 'REFUSED' ? new AbortError(err.message) : err;
+            });
+          if (status >= 200 && status < 300) return;
+          const isRedirect = status >= 300 && status < 400;
+          const reason = `the provider answered HTTP ${status}${isRedirect ? ' (redirects are not followed)' : ''}`;
+          if (!isRetryableStatus(status)) throw new AbortError(reason);
           throw new Error(reason);
         },
         {
@@ -94,9 +101,7 @@ export function webhookAdapter(settings: WebhookSettings): ChannelAdapter {
       );
       return { status: 'DELIVERED', attempts };
     } catch (err) {
-      const e = err as Error & { cause?: Error };
-      const reason = e.name === 'TimeoutError' ? `no answer within ${settings.timeoutMs} ms` : e.message;
-      return { status: 'FAILED', attempts, error: `${reason}${e.cause?.message ? ` (${e.cause.message})` : ''}` };
+      return { status: 'FAILED', attempts, error: (err as Error).message };
     }
   }
 
@@ -105,7 +110,10 @@ export function webhookAdapter(settings: WebhookSettings): ChannelAdapter {
   };
 }
 
-export function adapterFor(channel: CampaignChannel, deps: { webhook: WebhookSettings | null }): ChannelAdapter | null {
+export function adapterFor(
+  channel: CampaignChannel,
+  deps: { webhook: WebhookSettings | null; logger?: Logger },
+): ChannelAdapter | null {
   if (channel === 'OUTBOX') return outboxAdapter;
-  return deps.webhook ? webhookAdapter(deps.webhook) : null;
+  return deps.webhook ? webhookAdapter(deps.webhook, deps.logger) : null;
 }

@@ -139,7 +139,7 @@ export class CampaignRunner {
       Math.max(100, Math.floor(this.deps.settings.leaseMs / 3)),
     );
     try {
-      const adapter = adapterFor(claimed.channel, { webhook: this.deps.settings.webhook });
+      const adapter = adapterFor(claimed.channel, { webhook: this.deps.settings.webhook, logger: log });
       if (!adapter) {
         await this.#fail(claimed, `the ${claimed.channel} channel is not configured on this server`);
         return;

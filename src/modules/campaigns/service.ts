@@ -6,6 +6,7 @@ import { emptyPage, keysetPage, newestFirstPage, type Page } from '../../db/pagi
 import type { Clock } from '../../shared/clock.js';
 import { objectIdOrNull } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
+import { refusedUrlProblem } from '../../shared/outbound-http.js';
 import { Customer } from '../customers/model.js';
 import type { FieldProblem } from '../customers/service.js';
 import type { EventLog } from '../events/log.js';
@@ -73,6 +74,15 @@ export function createCampaignsService(deps: {
 }) {
   const { clock, events } = deps;
 
+  /** The WEBHOOK channel's provider URL is an address outbound requests may not reach. */
+  function webhookChannelProblem(field: string[]): FieldProblem | null {
+    const webhook = deps.settings.webhook;
+    const refused = webhook && refusedUrlProblem(webhook.url, webhook.outbound);
+    return refused
+      ? { field, message: `the WEBHOOK channel's provider (CAMPAIGN_WEBHOOK_URL) is ${refused}`, code: 'FORBIDDEN' }
+      : null;
+  }
+
   function validate(input: CampaignInput, isCreate: boolean): FieldProblem[] {
     const problems: FieldProblem[] = [];
     const invalid = (field: string, message: string) =>
@@ -94,6 +104,8 @@ export function createCampaignsService(deps: {
         if (problem) invalid('message', problem);
       }
     }
+    const channelProblem = input.channel === 'WEBHOOK' ? webhookChannelProblem(['input', 'channel']) : null;
+    if (channelProblem) problems.push(channelProblem);
     if (input.scheduledAt != null && input.scheduledAt.getTime() <= clock.now().getTime())
       invalid('scheduledAt', 'scheduledAt must be in the future');
     if (input.attributionWindowDays != null) {
@@ -207,6 +219,8 @@ export function createCampaignsService(deps: {
         ],
       };
     }
+    const channelProblem = current.channel === 'WEBHOOK' ? webhookChannelProblem(['id']) : null;
+    if (channelProblem) return { problems: [channelProblem] };
     const now = clock.now();
     const isLater = current.scheduledAt != null && current.scheduledAt.getTime() > now.getTime();
     const updated = await Campaign.findOneAndUpdate(

@@ -1,9 +1,31 @@
+import { LRUCache } from 'lru-cache';
 import Mustache from 'mustache';
 import type { RecipientDoc } from './model.js';
 
 /** The recipient fields a message may use. */
 export const TEMPLATE_FIELDS = ['name', 'code', 'email', 'phone', 'segment'] as const;
 const FIELDS: ReadonlySet<string> = new Set(TEMPLATE_FIELDS);
+
+/**
+ * How many parsed templates rendering keeps. Mustache caches every template it ever parsed,
+ * forever, so each distinct message grew the heap for good; a send renders one template per
+ * recipient in a row, so a few dozen recent ones keep every send hot, and a miss costs one parse.
+ */
+export const PARSED_TEMPLATES_MAX = 32;
+const parsedTemplates = new LRUCache<string, string>({ max: PARSED_TEMPLATES_MAX });
+Mustache.templateCache = {
+  get: (key) => parsedTemplates.get(key),
+  set: (key, tokens) => void parsedTemplates.set(key, tokens),
+  clear: () => parsedTemplates.clear(),
+};
+
+/** How many parsed templates are held now (at most PARSED_TEMPLATES_MAX). */
+export function parsedTemplateCount(): number {
+  return parsedTemplates.size;
+}
+
+/** Parses without caching: a template checked (and perhaps refused) is not one being sent. */
+const checkingWriter = Object.assign(new Mustache.Writer(), { templateCache: undefined });
 
 /**
  * Checks a message template: only `{{field}}` placeholders of TEMPLATE_FIELDS (HTML-escaped
@@ -14,7 +36,7 @@ const FIELDS: ReadonlySet<string> = new Set(TEMPLATE_FIELDS);
 export function templateProblem(template: string): string | null {
   let tokens: ReturnType<typeof Mustache.parse>;
   try {
-    tokens = Mustache.parse(template);
+    tokens = checkingWriter.parse(template);
   } catch (err) {
     return `the message template does not parse: ${(err as Error).message}`;
   }

@@ -1,8 +1,7 @@
-import type { Clock } from '../../shared/clock.js';
 import { objectIdOrNull } from '../../shared/ids.js';
 import { Interaction } from '../interactions/model.js';
 import type { InteractionsService } from '../interactions/service.js';
-import { eraseCustomer } from './erasure.js';
+import { eraseCustomer, type ErasureDeps } from './erasure.js';
 import { Customer, type CustomerDoc } from './model.js';
 import { searchKeysFor } from './normalize.js';
 import type { FieldProblem } from './service.js';
@@ -15,7 +14,7 @@ import type { FieldProblem } from './service.js';
  * finished by running it again (and no interaction reaches the duplicate meanwhile).
  */
 export async function mergeCustomers(
-  deps: { clock: Clock; interactions: InteractionsService; region: string },
+  deps: ErasureDeps & { interactions: InteractionsService; region: string },
   primaryId: string,
   duplicateId: string,
 ): Promise<{ customer: CustomerDoc } | { problems: FieldProblem[] }> {
@@ -53,7 +52,7 @@ export async function mergeCustomers(
   // 2. Its interactions become the primary's.
   await Interaction.updateMany({ customerId: d }, { $set: { customerId: p } });
   // 3. Its personal data goes (freeing its e-mail), after what the primary takes is read above.
-  await eraseCustomer(String(d), deps.clock, { isMerging: true });
+  await eraseCustomer(deps, String(d), { isMerging: true });
   // 4. The primary's profile gains the tags and the contact details it lacked.
   {
     const next = {

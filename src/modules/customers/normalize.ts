@@ -43,7 +43,16 @@ export function normalizeTags(raw: string[]): string[] {
   return tags;
 }
 
-/** Lower-case strings a prefix search matches: the name and each word, email, phone digits, code. */
+/**
+ * Marks the search keys that come from contact details (e-mail, phone): only roles that see
+ * those unmasked may search them, so a masked value cannot be recovered by prefix guessing.
+ */
+export const CONTACT_KEY = '\u0002';
+
+/**
+ * Lower-case strings a prefix search matches: the name and each word, the code, and — marked
+ * with CONTACT_KEY — the e-mail and the phone digits.
+ */
 export function searchKeysFor(
   c: { name: string; email?: string | null; phone?: string | null; code: string },
   region: string,
@@ -52,21 +61,31 @@ export function searchKeysFor(
   const name = c.name.toLowerCase();
   keys.add(name);
   for (const word of name.split(' ')) keys.add(word);
-  if (c.email) keys.add(c.email);
-  if (c.phone) {
-    keys.add(c.phone.slice(1)); // 821012345678
-    const parsed = parsePhoneNumberFromString(c.phone, region as CountryCode);
-    if (parsed) keys.add(parsed.formatNational().replace(/\D/g, '')); // 01012345678
-  }
   keys.add(c.code.toLowerCase());
+  if (c.email) keys.add(CONTACT_KEY + c.email);
+  if (c.phone) {
+    keys.add(CONTACT_KEY + c.phone.slice(1)); // 821012345678
+    const parsed = parsePhoneNumberFromString(c.phone, region as CountryCode);
+    if (parsed) keys.add(CONTACT_KEY + parsed.formatNational().replace(/\D/g, '')); // 01012345678
+  }
   return [...keys];
 }
 
-/** The forms of a search text to match against searchKeys as prefixes. */
-export function searchPrefixes(text: string): string[] {
-  const lower = text.trim().toLowerCase().replace(/\s+/g, ' ');
-  const digits = lower.replace(/[\s\-().+]/g, '');
+/**
+ * The forms of a search text to match against searchKeys as prefixes: the text itself (names,
+ * codes), and for a role that sees contact details unmasked, the text and its digits among the
+ * contact keys.
+ */
+export function searchPrefixes(text: string, opts: { contactDetails: boolean }): string[] {
+  // Control characters never belong to a search (and CONTACT_KEY is one).
+  const printable = [...text].filter((ch) => ch.charCodeAt(0) >= 0x20).join('');
+  const lower = printable.trim().toLowerCase().replace(/\s+/g, ' ');
+  if (!lower) return [];
   const prefixes = new Set([lower]);
-  if (/^\d+$/.test(digits)) prefixes.add(digits);
-  return [...prefixes].filter(Boolean);
+  if (opts.contactDetails) {
+    prefixes.add(CONTACT_KEY + lower);
+    const digits = lower.replace(/[\s\-().+]/g, '');
+    if (/^\d+$/.test(digits)) prefixes.add(CONTACT_KEY + digits);
+  }
+  return [...prefixes];
 }

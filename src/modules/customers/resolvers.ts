@@ -56,6 +56,7 @@ export const resolvers = {
         orderBy: args.orderBy,
         first: args.first ?? 20,
         after: args.after,
+        contactDetails: !isMasked(ctx),
       });
       if ('problem' in page) throw userInputError(page.problem.message, (page.problem.field ?? []).join('.'));
       for (const { node } of page.items) ctx.loaders.customerById.prime(String(node._id), node);
@@ -93,6 +94,13 @@ export const resolvers = {
     createCustomer: async (_p, { input }, ctx) => {
       const result = await ctx.domain.customers.createCustomer(input);
       if ('problems' in result) return { customer: null, userErrors: toUserErrors(result.problems) };
+      // Names the new customer in the audit entry, whose arguments erasure must find.
+      ctx.audit.changes.push({
+        targetId: toGlobalId('Customer', String(result.customer._id)),
+        field: 'createdAt',
+        before: null,
+        after: JSON.stringify(result.customer.createdAt),
+      });
       return { customer: result.customer, userErrors: [] };
     },
     updateCustomer: async (_p, { id, input }, ctx) => {

@@ -4,7 +4,6 @@ import type { Clock } from '../../shared/clock.js';
 import { MoneyError, parseAmount } from '../../shared/money.js';
 import type { SegmentsService } from '../segments/service.js';
 import { segmentFor, type Segment } from '../segments/policy.js';
-import { eraseCustomer } from './erasure.js';
 import { Customer, type CustomerDoc } from './model.js';
 import {
   InvalidFieldError,
@@ -211,7 +210,10 @@ export function createCustomersService(deps: {
     return ids.map((id) => byId.get(id) ?? null);
   }
 
-  function buildFilter(filter: CustomerFilter): Record<string, unknown> | { problem: FieldProblem } {
+  function buildFilter(
+    filter: CustomerFilter,
+    contactDetails: boolean,
+  ): Record<string, unknown> | { problem: FieldProblem } {
     const and: Record<string, unknown>[] = [];
     if (filter.segments?.length) and.push({ segment: mongoose.trusted({ $in: filter.segments }) });
     if (filter.tags?.length) {
@@ -222,7 +224,9 @@ export function createCustomersService(deps: {
       }
     }
     if (filter.search?.trim()) {
-      const prefixes = searchPrefixes(filter.search).slice(0, 4);
+      // A role that sees e-mail and phone masked searches names and codes only.
+      const prefixes = searchPrefixes(filter.search, { contactDetails }).slice(0, 4);
+      if (!prefixes.length) return { _id: null }; // nothing searchable: nothing matches
       and.push({ $or: prefixes.map((p) => ({ searchKeys: mongoose.trusted({ $regex: `^${escapeRegex(p)}` }) })) });
     }
     if (filter.minTotalPurchases != null) {
@@ -250,10 +254,12 @@ export function createCustomersService(deps: {
     orderBy?: CustomerOrder | null;
     first: number;
     after?: string | null;
+    /** Whether the viewer sees e-mail and phone unmasked, and so may search them. */
+    contactDetails: boolean;
   }): Promise<Page<CustomerDoc> | { problem: FieldProblem }> {
     const order = args.orderBy ?? { field: 'JOINED_AT', direction: 'DESC' };
     const sort = SORT_FIELDS[order.field];
-    const base = buildFilter(args.filter ?? {});
+    const base = buildFilter(args.filter ?? {}, args.contactDetails);
     if ('problem' in base) return base as { problem: FieldProblem };
     const page = await keysetPage({
       model: Customer,
@@ -273,7 +279,6 @@ export function createCustomersService(deps: {
   return {
     createCustomer,
     updateCustomer,
-    deleteCustomer: (id: string) => eraseCustomer(id, clock),
     findById,
     findByIds,
     listCustomers,

@@ -12,6 +12,16 @@ const IDLE_POLL_MS = 100;
 const BUSY_POLL_MS = 10;
 /** Recent events kept in memory, so live subscribers never read the database per event. */
 const RECENT_EVENTS = 10_000;
+/** Erased customers remembered, so an event about one that arrives late is redacted too. */
+const ERASED_REMEMBERED = 10_000;
+
+/** What the log must know of the personal data its events carry (the customers domain says). */
+export type PersonalDataPolicy = {
+  /** The customer whose personal data the event carries, or null. */
+  customerIdOf(event: EventDoc): string | null;
+  /** A copy of the event as erasure leaves it, the same as the scrubbed stored event. */
+  withoutPersonalData(event: EventDoc): EventDoc;
+};
 
 /**
  * The durable, ordered event log and this process's tailer of it.
@@ -22,10 +32,20 @@ const RECENT_EVENTS = 10_000;
  * tailer claims the seq with a GAP entry after GAP_WAIT_MS; the claim is the unique `_id`, so
  * either the writer's insert or the GAP wins, never both — a writer that loses re-appends
  * under a new seq, and nothing is lost or duplicated.
+ *
+ * Erasure: an erased customer's personal data is scrubbed from the stored log, and every
+ * process must stop serving it from memory too. The erasing process redacts its own memory at
+ * once and appends a CUSTOMER_ERASED event; each tailer that reaches it redacts what it holds
+ * of that customer, and redacts anything about them it meets later. A subscription reads from
+ * memory only once this tailer has reached the end of the log as it was when the subscription
+ * began (before that, from the scrubbed database), so an erasure that finished before a
+ * subscription began is never undone by a tailer that lags behind.
  */
 export class EventLog {
   #position = 0;
   #recent = new Map<number, EventDoc>();
+  /** Customers known to be erased, oldest first. */
+  #erased = new Set<string>();
   /**
    * Events this process appended and the tailer has not reached yet: their inserts were
    * acknowledged, so the tailer takes them from here instead of reading each one back.
@@ -36,7 +56,7 @@ export class EventLog {
   #loop: Promise<void> | undefined;
   readonly #pause = new WakeableSleep();
 
-  constructor(private readonly deps: { clock: Clock; logger: Logger }) {}
+  constructor(private readonly deps: { clock: Clock; logger: Logger; personalData: PersonalDataPolicy }) {}
 
   /** The seq of the last event this tailer has made available. */
   get position(): number {
@@ -82,6 +102,31 @@ export class EventLog {
       return;
     }
     this.#offer(docs);
+  }
+
+  /**
+   * Called by the erasure, after the stored log was scrubbed: this process serves none of the
+   * customer's personal data from now on, and other processes follow when their tailers
+   * reach the CUSTOMER_ERASED event.
+   */
+  async announceErasure(customerId: string): Promise<void> {
+    this.#forget(customerId);
+    await this.append('CUSTOMER_ERASED', { customerId });
+  }
+
+  #forget(customerId: string): void {
+    this.#erased.delete(customerId);
+    this.#erased.add(customerId);
+    if (this.#erased.size > ERASED_REMEMBERED) this.#erased.delete(this.#erased.values().next().value!);
+    const { customerIdOf, withoutPersonalData } = this.deps.personalData;
+    for (const held of [this.#recent, this.#ownAppends])
+      for (const [seq, doc] of held) if (customerIdOf(doc) === customerId) held.set(seq, withoutPersonalData(doc));
+  }
+
+  #withoutErasedData(doc: EventDoc): EventDoc {
+    if (!this.#erased.size) return doc;
+    const customerId = this.deps.personalData.customerIdOf(doc);
+    return customerId !== null && this.#erased.has(customerId) ? this.deps.personalData.withoutPersonalData(doc) : doc;
   }
 
   /** Hands events this process wrote to its own tailer (bounded: beyond it, they are read back). */
@@ -153,17 +198,23 @@ export class EventLog {
   }
 
   #accept(doc: EventDoc): void {
+    if (doc.type === 'CUSTOMER_ERASED') this.#forget(String(doc.payload.customerId));
     this.#position = doc.seq;
-    this.#recent.set(doc.seq, doc);
+    this.#recent.set(doc.seq, this.#withoutErasedData(doc));
     if (this.#recent.size > RECENT_EVENTS) this.#recent.delete(this.#recent.keys().next().value!);
     const waiters = [...this.#waiters];
     this.#waiters.clear();
     for (const w of waiters) w();
   }
 
-  /** The event at `seq`, which must be at or before `position` (resolved: an event or a GAP). */
-  async #get(seq: number): Promise<EventDoc | null> {
-    return this.#recent.get(seq) ?? (await Event.findById(eventId(seq)).lean<EventDoc>());
+  /**
+   * The event at `seq`, which must be at or before `position` (resolved: an event or a GAP),
+   * from memory when `mayUseMemory`, and never with an erased customer's personal data.
+   */
+  async #get(seq: number, mayUseMemory: boolean): Promise<EventDoc | null> {
+    const doc =
+      (mayUseMemory ? this.#recent.get(seq) : undefined) ?? (await Event.findById(eventId(seq)).lean<EventDoc>());
+    return doc && this.#withoutErasedData(doc);
   }
 
   #waitBeyond(seq: number): Promise<void> {
@@ -182,9 +233,11 @@ export class EventLog {
       void stop.then(() => {
         isStopped = true;
       });
+      // Every erasure that finished before now announced itself at or below this seq.
+      const erasuresAnnouncedBy = await currentSequence(EVENT_SEQUENCE);
       while (!isStopped && this.#isRunning) {
         if (next <= this.#position) {
-          const doc = await this.#get(next);
+          const doc = await this.#get(next, this.#position >= erasuresAnnouncedBy);
           next++;
           if (doc && doc.type !== 'GAP') await push(doc);
           continue;

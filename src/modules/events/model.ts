@@ -6,6 +6,8 @@ export const EVENT_TYPES = [
   'CAMPAIGN_PROGRESS',
   'TASK_CREATED',
   'ALERT_RAISED',
+  /** A customer's personal data was erased: every tailer redacts what it holds of them. */
+  'CUSTOMER_ERASED',
   'GAP',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];

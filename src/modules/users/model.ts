@@ -11,6 +11,8 @@ export type UserDoc = {
   /** scrypt, self-describing: `scrypt$N$r$p$salt$hash` (base64url). */
   passwordHash: string;
   isActive: boolean;
+  /** Moved on by a password change: tokens carry the version they were issued under. */
+  tokenVersion?: number;
   createdAt: Date;
   lastLoginAt?: Date | null;
 };
@@ -22,6 +24,7 @@ const userSchema = new Schema<UserDoc>(
     role: { type: String, enum: ROLES, required: true },
     passwordHash: { type: String, required: true },
     isActive: { type: Boolean, required: true, default: true },
+    tokenVersion: { type: Number, default: 0 },
     createdAt: { type: Date, required: true },
     lastLoginAt: { type: Date },
   },

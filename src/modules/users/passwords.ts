@@ -17,7 +17,13 @@ export async function hashPassword(password: string): Promise<string> {
   return ['scrypt', PARAMS.N, PARAMS.r, PARAMS.p, salt.toString('base64url'), key.toString('base64url')].join('$');
 }
 
+let checks = 0;
+
+/** Password checks this process has made (every sign-in makes one, known address or not). */
+export const passwordChecks = () => checks;
+
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  checks++;
   const [scheme, n, r, p, salt, hash] = stored.split('$');
   if (scheme !== 'scrypt' || !salt || !hash) return false;
   const expected = Buffer.from(hash, 'base64url');

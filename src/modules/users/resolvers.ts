@@ -1,3 +1,5 @@
+import { GraphQLError } from 'graphql';
+import { ErrorCode } from '../../graphql/errors.js';
 import type { Resolvers } from '../../generated/graphql.js';
 import { toUserErrors } from '../../graphql/payloads.js';
 import { requireViewer } from '../../graphql/auth.js';
@@ -14,9 +16,19 @@ export const resolvers = {
   },
   Mutation: {
     login: async (_p, { email, password }, ctx) => {
+      // Counted per field (aliases make several attempts in one request), per client address
+      // and per account, whatever headers come with it.
+      const refused = await ctx.limits.beforeLogin(ctx.clientAddress, email);
+      if (refused)
+        throw new GraphQLError(refused.message, {
+          extensions: { code: ErrorCode.RateLimited, retryAfterSeconds: refused.retryAfterSeconds },
+        });
       const result = await ctx.domain.users.login(email, password);
-      if ('problems' in result)
+      if ('problems' in result) {
+        await ctx.limits.loginFailed(ctx.clientAddress, email);
         return { token: null, expiresAt: null, user: null, userErrors: toUserErrors(result.problems) };
+      }
+      await ctx.limits.loginSucceeded(email);
       return { token: result.token, expiresAt: result.expiresAt, user: result.user, userErrors: [] };
     },
     createUser: async (_p, { input }, ctx) => {
@@ -69,5 +81,8 @@ export const resolvers = {
   User: {
     id: (u) => toGlobalId('User', String(u._id)),
     lastLoginAt: (u) => u.lastLoginAt ?? null,
+  },
+  Colleague: {
+    id: (u) => toGlobalId('User', String(u._id)),
   },
 } satisfies Resolvers;

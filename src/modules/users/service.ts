@@ -61,7 +61,7 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
   async function issueToken(user: UserDoc): Promise<{ token: string; expiresAt: Date }> {
     // Token lifetimes follow the real time, not the injectable domain clock.
     const now = Math.floor(Date.now() / 1000);
-    const token = await new SignJWT({ role: user.role })
+    const token = await new SignJWT({ role: user.role, tv: user.tokenVersion ?? 0 })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject(String(user._id))
       .setIssuedAt(now)
@@ -75,6 +75,10 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
    * active user. The role is read from the user, so a role change applies to existing tokens.
    */
   const cache = new Map<string, { viewer: Viewer | null; until: number }>();
+
+  /** A hash of a random password, computed once: what a sign-in for an unknown address checks. */
+  let dummy: Promise<string> | undefined;
+  const dummyHash = () => (dummy ??= hashPassword(randomBytes(16).toString('base64url')));
 
   function forgetUser(userId: string): void {
     for (const [token, entry] of cache) if (entry.viewer?.userId === userId) cache.delete(token);
@@ -96,6 +100,8 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
       if (!payload.sub || !Types.ObjectId.isValid(payload.sub) || typeof payload.exp !== 'number') return null;
       const user = await User.findById(payload.sub).lean<UserDoc>();
       if (!user?.isActive) return null;
+      // A password change moves the version on: tokens issued before it end.
+      if ((payload.tv ?? 0) !== (user.tokenVersion ?? 0)) return null;
       return { userId: String(user._id), role: user.role, expiresAt: new Date(payload.exp * 1000) };
     } catch (err) {
       if (err instanceof joseErrors.JOSEError) return null;
@@ -117,7 +123,12 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
       return wrong;
     }
     const user = await User.findOne({ email }).lean<UserDoc>();
-    if (!user || !user.isActive || !(await verifyPassword(password, user.passwordHash))) return wrong;
+    if (!user || !user.isActive) {
+      // The same work as for a known address, so the answer's timing tells nothing.
+      await verifyPassword(password, await dummyHash());
+      return wrong;
+    }
+    if (!(await verifyPassword(password, user.passwordHash))) return wrong;
     const now = clock.now();
     await User.updateOne({ _id: user._id }, { $set: { lastLoginAt: now } });
     return { user: { ...user, lastLoginAt: now }, ...(await issueToken(user)) };
@@ -186,14 +197,15 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
         };
       set.passwordHash = await hashPassword(input.password);
     }
-    return setUserFields(id, set);
+    // A new password ends every token issued before it.
+    return setUserFields(id, set, input.password != null ? { tokenVersion: 1 } : undefined);
   }
 
   /** Applies a change to a user and forgets its cached tokens, so the change holds at once. */
-  async function setUserFields(id: string, set: Partial<UserDoc>): Promise<UserChange> {
+  async function setUserFields(id: string, set: Partial<UserDoc>, inc?: { tokenVersion: 1 }): Promise<UserChange> {
     const user = await User.findOneAndUpdate(
       { _id: new Types.ObjectId(id) },
-      { $set: set },
+      { $set: set, ...(inc ? { $inc: inc } : {}) },
       { returnDocument: 'after' },
     ).lean<UserDoc>();
     forgetUser(id);

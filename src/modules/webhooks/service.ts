@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import mongoose, { Types } from 'mongoose';
 import { Webhook } from 'standardwebhooks';
+import {
+  createOutboundHttp,
+  OutboundHttpError,
+  refusedUrlProblem,
+  type OutboundPolicy,
+} from '../../shared/outbound-http.js';
 import { isDuplicateKeyError } from '../../db/errors.js';
 import { claimDue } from '../../db/due-work.js';
 import { createTtlCache } from '../../shared/ttl-cache.js';
@@ -35,6 +41,8 @@ export type WebhookSettings = {
   retryForMs: number;
   timeoutMs: number;
   leaseMs: number;
+  /** Which addresses endpoints may point at. */
+  outbound: OutboundPolicy;
 };
 
 export type WebhooksService = ReturnType<typeof createWebhooksService>;
@@ -43,14 +51,14 @@ const notFound = (field: string[], message: string): { problems: FieldProblem[] 
   problems: [{ field, message, code: 'NOT_FOUND' }],
 });
 
-function urlProblem(url: string): string | null {
-  try {
-    const parsed = new URL(url);
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return 'the URL must be http or https';
-    return url.length > 2_000 ? 'the URL is too long' : null;
-  } catch {
-    return 'not a valid URL';
-  }
+function urlProblem(url: string, policy: OutboundPolicy): FieldProblem | null {
+  const invalid = (message: string): FieldProblem => ({ field: ['input', 'url'], message, code: 'INVALID' });
+  if (!URL.canParse(url)) return invalid('not a valid URL');
+  const { protocol } = new URL(url);
+  if (protocol !== 'http:' && protocol !== 'https:') return invalid('the URL must be http or https');
+  if (url.length > 2_000) return invalid('the URL is too long');
+  const refused = refusedUrlProblem(url, policy);
+  return refused ? { field: ['input', 'url'], message: refused, code: 'FORBIDDEN' } : null;
 }
 
 /**
@@ -91,13 +99,14 @@ function payloadOf(event: EventDoc): Record<string, unknown> | null {
 
 export function createWebhooksService(deps: { clock: Clock; logger: Logger; settings: WebhookSettings }) {
   const { clock, settings } = deps;
+  const outbound = createOutboundHttp({ policy: settings.outbound, logger: deps.logger });
   const endpointsCache = createTtlCache(1_000, () => Endpoint.find({ enabled: true }).lean<EndpointDoc[]>().exec());
   const enabledEndpoints = () => endpointsCache.get();
 
   async function createEndpoint(input: { url: string; eventTypes: WebhookEventType[] }) {
     const problems: FieldProblem[] = [];
-    const problem = urlProblem(input.url.trim());
-    if (problem) problems.push({ field: ['input', 'url'], message: problem, code: 'INVALID' });
+    const problem = urlProblem(input.url.trim(), settings.outbound);
+    if (problem) problems.push(problem);
     if (!input.eventTypes.length)
       problems.push({
         field: ['input', 'eventTypes'],
@@ -128,8 +137,8 @@ export function createWebhooksService(deps: { clock: Clock; logger: Logger; sett
     if (!_id) return notFound(['id'], 'no webhook endpoint has this id');
     const set: Partial<EndpointDoc> = { updatedAt: clock.now() };
     if (input.url != null) {
-      const problem = urlProblem(input.url.trim());
-      if (problem) return { problems: [{ field: ['input', 'url'], message: problem, code: 'INVALID' as const }] };
+      const problem = urlProblem(input.url.trim(), settings.outbound);
+      if (problem) return { problems: [problem] };
       set.url = input.url.trim();
     }
     if (input.eventTypes != null) {
@@ -284,8 +293,7 @@ export function createWebhooksService(deps: { clock: Clock; logger: Logger; sett
     let error: string | null = null;
     try {
       const signer = new Webhook(endpoint.secret.replace(/^whsec_/, ''));
-      const response = await fetch(endpoint.url, {
-        method: 'POST',
+      const { status } = await outbound.post(endpoint.url, {
         headers: {
           'content-type': 'application/json',
           'webhook-id': delivery._id,
@@ -293,14 +301,14 @@ export function createWebhooksService(deps: { clock: Clock; logger: Logger; sett
           'webhook-signature': signer.sign(delivery._id, sentAt, delivery.payload),
         },
         body: delivery.payload,
-        signal: AbortSignal.timeout(settings.timeoutMs),
+        timeoutMs: settings.timeoutMs,
       });
-      await response.body?.cancel();
-      responseCode = response.status;
-      if (!response.ok) error = `the endpoint answered HTTP ${response.status}`;
+      responseCode = status;
+      if (status >= 300 && status < 400) error = `the endpoint answered HTTP ${status} (redirects are not followed)`;
+      else if (status < 200 || status >= 300) error = `the endpoint answered HTTP ${status}`;
     } catch (err) {
-      const e = err as Error & { cause?: Error };
-      error = e.name === 'TimeoutError' ? `no answer within ${settings.timeoutMs} ms` : (e.cause?.message ?? e.message);
+      // A refused target has no response code: the API says nothing about what is behind it.
+      error = err instanceof OutboundHttpError ? err.message : String(err);
     }
     const now = clock.now();
     const attempts = delivery.attempts + 1;
@@ -361,6 +369,26 @@ export function createWebhooksService(deps: { clock: Clock; logger: Logger; sett
     }
   }
 
+  /**
+   * Why a CALL_WEBHOOK step may not name an endpoint, per id: no endpoint has it, or its URL is
+   * one outbound requests may not reach (saved before that was checked, or under another policy).
+   */
+  async function endpointCallCheck(): Promise<(id: string) => Pick<FieldProblem, 'message' | 'code'> | null> {
+    const urls = new Map(
+      (await Endpoint.find({}).select({ url: 1 }).lean<Pick<EndpointDoc, '_id' | 'url'>[]>()).map((e) => [
+        String(e._id),
+        e.url,
+      ]),
+    );
+    return (id) => {
+      const url = urls.get(id);
+      if (url === undefined)
+        return { message: 'CALL_WEBHOOK needs the id of an existing webhook endpoint', code: 'INVALID' };
+      const refused = refusedUrlProblem(url, settings.outbound);
+      return refused ? { message: `the endpoint's URL is ${refused}`, code: 'FORBIDDEN' } : null;
+    };
+  }
+
   /** One pass of the delivery worker: claims due deliveries (a lease each) and sends them. */
   async function deliverDue(): Promise<number> {
     let sent = 0;
@@ -389,7 +417,6 @@ export function createWebhooksService(deps: { clock: Clock; logger: Logger; sett
     redeliver,
     deliverDue,
     findDelivery: (id: string) => WebhookDelivery.findById(id).lean<DeliveryDoc>(),
-    knownEndpointIds: async () =>
-      new Set((await Endpoint.find({}).select({ _id: 1 }).lean()).map((e) => String(e._id))),
+    endpointCallCheck,
   };
 }

@@ -59,18 +59,20 @@ export function createRateLimits(settings: RateLimitSettings) {
     blockDuration: settings.loginBackoffSeconds,
   });
   const accountKey = (email: string) => email.trim().toLowerCase();
+  /** One point from the key's budget, or a refusal when it is spent. */
+  const take = async (limiter: RateLimiterMemory, key: string, message: string): Promise<Refusal | null> => {
+    try {
+      await limiter.consume(key);
+      return null;
+    } catch (res) {
+      if (!(res instanceof RateLimiterRes)) throw res;
+      return refusal(res, message);
+    }
+  };
 
   return {
     /** Counts one operation against the identity's budget; a refusal when it is spent. */
-    async operation(identity: string): Promise<Refusal | null> {
-      try {
-        await operations.consume(identity);
-        return null;
-      } catch (res) {
-        if (!(res instanceof RateLimiterRes)) throw res;
-        return refusal(res, 'Too many requests');
-      }
-    },
+    operation: (identity: string): Promise<Refusal | null> => take(operations, identity, 'Too many requests'),
 
     /**
      * Before one sign-in attempt (each `login` field of a request counts): refused while the
@@ -85,13 +87,7 @@ export function createRateLimits(settings: RateLimitSettings) {
         if (state && state.remainingPoints <= 0 && state.msBeforeNext > 0)
           return refusal(state, 'Too many failed sign-ins');
       }
-      try {
-        await loginAttempts.consume(address);
-        return null;
-      } catch (res) {
-        if (!(res instanceof RateLimiterRes)) throw res;
-        return refusal(res, 'Too many sign-in attempts');
-      }
+      return take(loginAttempts, address, 'Too many sign-in attempts');
     },
 
     /** A failed sign-in: counts towards locking the account and the address. */

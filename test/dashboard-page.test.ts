@@ -65,7 +65,13 @@ describe('operator dashboard', () => {
     const page = await signIn(TEST_AUTH_ENV.CRM_ADMIN_EMAIL, TEST_AUTH_ENV.CRM_ADMIN_PASSWORD);
     const amount = await apiRevenue();
     expect(amount).toBe('150000');
-    await expect(page.locator('[data-kpi=revenue] .value').innerText()).resolves.toBe(`${amount} KRW`);
+    // Money as the viewer's locale writes it in the deployment currency (₩150,000 in en-US).
+    const shown = await page.evaluate(
+      (a) => new Intl.NumberFormat(navigator.language, { style: 'currency', currency: 'KRW' }).format(Number(a)),
+      amount,
+    );
+    expect(shown).toMatch(/150,000|150\.000|150 000/);
+    await expect(page.locator('[data-kpi=revenue] .value').innerText()).resolves.toBe(shown);
     await expect(page.locator('[data-kpi=purchases] .value').innerText()).resolves.toBe('2');
     const canvas = page.locator('[data-chart=revenue] canvas');
     await canvas.waitFor();

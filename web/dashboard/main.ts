@@ -91,8 +91,26 @@ const HELP: Array<[string, string]> = [
   ['System', 'This API process: latency, error rate, event-loop lag, event-log lag and queued work.'],
 ];
 
+/** Numbers as the viewer reads them: their locale's grouping, money in its currency. */
+const LOCALE = navigator.language;
+const grouped = new Intl.NumberFormat(LOCALE);
+const percentFormat = new Intl.NumberFormat(LOCALE, {
+  style: 'percent',
+  minimumFractionDigits: 1,
+  maximumFractionDigits: 1,
+});
+
 function percent(x: number): string {
-  return `${(x * 100).toFixed(1)}%`;
+  return percentFormat.format(x);
+}
+
+function count(n: number): string {
+  return grouped.format(n);
+}
+
+/** An amount of the API (a decimal string in major units) in its currency, e.g. ₩1,234,567. */
+function money(m: Money): string {
+  return new Intl.NumberFormat(LOCALE, { style: 'currency', currency: m.currency }).format(Number(m.amount));
 }
 
 async function show(token: string): Promise<void> {
@@ -136,10 +154,10 @@ async function show(token: string): Promise<void> {
       t.append(el('div', { class: 'label' }, label), el('div', { class: 'value' }, value));
       tiles.append(t);
     };
-    tile('revenue', 'Revenue', `${d.revenue.total.amount} ${d.revenue.total.currency}`);
-    tile('purchases', 'Purchases', String(d.purchases.total));
-    tile('aov', 'Average order', `${d.averageOrderValue.total.amount} ${d.averageOrderValue.total.currency}`);
-    tile('new-customers', 'New customers', String(d.newCustomers.total));
+    tile('revenue', 'Revenue', money(d.revenue.total));
+    tile('purchases', 'Purchases', count(d.purchases.total));
+    tile('aov', 'Average order', money(d.averageOrderValue.total));
+    tile('new-customers', 'New customers', count(d.newCustomers.total));
     tile('complaint-rate', 'Complaint rate', percent(d.complaintRate.total));
     tile('churn-rate', 'Churn rate', percent(d.churnRate.total));
     tile('response-rate', 'Campaign response rate', percent(d.campaigns.responseRate));
@@ -165,7 +183,7 @@ async function show(token: string): Promise<void> {
       const row = el('div', { 'data-segment': s.segment });
       const bar = el('div', { class: 'bar' });
       bar.style.width = `${Math.max(2, (s.count / max) * 100)}%`;
-      row.append(el('span', {}, `${s.segment}: ${s.count}`), bar);
+      row.append(el('span', {}, `${s.segment}: ${count(s.count)}`), bar);
       kpis.append(row);
     }
   } catch (err) {
@@ -220,7 +238,7 @@ async function show(token: string): Promise<void> {
     {
       next: ({ data }) => {
         const p = data!.campaignProgress;
-        onCampaign(`${p.campaign.code}: ${p.status} ${p.stats.sent}/${p.stats.targeted}`);
+        onCampaign(`${p.campaign.code}: ${p.status} ${count(p.stats.sent)}/${count(p.stats.targeted)}`);
       },
       error: () => {},
       complete: () => {},

@@ -67,7 +67,11 @@ describe('operator dashboard', () => {
     expect(amount).toBe('150000');
     // Money as the viewer's locale writes it in the deployment currency (₩150,000 in en-US).
     const shown = await page.evaluate(
-      (a) => new Intl.NumberFormat(navigator.language, { style: 'currency', currency: 'KRW' }).format(Number(a)),
+      (a) =>
+        new Intl.NumberFormat((globalThis as unknown as { navigator: { language: string } }).navigator.language, {
+          style: 'currency',
+          currency: 'KRW',
+        }).format(Number(a)),
       amount,
     );
     expect(shown).toMatch(/150,000|150\.000|150 000/);

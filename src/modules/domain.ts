@@ -50,7 +50,7 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
     segments,
     onRecorded: (recorded) => campaigns.attributePurchases(recorded),
   });
-  const webhooks = createWebhooksService({ clock, logger, settings: config.webhooks });
+  const webhooks = createWebhooksService({ clock, logger, currency: config.currency, settings: config.webhooks });
   const automation = createAutomationService({
     clock,
     logger,

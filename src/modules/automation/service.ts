@@ -16,6 +16,7 @@ import type { InteractionDoc } from '../interactions/model.js';
 import type { InteractionRecordedPayload, InteractionsService } from '../interactions/service.js';
 import type { SegmentChangedPayload } from '../segments/service.js';
 import { User } from '../users/model.js';
+import { automationActionData, webhookBody } from '../webhooks/payloads.js';
 import type { WebhooksService } from '../webhooks/service.js';
 import { allHold, daysSinceLastInteraction } from './conditions.js';
 import { DEFAULT_JOURNEYS } from './journeys.js';
@@ -522,15 +523,12 @@ export function createAutomationService(deps: {
       case 'CALL_WEBHOOK': {
         const endpointId = objectIdOrNull(action.webhookEndpointId ?? '');
         if (!endpointId) throw new Error('the webhook endpoint id is not valid');
-        await deps.webhooks.enqueue(`auto:${job._id}`, endpointId, 'AUTOMATION_ACTION', {
-          type: 'crm.automation_action',
-          timestamp: now,
-          data: {
-            rule: { id: String(rule._id), name: rule.name },
-            customer: { code: customer.code, segment: customer.segment },
-            cause: { type: job.cause.type, at: job.cause.at },
-          },
-        });
+        await deps.webhooks.enqueue(
+          `auto:${job._id}`,
+          endpointId,
+          'AUTOMATION_ACTION',
+          webhookBody('AUTOMATION_ACTION', now, automationActionData(rule, customer, job.cause)),
+        );
         return 'executed';
       }
     }

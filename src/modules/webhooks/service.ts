@@ -13,14 +13,9 @@ import { createTtlCache } from '../../shared/ttl-cache.js';
 import { newestFirstPage, type Page } from '../../db/pagination.js';
 import type { Clock } from '../../shared/clock.js';
 import { objectIdOrNull } from '../../shared/ids.js';
-import { toGlobalId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import type { FieldProblem } from '../customers/service.js';
 import type { EventDoc } from '../events/model.js';
-import type { CampaignProgressPayload } from '../campaigns/service.js';
-import type { CustomerDoc } from '../customers/model.js';
-import type { InteractionRecordedPayload } from '../interactions/service.js';
-import type { SegmentChangedPayload } from '../segments/service.js';
 import {
   Endpoint,
   WEBHOOK_EVENT_TYPES,
@@ -29,6 +24,7 @@ import {
   type EndpointDoc,
   type WebhookEventType,
 } from './model.js';
+import { eventData, webhookBody } from './payloads.js';
 
 const DAY_MS = 86_400_000;
 const MAX_BACKOFF_MS = 6 * 3_600_000;
@@ -61,43 +57,13 @@ function urlProblem(url: string, policy: OutboundPolicy): FieldProblem | null {
   return refused ? { field: ['input', 'url'], message: refused, code: 'FORBIDDEN' } : null;
 }
 
-/**
- * The JSON a subscriber receives for an event: ids and facts, never e-mail addresses or phone
- * numbers (a receiver that needs them asks the API, where access is controlled).
- */
-function payloadOf(event: EventDoc): Record<string, unknown> | null {
-  const customerRef = (c: CustomerDoc) => ({ id: toGlobalId('Customer', String(c._id)), code: c.code });
-  switch (event.type) {
-    case 'SEGMENT_CHANGED': {
-      const p = event.payload as SegmentChangedPayload;
-      return { customer: customerRef(p.customer), from: p.from, to: p.to, reason: p.reason, changedAt: p.changedAt };
-    }
-    case 'INTERACTION_RECORDED': {
-      const { interaction: i, customer } = event.payload as InteractionRecordedPayload;
-      return {
-        customer: customerRef(customer),
-        interaction: {
-          id: toGlobalId('Interaction', i._id),
-          type: i.type,
-          channel: i.channel,
-          occurredAt: i.occurredAt,
-          ...(i.amountMinor !== undefined ? { amountMinor: i.amountMinor } : {}),
-        },
-      };
-    }
-    case 'CAMPAIGN_PROGRESS': {
-      const p = event.payload as CampaignProgressPayload;
-      return { campaign: { id: toGlobalId('Campaign', p.campaignId) }, status: p.status, stats: p.stats };
-    }
-    case 'TASK_CREATED':
-    case 'ALERT_RAISED':
-      return event.payload;
-    default:
-      return null;
-  }
-}
-
-export function createWebhooksService(deps: { clock: Clock; logger: Logger; settings: WebhookSettings }) {
+export function createWebhooksService(deps: {
+  clock: Clock;
+  logger: Logger;
+  /** The deployment currency, for money in payloads. */
+  currency: string;
+  settings: WebhookSettings;
+}) {
   const { clock, settings } = deps;
   const outbound = createOutboundHttp({ policy: settings.outbound, logger: deps.logger });
   const endpointsCache = createTtlCache(1_000, () => Endpoint.find({ enabled: true }).lean<EndpointDoc[]>().exec());
@@ -228,14 +194,10 @@ export function createWebhooksService(deps: { clock: Clock; logger: Logger; sett
     if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(type)) return;
     const subscribed = (await enabledEndpoints()).filter((e) => e.eventTypes.includes(type));
     if (!subscribed.length) return;
-    const data = payloadOf(event);
+    const data = await eventData(event, deps.currency);
     if (!data) return;
     for (const e of subscribed)
-      await enqueue(`${String(e._id)}:${event.seq}`, e._id, type, {
-        type: `crm.${type.toLowerCase()}`,
-        timestamp: event.at,
-        data,
-      });
+      await enqueue(`${String(e._id)}:${event.seq}`, e._id, type, webhookBody(type, event.at, data));
   }
 
   async function redeliver(deliveryId: string) {

@@ -190,6 +190,7 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
                 ['background jobs', () => Promise.all(jobs.map((j) => j.stop()))],
                 ['campaign runner', () => domain.campaignRunner.stop()],
                 ['event consumers', () => Promise.all(domain.consumers.map((c) => c.stop()))],
+                ['analytics rebuild', () => domain.analytics.stop()],
                 ['event log', () => domain.events.stop()],
               ];
               for (const [name, step] of steps) {

@@ -4,6 +4,7 @@ import type { Clock } from '../shared/clock.js';
 import { createCursorSealer } from '../shared/cursors.js';
 import type { Logger } from '../shared/logger.js';
 import { createAuditService } from './audit/service.js';
+import { createAnalyticsRebuilder } from './analytics/rebuild.js';
 import { countEvent } from './analytics/service.js';
 import { createRfm } from './insights/rfm.js';
 import { createAutomationService } from './automation/service.js';
@@ -79,6 +80,7 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
     }),
     new LogConsumer({ name: 'analytics', events, logger, leaseMs: config.automation.leaseMs, handle: countEvent }),
   ];
+  const analytics = createAnalyticsRebuilder({ clock, logger, leaseMs: config.automation.leaseMs });
   const audit = createAuditService({ clock });
   // Erasing reaches into the event log (every process's memory of it) and the audit log.
   const erasure = { clock, events, audit };
@@ -103,6 +105,7 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
     webhooks,
     automation,
     consumers,
+    analytics,
     rfm: createRfm(),
     cursors: createCursorSealer(secret),
   };

@@ -5,7 +5,11 @@ import { toMoney } from '../../shared/money.js';
 import { readCohorts, readDashboard, type Point } from './service.js';
 
 export const resolvers = {
+  Mutation: {
+    rebuildAnalytics: (_p, _a, ctx) => ctx.domain.analytics.startRebuild(),
+  },
   Query: {
+    analyticsRebuild: (_p, _a, ctx) => ctx.domain.analytics.status(),
     cohortRetention: async (_p, { to, months }, ctx) => {
       const n = months ?? 12;
       if (!Number.isInteger(n) || n < 1 || n > 24) throw userInputError('months must be 1 to 24', 'months');

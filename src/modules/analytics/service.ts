@@ -1,145 +1,18 @@
-import mongoose, { Schema } from 'mongoose';
-import { isDuplicateKeyError } from '../../db/errors.js';
+import mongoose from 'mongoose';
 import { objectIdOrNull } from '../../shared/ids.js';
 import { createTtlCache } from '../../shared/ttl-cache.js';
 import { Campaign, type CampaignDoc } from '../campaigns/model.js';
 import { Customer } from '../customers/model.js';
-import type { EventDoc } from '../events/model.js';
 import type { Channel } from '../interactions/model.js';
-import type { InteractionRecordedPayload } from '../interactions/service.js';
 import { SEGMENTS, type Segment } from '../segments/policy.js';
-import type { SegmentChangedPayload, SegmentsService } from '../segments/service.js';
+import type { SegmentsService } from '../segments/service.js';
+import { Cohort, dayKey, KpiDay, monthKey, type CohortDoc, type Counters, type KpiDayDoc } from './counting.js';
+import { epochId, keyInEpoch, readAnalyticsState } from './epochs.js';
+
+export { countEvent, KpiDay, kpiIncrements } from './counting.js';
 
 const DAY_MS = 86_400_000;
 export const MAX_DAYS = 366;
-
-/** The counters one day (or one slice of it) carries. */
-type Counters = {
-  revenueMinor: number;
-  purchases: number;
-  interactions: number;
-  complaints: number;
-  newCustomers: number;
-};
-
-/**
- * One UTC day of counters (`_id` = `YYYY-MM-DD`): totals, per channel and per segment, and the
- * segment moves. `lastSeq` makes the consumer's update exactly-once: events arrive in log
- * order, so an event at or below it was counted already.
- */
-export type KpiDayDoc = {
-  _id: string;
-  lastSeq: number;
-  all?: Partial<Counters>;
-  byChannel?: Partial<Record<Channel, Partial<Counters>>>;
-  bySegment?: Partial<Record<Segment, Partial<Counters>>>;
-  flows?: Record<string, number>;
-};
-
-export const KpiDay = mongoose.model<KpiDayDoc>(
-  'KpiDay',
-  new Schema<KpiDayDoc>({ _id: String, lastSeq: Number }, { versionKey: false, collection: 'kpi_days', strict: false }),
-);
-
-export function dayKey(at: Date): string {
-  return at.toISOString().slice(0, 10);
-}
-
-/** What one event adds to which day's counters (dotted paths), or null for events not counted. */
-export function kpiIncrements(
-  event: Pick<EventDoc, 'type' | 'payload'>,
-): { day: string; inc: Record<string, number> } | null {
-  const inc: Record<string, number> = {};
-  let day: string;
-  const add = (slices: string[], field: keyof Counters, by: number) => {
-    for (const slice of slices) inc[`${slice}.${field}`] = (inc[`${slice}.${field}`] ?? 0) + by;
-  };
-  if (event.type === 'INTERACTION_RECORDED') {
-    const { interaction, customer } = event.payload as InteractionRecordedPayload;
-    day = dayKey(interaction.occurredAt);
-    const slices = ['all', `byChannel.${interaction.channel}`, `bySegment.${customer.segment}`];
-    add(slices, 'interactions', 1);
-    if (interaction.type === 'PURCHASE') {
-      add(slices, 'purchases', 1);
-      add(slices, 'revenueMinor', interaction.amountMinor ?? 0);
-    }
-    if (interaction.type === 'COMPLAINT') add(slices, 'complaints', 1);
-  } else if (event.type === 'SEGMENT_CHANGED') {
-    const change = event.payload as SegmentChangedPayload;
-    day = dayKey(change.changedAt);
-    if (change.reason === 'CREATED') add(['all', `bySegment.${change.to}`], 'newCustomers', 1);
-    // `>` separates the two: segment names contain `_` (AT_RISK).
-    else inc[`flows.${change.from}>${change.to}`] = 1;
-  } else return null;
-  return { day, inc };
-}
-
-/**
- * Cohorts by join month (`_id` = `YYYY-MM`): their size, and per later month how many of their
- * customers were active (a customer counts once per month: a unique mark decides).
- */
-export type CohortDoc = { _id: string; lastSeq?: number; size?: number; active?: Record<string, number> };
-export const Cohort = mongoose.model<CohortDoc>(
-  'Cohort',
-  new Schema<CohortDoc>({ _id: String }, { versionKey: false, collection: 'kpi_cohorts', strict: false }),
-);
-/** Facts counted once: `_id` names the fact, `seq` the event that counted it. */
-const CountMark = mongoose.model<{ _id: string; seq: number }>(
-  'CountMark',
-  new Schema<{ _id: string; seq: number }>(
-    { _id: String, seq: Number },
-    { versionKey: false, collection: 'kpi_marks' },
-  ),
-);
-
-const monthKey = (at: Date) => at.toISOString().slice(0, 7);
-
-/**
- * Whether event `seq` is the one that counts `fact`: the first event to claim it, or that same
- * event handled again (after a crash between the claim and the count; the count's own
- * `lastSeq` guard then keeps it single). Another event naming the same fact (a customer's
- * second interaction of the month) is a repeat and does not count.
- */
-async function counts(fact: string, seq: number): Promise<boolean> {
-  try {
-    await CountMark.collection.insertOne({ _id: fact, seq } as never);
-    return true;
-  } catch (err) {
-    if (!isDuplicateKeyError(err)) throw err;
-    return (await CountMark.findById(fact).lean())?.seq === seq;
-  }
-}
-
-/** `$inc` on a counter document once per event: events arrive in log order, `lastSeq` remembers. */
-async function incOnce(collection: mongoose.Collection, _id: string, seq: number, inc: Record<string, number>) {
-  try {
-    await collection.updateOne(
-      { _id, lastSeq: mongoose.trusted({ $lt: seq }) } as never,
-      { $inc: inc, $set: { lastSeq: seq } },
-      { upsert: true },
-    );
-  } catch (err) {
-    if (!isDuplicateKeyError(err)) throw err; // this event was counted before
-  }
-}
-
-async function countCohorts(event: EventDoc): Promise<void> {
-  if (event.type === 'SEGMENT_CHANGED') {
-    const change = event.payload as SegmentChangedPayload;
-    if (change.reason !== 'CREATED') return;
-    if (await counts(`size:${String(change.customer._id)}`, event.seq))
-      await incOnce(Cohort.collection, monthKey(change.customer.joinedAt), event.seq, { size: 1 });
-  } else if (event.type === 'INTERACTION_RECORDED') {
-    const { interaction, customer } = event.payload as InteractionRecordedPayload;
-    if (interaction.type === 'MARKETING') return; // ours, not the customer's activity
-    // Only customers counted in their cohort's size (created since the consumer first ran):
-    // otherwise retention could exceed 100%.
-    if (!(await CountMark.exists({ _id: `size:${String(customer._id)}` }))) return;
-    const month = monthKey(interaction.occurredAt);
-    if (await counts(`active:${String(customer._id)}:${month}`, event.seq))
-      await incOnce(Cohort.collection, monthKey(customer.joinedAt), event.seq, { [`active.${month}`]: 1 });
-  }
-}
 
 /** Retention of the cohorts that joined in the `months` months up to `to`: share active per month since joining. */
 export async function readCohorts(
@@ -149,21 +22,14 @@ export async function readCohorts(
   const keys = Array.from({ length: months }, (_, i) =>
     monthKey(new Date(Date.UTC(to.getUTCFullYear(), to.getUTCMonth() - (months - 1 - i), 1))),
   );
-  const docs = await Promise.all(keys.map((k) => Cohort.findById(k).lean<CohortDoc>()));
+  const { epoch } = (await readAnalyticsState()).live;
+  const docs = await Promise.all(keys.map((k) => Cohort.findById(epochId(epoch, k)).lean<CohortDoc>()));
   return keys.map((month, i) => {
     const doc = docs[i];
     const size = doc?.size ?? 0;
     const retention = keys.slice(i).map((later) => (size > 0 ? (doc?.active?.[later] ?? 0) / size : 0));
     return { month, customers: size, retention };
   });
-}
-
-/** The analytics consumer's handler: one event moves one day's counters, once. */
-export async function countEvent(event: EventDoc): Promise<void> {
-  await countCohorts(event);
-  const counted = kpiIncrements(event);
-  if (!counted) return;
-  await incOnce(KpiDay.collection, counted.day, event.seq, counted.inc);
 }
 
 export type Granularity = 'DAY' | 'WEEK' | 'MONTH';
@@ -229,8 +95,9 @@ function activeCustomersUpTo(end: Date): Promise<number> {
 }
 
 /** Distinct active customers per calendar month from `first` to `last`: the cohorts' counters summed. */
-async function monthlyActive(first: Date, last: Date): Promise<Point[]> {
-  const cohorts = await Cohort.find({}).lean<CohortDoc[]>();
+async function monthlyActive(epoch: number, first: Date, last: Date): Promise<Point[]> {
+  // A few documents per epoch (one per join month): read whole and kept to the live epoch's.
+  const cohorts = (await Cohort.find({}).lean<CohortDoc[]>()).filter((c) => keyInEpoch(epoch, c._id) !== null);
   const out: Point[] = [];
   for (let m = new Date(Date.UTC(first.getUTCFullYear(), first.getUTCMonth(), 1)); m <= last;) {
     const key = m.toISOString().slice(0, 7);
@@ -253,7 +120,8 @@ export async function readDashboard(
   if (args.filter.channel && args.filter.segment)
     return { problem: 'filter by channel or by segment, not both (the buckets keep each on its own)' };
   const dates = Array.from({ length: days }, (_, i) => new Date(first.getTime() + i * DAY_MS));
-  const docs = await Promise.all(dates.map((d) => KpiDay.findById(dayKey(d)).lean<KpiDayDoc>()));
+  const { epoch } = (await readAnalyticsState()).live;
+  const docs = await Promise.all(dates.map((d) => KpiDay.findById(epochId(epoch, dayKey(d))).lean<KpiDayDoc>()));
 
   const slice = (doc: KpiDayDoc | null): Partial<Counters> => {
     if (!doc) return {};
@@ -337,7 +205,7 @@ export async function readDashboard(
         ),
       })),
     },
-    monthlyActiveCustomers: await monthlyActive(first, last),
+    monthlyActiveCustomers: await monthlyActive(epoch, first, last),
     activeCustomers: await activeCustomersUpTo(rangeEnd),
     segmentFlows,
     segmentDistribution: SEGMENTS.map((segment) => ({ segment, count: counts[segment] })),

@@ -95,6 +95,12 @@ describe('operator dashboard', () => {
     await expect(page.locator('[data-feed=segments] li', { hasText: 'NEW → VIP' }).innerText()).resolves.toContain(
       'park.live@example.com',
     );
+    // The tiles and the segment bars move too, without reloading: a third purchase, a VIP.
+    await page.locator('[data-kpi=purchases] .value', { hasText: /^3$/ }).waitFor({ timeout: 15_000 });
+    await page.locator('[data-segment=VIP]', { hasText: /VIP: 1/ }).waitFor({ timeout: 15_000 });
+    await expect(page.locator('[data-kpi=revenue] .value').innerText()).resolves.toMatch(
+      /1,150,000|1\.150\.000|1 150 000/,
+    );
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-admin.png'), fullPage: true });
     expect(foreignRequests).toEqual([]);
     await page.goto('about:blank'); // leaving closes the page's WebSocket cleanly

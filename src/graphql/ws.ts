@@ -127,7 +127,7 @@ export function graphqlWsOptions(deps: {
         const viewer = (args.contextValue as GraphQLContext).viewer;
         return viewer !== null && viewer.expiresAt.getTime() > Date.now();
       },
-      shareableFields: new Set(['segmentChanged', 'interactionRecorded']),
+      shareableFields: new Set(['segmentChanged', 'interactionRecorded', 'dashboardLive']),
     }),
     connectionInitWaitTimeout: CONNECTION_INIT_WAIT_MS,
     onConnect: async (ctx) => {

@@ -71,12 +71,16 @@ function signIn(): void {
   app.append(form);
 }
 
-const DASHBOARD = `query($from: DateTime!, $to: DateTime!) {
-  dashboard(from: $from, to: $to) {
+const DASHBOARD_FIELDS = `
     revenue { total { amount currency } series { start value { amount currency } } }
     purchases { total } averageOrderValue { total { amount currency } } newCustomers { total }
     complaintRate { total } churnRate { total } campaigns { responseRate conversionRate }
-    segmentDistribution { segment count }
+    segmentDistribution { segment count }`;
+const DASHBOARD = `query($from: DateTime!, $to: DateTime!) {
+  dashboard(from: $from, to: $to) {${DASHBOARD_FIELDS}
+  } }`;
+/** The same figures, sent again by the server after every change that moves them. */
+const DASHBOARD_LIVE = `subscription { dashboardLive(days: 30) {${DASHBOARD_FIELDS}
   } }`;
 
 const HELP: Array<[string, string]> = [
@@ -141,6 +145,8 @@ async function show(token: string): Promise<void> {
   );
 
   kpis.append(el('h2', {}, 'Last 30 days'));
+  // Set once the figures are on the page (not for a role the dashboard is not for).
+  let liveDashboard: ((d: DashboardData) => void) | null = null;
   const to = new Date();
   const from = new Date(to.getTime() - 29 * 86_400_000);
   try {
@@ -149,43 +155,71 @@ async function show(token: string): Promise<void> {
       to: to.toISOString(),
     });
     const tiles = el('div', { class: 'tiles' });
-    const tile = (key: string, label: string, value: string) => {
+    const values = new Map<string, HTMLElement>();
+    const tile = (key: string, label: string) => {
       const t = el('div', { class: 'tile', 'data-kpi': key });
-      t.append(el('div', { class: 'label' }, label), el('div', { class: 'value' }, value));
+      const value = el('div', { class: 'value' });
+      t.append(el('div', { class: 'label' }, label), value);
       tiles.append(t);
+      values.set(key, value);
     };
-    tile('revenue', 'Revenue', money(d.revenue.total));
-    tile('purchases', 'Purchases', count(d.purchases.total));
-    tile('aov', 'Average order', money(d.averageOrderValue.total));
-    tile('new-customers', 'New customers', count(d.newCustomers.total));
-    tile('complaint-rate', 'Complaint rate', percent(d.complaintRate.total));
-    tile('churn-rate', 'Churn rate', percent(d.churnRate.total));
-    tile('response-rate', 'Campaign response rate', percent(d.campaigns.responseRate));
-    tile('conversion-rate', 'Campaign conversion rate', percent(d.campaigns.conversionRate));
+    tile('revenue', 'Revenue');
+    tile('purchases', 'Purchases');
+    tile('aov', 'Average order');
+    tile('new-customers', 'New customers');
+    tile('complaint-rate', 'Complaint rate');
+    tile('churn-rate', 'Churn rate');
+    tile('response-rate', 'Campaign response rate');
+    tile('conversion-rate', 'Campaign conversion rate');
     kpis.append(tiles, el('h2', {}, 'Revenue per day'));
     const chart = el('div', { 'data-chart': 'revenue' });
     kpis.append(chart);
-    const xs = d.revenue.series.map((p) => Date.parse(p.start) / 1000);
-    const ys = d.revenue.series.map((p) => Number(p.value.amount));
-    new uPlot(
+    const series = (data: DashboardData): [number[], number[]] => [
+      data.revenue.series.map((p) => Date.parse(p.start) / 1000),
+      data.revenue.series.map((p) => Number(p.value.amount)),
+    ];
+    const plot = new uPlot(
       {
         width: 420,
         height: 180,
         axes: [{}, { size: 80 }],
         series: [{}, { label: 'Revenue', stroke: '#4f7cff', fill: 'rgba(79,124,255,0.15)' }],
       },
-      [xs, ys],
+      series(d),
       chart,
     );
     kpis.append(el('h2', {}, 'Segments now'));
-    const max = Math.max(1, ...d.segmentDistribution.map((s) => s.count));
+    const segmentRows = new Map<string, { text: HTMLElement; bar: HTMLElement }>();
     for (const s of d.segmentDistribution) {
       const row = el('div', { 'data-segment': s.segment });
+      const text = el('span');
       const bar = el('div', { class: 'bar' });
-      bar.style.width = `${Math.max(2, (s.count / max) * 100)}%`;
-      row.append(el('span', {}, `${s.segment}: ${count(s.count)}`), bar);
+      row.append(text, bar);
       kpis.append(row);
+      segmentRows.set(s.segment, { text, bar });
     }
+    const render = (data: DashboardData) => {
+      values.get('revenue')!.textContent = money(data.revenue.total);
+      values.get('purchases')!.textContent = count(data.purchases.total);
+      values.get('aov')!.textContent = money(data.averageOrderValue.total);
+      values.get('new-customers')!.textContent = count(data.newCustomers.total);
+      values.get('complaint-rate')!.textContent = percent(data.complaintRate.total);
+      values.get('churn-rate')!.textContent = percent(data.churnRate.total);
+      values.get('response-rate')!.textContent = percent(data.campaigns.responseRate);
+      values.get('conversion-rate')!.textContent = percent(data.campaigns.conversionRate);
+      const max = Math.max(1, ...data.segmentDistribution.map((s) => s.count));
+      for (const s of data.segmentDistribution) {
+        const row = segmentRows.get(s.segment);
+        if (!row) continue;
+        row.text.textContent = `${s.segment}: ${count(s.count)}`;
+        row.bar.style.width = `${Math.max(2, (s.count / max) * 100)}%`;
+      }
+    };
+    render(d);
+    liveDashboard = (data) => {
+      render(data);
+      plot.setData(series(data));
+    };
   } catch (err) {
     kpis.append(el('p', { role: 'alert' }, `The dashboard is not available to your role (${(err as Error).message}).`));
   }
@@ -193,6 +227,19 @@ async function show(token: string): Promise<void> {
   const client: Client = createClient({ url: wsUrl, connectionParams: { authorization: `Bearer ${token}` } });
   // Leaving the page closes the socket properly (the server completes the subscriptions).
   window.addEventListener('pagehide', () => void client.dispose());
+  // The tiles, the chart and the segment bars move with every change, without reloading.
+  const live = liveDashboard as ((d: DashboardData) => void) | null;
+  if (live)
+    client.subscribe<{ dashboardLive: DashboardData }>(
+      { query: DASHBOARD_LIVE },
+      {
+        next: ({ data }) => {
+          if (data) live(data.dashboardLive);
+        },
+        error: () => {},
+        complete: () => {},
+      },
+    );
   const feed = (key: string, title: string) => {
     feeds.append(el('h2', {}, title));
     const list = el('ul', { class: 'feed', 'data-feed': key });

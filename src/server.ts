@@ -28,7 +28,7 @@ import { createRequestContext, viewerFromAuthorization } from './graphql/request
 import { applyAuthDirectives } from './graphql/auth.js';
 import { traceMutationCalls } from './graphql/audit.js';
 import { auditPlugin } from './graphql/plugins/audit.js';
-import { resolveJwtSecret } from './modules/users/service.js';
+import { resolveJwtSecret, type Viewer } from './modules/users/service.js';
 import { ensureIndexes } from './db/indexes.js';
 import { upgradeSearchKeys } from './modules/customers/search-keys-upgrade.js';
 import { createDomain } from './modules/domain.js';
@@ -307,7 +307,9 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
     // is — shared with its WebSocket operations; the header's text does not matter.
     async (req, res, next) => {
       try {
+        // Looked up once per request: the context below reads it from res.locals.
         const viewer = await viewerFromAuthorization(domain, req.headers.authorization);
+        res.locals.viewer = viewer;
         const refused = await limits.operation(identityKey(viewer, req.ip ?? 'unknown'));
         if (!refused) {
           next();
@@ -330,7 +332,7 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
     },
     express.json({ limit: MAX_BODY_BYTES }),
     expressMiddleware(apollo, {
-      context: async ({ req }): Promise<GraphQLContext> =>
+      context: async ({ req, res }): Promise<GraphQLContext> =>
         createRequestContext({
           requestId: String(req.id),
           logger: req.log,
@@ -339,7 +341,7 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
           domain,
           limits,
           clientAddress: req.ip ?? 'unknown',
-          viewer: await viewerFromAuthorization(domain, req.headers.authorization),
+          viewer: res.locals.viewer as Viewer | null,
         }),
     }),
   );

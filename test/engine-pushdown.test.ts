@@ -166,9 +166,11 @@ function condition(r: Rand, docs: Doc[]): Doc {
       const t = text();
       const prefix = t.slice(0, 1 + Math.floor(r() * Math.max(1, t.length))).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
       const pattern = `^${prefix}${pick(r, ['', '', '.*', '?', 'x*', '|z'])}`;
-      return r() < 0.5
-        ? { [field]: { $regex: pattern, ...(r() < 0.2 ? { $options: 'i' } : {}) } }
-        : { [field]: new BSON.BSONRegExp(pattern) };
+      const form = r();
+      if (form < 0.4) return { [field]: { $regex: pattern, ...(r() < 0.2 ? { $options: 'i' } : {}) } };
+      if (form < 0.7) return { [field]: new BSON.BSONRegExp(pattern) };
+      // a regex value beside a range in one operator document: only the range can be pushed
+      return { [field]: { $regex: new BSON.BSONRegExp(pattern), $gte: sample() } };
     }
     case 8:
       return { [field]: { $all: [sample(), ...(r() < 0.5 ? [sample()] : [])] } };

@@ -19,15 +19,9 @@ import { createCampaign, campaignMutation, settled } from './helpers/campaigns.j
 import { createCustomer, recordInteraction, recordPurchase } from './helpers/crm.js';
 import { eventually } from './helpers/process.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
+import { WEBHOOK_EVENT_TYPES } from '../src/modules/webhooks/model.js';
 
-const EVENT_TYPES = [
-  'SEGMENT_CHANGED',
-  'INTERACTION_RECORDED',
-  'CAMPAIGN_PROGRESS',
-  'TASK_CREATED',
-  'ALERT_RAISED',
-  'AUTOMATION_ACTION',
-] as const;
+const EVENT_TYPES = WEBHOOK_EVENT_TYPES;
 
 type Body = { type: string; timestamp: string; data: Record<string, unknown> };
 type Received = { deliveryId: string; body: Body };

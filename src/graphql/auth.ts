@@ -123,9 +123,8 @@ export function applyAuthDirectives(schema: GraphQLSchema): GraphQLSchema {
       const args = (type.getFields()[fieldName]?.args ?? []).filter((a) => canCarryGuarded(a.type, guarded));
       if (!auth && !args.length) return field;
       const check = (ctx: GraphQLContext, values: Record<string, unknown>) => {
-        if (auth) requireViewer(ctx, auth.roles);
+        const { role } = requireViewer(ctx, auth?.roles);
         if (!args.length) return;
-        const role = requireViewer(ctx).role;
         for (const arg of args) {
           const refused = refusedInput(arg.type, values[arg.name], arg.name, role, guarded);
           if (refused) throw forbidden(`Your role may not use ${refused}: it refers to data your role may not see.`);

@@ -90,20 +90,16 @@ export function createRateLimits(settings: RateLimitSettings) {
       return take(loginAttempts, address, 'Too many sign-in attempts');
     },
 
-    /** A failed sign-in: counts towards locking the account and the address. */
+    /**
+     * A failed sign-in: counts towards locking the account and the address. Once a budget is
+     * spent, beforeLogin refuses until its window ends; a failure past it (the limiter's
+     * blockDuration) locks it for the whole back-off period from then.
+     */
     async loginFailed(address: string, email: string): Promise<void> {
       await Promise.all([
-        accountFailures.penalty(accountKey(email)).catch(() => {}),
-        addressFailures.penalty(address).catch(() => {}),
+        accountFailures.consume(accountKey(email)).catch(() => {}),
+        addressFailures.consume(address).catch(() => {}),
       ]);
-      // penalty() does not block on its own: a spent budget blocks for the back-off period.
-      for (const [limiter, key] of [
-        [accountFailures, accountKey(email)],
-        [addressFailures, address],
-      ] as const) {
-        const state = await limiter.get(key);
-        if (state && state.remainingPoints <= 0) await limiter.block(key, settings.loginBackoffSeconds);
-      }
     },
 
     /** A successful sign-in clears the account's failures. */

@@ -16,7 +16,7 @@ import { connectDatabase, disconnectDatabase } from '../src/db/connection.js';
 import { startEmbeddedDbIfNeeded } from '../src/db/embedded.js';
 import { KpiDay, kpiIncrements } from '../src/modules/analytics/service.js';
 import { Interaction, type InteractionDoc } from '../src/modules/interactions/model.js';
-import { startServer } from '../src/server.js';
+import { startServer } from '../src/app/server.js';
 import { systemClock } from '../src/shared/clock.js';
 import { createLogger } from '../src/shared/logger.js';
 import { seededRandom } from '../src/shared/prng.js';

@@ -10,7 +10,7 @@ import { connectDatabase, disconnectDatabase } from '../src/db/connection.js';
 import { ensureFerretDbBinary } from '../src/db/ferretdb/build.js';
 import { startFerretDb } from '../src/db/ferretdb/engine.js';
 import { eventPersonalData } from '../src/modules/customers/erasure.js';
-import { EventLog } from '../src/modules/events/log.js';
+import { EventLog } from '../src/events/log.js';
 import { systemClock } from '../src/shared/clock.js';
 import { createLogger } from '../src/shared/logger.js';
 

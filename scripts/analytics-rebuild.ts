@@ -10,7 +10,7 @@ import { loadConfig } from '../src/config.js';
 import { connectDatabase, disconnectDatabase } from '../src/db/connection.js';
 import { startEmbeddedDbIfNeeded } from '../src/db/embedded.js';
 import { findRunningEngine } from '../src/db/ferretdb/engine.js';
-import { ensureIndexes } from '../src/db/indexes.js';
+import { ensureIndexes } from '../src/app/indexes.js';
 import { createAnalyticsRebuilder, describeRebuild } from '../src/modules/analytics/rebuild.js';
 import { systemClock } from '../src/shared/clock.js';
 import { createLogger } from '../src/shared/logger.js';

@@ -7,7 +7,7 @@ import { connectDatabase, disconnectDatabase } from './db/connection.js';
 import { startEmbeddedDbIfNeeded } from './db/embedded.js';
 import { EngineBuildError } from './db/ferretdb/build.js';
 import { EngineStartError } from './db/ferretdb/engine.js';
-import { startServer } from './server.js';
+import { startServer } from './app/server.js';
 import { systemClock } from './shared/clock.js';
 import { createLogger } from './shared/logger.js';
 

@@ -17,7 +17,7 @@ import {
 } from 'graphql';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { buildSchema } from '../src/graphql/schema.js';
+import { buildSchema } from '../src/app/schema.js';
 import { projectRoot } from '../src/shared/paths.js';
 import { createCustomer, recordPurchase } from './helpers/crm.js';
 import { spawnEntryPoint } from './helpers/process.js';

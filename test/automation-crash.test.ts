@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import mongoose from 'mongoose';
 import { Job, Rule, Task } from '../src/modules/automation/model.js';
-import { Consumer } from '../src/modules/events/consumer.js';
+import { Consumer } from '../src/events/consumer.js';
 import { eventually, spawnEntryPoint, type ApiProcess } from './helpers/process.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 

@@ -4,7 +4,7 @@
  * stay; the erased customer takes no new interactions, edits or campaigns.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Event } from '../src/modules/events/model.js';
+import { Event } from '../src/events/model.js';
 import { allDeliveries, campaignMutation, createCampaign, settled } from './helpers/campaigns.js';
 import { createCustomer, recordInteraction, recordPurchase } from './helpers/crm.js';
 import { startTestServer, type TestServer } from './helpers/server.js';

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { parse, validate } from 'graphql';
-import { buildSchema } from '../src/graphql/schema.js';
+import { buildSchema } from '../src/app/schema.js';
 import { projectRoot } from '../src/shared/paths.js';
 import { exampleTabs } from '../web/graphiql/examples.js';
 

@@ -1,6 +1,6 @@
 import { Types } from 'mongoose';
 import { Customer, type CustomerDoc } from '../../src/modules/customers/model.js';
-import type { Domain } from '../../src/modules/domain.js';
+import type { Domain } from '../../src/app/domain.js';
 import { segmentFor } from '../../src/modules/segments/policy.js';
 
 const DAY_MS = 86_400_000;

@@ -1,6 +1,5 @@
 import { MapperKind, mapSchema } from '@graphql-tools/utils';
 import { defaultFieldResolver, type ExecutionResult, type GraphQLSchema } from 'graphql';
-import { describeArguments } from '../modules/audit/service.js';
 import type { GraphQLContext } from './context.js';
 
 /**
@@ -33,19 +32,15 @@ export async function recordMutationAudit(
 ): Promise<void> {
   const { calls, changes } = ctx.audit;
   if (!calls.length && !result.errors?.length) return;
-  const described = describeArguments(Object.fromEntries(calls.map((c) => [c.field, c.args])));
   const errorCodes = (result.errors ?? []).map((e) => String(e.extensions?.code ?? 'ERROR'));
   const userErrorCodes = Object.values(
     (result.data ?? {}) as Record<string, { userErrors?: Array<{ code: string }> } | null>,
   ).flatMap((payload) => payload?.userErrors?.map((u) => u.code) ?? []);
-  await ctx.domain.audit.record({
+  await ctx.domain.audit.recordMutation({
     actorId: ctx.viewer?.userId ?? null,
     actorRole: ctx.viewer?.role ?? null,
     operation: operationName ?? null,
-    fields: calls.map((c) => c.field),
-    // The records it named, and the records it changed (createCustomer names its new customer so).
-    targetIds: [...new Set([...described.targetIds, ...changes.map((c) => c.targetId)])],
-    input: described.input,
+    calls,
     changes,
     outcome: errorCodes.length ? 'ERROR' : userErrorCodes.length ? 'USER_ERRORS' : 'OK',
     codes: [...errorCodes, ...userErrorCodes],

@@ -3,7 +3,7 @@ import type { CampaignDoc } from '../modules/campaigns/model.js';
 import type { CustomerDoc } from '../modules/customers/model.js';
 import type { Page } from '../db/pagination.js';
 import type { AuditChange } from '../modules/audit/model.js';
-import type { Domain } from '../modules/domain.js';
+import type { Domain } from '../app/domain.js';
 import type { Viewer } from '../modules/users/service.js';
 import type { TimelineKey } from '../modules/interactions/loaders.js';
 import type { InteractionDoc } from '../modules/interactions/model.js';
@@ -35,4 +35,6 @@ export type GraphQLContext = {
     /** The segment policy, read at most once per request. */
     policy: () => Promise<SegmentPolicy>;
   };
+  /** Replaces the loaders: each event of a subscription is resolved with fresh ones. */
+  renewLoaders(): void;
 };

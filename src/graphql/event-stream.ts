@@ -1,5 +1,5 @@
 import { Repeater } from '@repeaterjs/repeater';
-import type { EventDoc } from '../modules/events/model.js';
+import type { EventDoc } from '../events/model.js';
 import { decodeCursor, encodeCursor } from '../shared/cursors.js';
 import { userInputError } from './errors.js';
 

@@ -1,4 +1,4 @@
-import type { FieldProblem } from '../modules/customers/service.js';
+import type { FieldProblem } from '../shared/problems.js';
 
 /** A domain problem as the schema's UserError. */
 export function toUserErrors(problems: FieldProblem[]) {

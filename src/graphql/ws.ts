@@ -15,9 +15,7 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { ServerRuntime } from '../shared/runtime.js';
-import type { Domain } from '../modules/domain.js';
 import type { GraphQLContext } from './context.js';
-import { createRequestContext, viewerFromAuthorization } from './request-context.js';
 import type { Viewer } from '../modules/users/service.js';
 import { createSubscriptionFanout } from './subscription-fanout.js';
 import { recordMutationAudit } from './audit.js';
@@ -48,7 +46,10 @@ export function graphqlWsOptions(deps: {
   logger: Logger;
   clock: Clock;
   runtime: ServerRuntime;
-  domain: Domain;
+  /** The viewer behind an Authorization value (a bearer token); null when there is none. */
+  viewerFromAuthorization: (authorization: unknown) => Promise<Viewer | null>;
+  /** A fresh request context for one operation. */
+  createContext: (base: Omit<GraphQLContext, 'audit' | 'loaders' | 'renewLoaders' | 'domain'>) => GraphQLContext;
   limits: RateLimits;
   maxSubscriptionsPerSocket: number;
   maxSocketsPerUser: number;
@@ -80,7 +81,7 @@ export function graphqlWsOptions(deps: {
     const was = viewers.get(ctx);
     if (!was) return null;
     if (was.expiresAt.getTime() <= Date.now()) return was;
-    const now = await viewerFromAuthorization(deps.domain, authorizations.get(ctx));
+    const now = await deps.viewerFromAuthorization(authorizations.get(ctx));
     if (!now || now.userId !== was.userId || now.role !== was.role) return null;
     return now;
   }
@@ -106,12 +107,11 @@ export function graphqlWsOptions(deps: {
 
   function buildContext(ctx: WsContext, id: string): GraphQLContext {
     const requestId = `${connectionIds.get(ctx) ?? randomUUID()}:${id}`;
-    return createRequestContext({
+    return deps.createContext({
       requestId,
       logger: deps.logger.child({ requestId }),
       clock: deps.clock,
       runtime,
-      domain: deps.domain,
       limits: deps.limits,
       clientAddress: deps.addressOf(ctx.extra.request),
       viewer: viewers.get(ctx) ?? null,
@@ -134,7 +134,7 @@ export function graphqlWsOptions(deps: {
       // The token travels in connection_init: { authorization: "Bearer …" }. Without a valid
       // one the socket is closed with 4403 Forbidden.
       const authorization = ctx.connectionParams?.authorization;
-      const viewer = await viewerFromAuthorization(deps.domain, authorization);
+      const viewer = await deps.viewerFromAuthorization(authorization);
       if (!viewer) return false;
       const sockets = socketsPerUser.get(viewer.userId) ?? 0;
       if (sockets >= deps.maxSocketsPerUser) {

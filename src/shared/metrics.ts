@@ -1,5 +1,4 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { passwordChecks } from '../modules/users/passwords.js';
 import type { ServerRuntime } from './runtime.js';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -38,15 +37,6 @@ export function createMetrics(runtime: ServerRuntime) {
         this.set(runtime.activeWebSockets);
       },
     }),
-    passwordChecks: new Counter({
-      name: 'pulse_password_checks_total',
-      help: 'Password hashes computed for sign-ins, one per attempt whether the address is known or not.',
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(passwordChecks());
-      },
-    }),
     activeSubscriptions: new Gauge({
       name: 'graphql_subscriptions_active',
       help: 'Running GraphQL subscriptions over all WebSockets.',
@@ -69,8 +59,18 @@ export function addBackgroundGauges(
   read: {
     eventLogLag: () => Promise<number>;
     queues: () => Promise<Record<'automationSteps' | 'webhookDeliveries' | 'campaigns', number>>;
+    passwordChecks: () => number;
   },
 ): void {
+  new Counter({
+    name: 'pulse_password_checks_total',
+    help: 'Password hashes computed for sign-ins, one per attempt whether the address is known or not.',
+    registers: [metrics.registry],
+    collect() {
+      this.reset();
+      this.inc(read.passwordChecks());
+    },
+  });
   new Gauge({
     name: 'pulse_event_log_lag',
     help: 'Events appended to the log that this process has not yet handed to its subscribers.',

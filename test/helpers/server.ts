@@ -5,7 +5,7 @@ import mongoose from 'mongoose';
 import WebSocket from 'ws';
 import { loadConfig } from '../../src/config.js';
 import { connectDatabase, disconnectDatabase } from '../../src/db/connection.js';
-import { startServer, type RunningServer } from '../../src/server.js';
+import { startServer, type RunningServer } from '../../src/app/server.js';
 import { systemClock, type Clock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
 

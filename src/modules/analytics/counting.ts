@@ -1,7 +1,7 @@
 import mongoose, { Schema } from 'mongoose';
 import { isDuplicateKeyError } from '../../db/errors.js';
 import type { CustomerDoc } from '../customers/model.js';
-import type { EventDoc } from '../events/model.js';
+import type { EventDoc } from '../../events/model.js';
 import type { Channel } from '../interactions/model.js';
 import type { InteractionRecordedPayload } from '../interactions/service.js';
 import type { Segment } from '../segments/policy.js';

@@ -1,6 +1,6 @@
 import { Repeater } from '@repeaterjs/repeater';
-import { Consumer } from '../events/consumer.js';
-import type { EventLog } from '../events/log.js';
+import { Consumer } from '../../events/consumer.js';
+import type { EventLog } from '../../events/log.js';
 
 /** The event types that move a dashboard figure. */
 const MOVES_THE_DASHBOARD = new Set([

@@ -111,5 +111,22 @@ export function createAuditService(deps: { clock: Clock }) {
     }
   }
 
-  return { record, list, erasePersonalValues };
+  /** The entry of one mutation request: `calls` are its root fields and their arguments. */
+  async function recordMutation(
+    entry: Omit<AuditEntryDoc, '_id' | 'at' | 'fields' | 'input' | 'targetIds'> & {
+      calls: Array<{ field: string; args: unknown }>;
+    },
+  ): Promise<void> {
+    const { calls, ...rest } = entry;
+    const described = describeArguments(Object.fromEntries(calls.map((c) => [c.field, c.args])));
+    await record({
+      ...rest,
+      fields: calls.map((c) => c.field),
+      // The records it named, and the records it changed (createCustomer names its new customer so).
+      targetIds: [...new Set([...described.targetIds, ...entry.changes.map((c) => c.targetId)])],
+      input: described.input,
+    });
+  }
+
+  return { record, recordMutation, list, erasePersonalValues };
 }

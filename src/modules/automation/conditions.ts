@@ -1,6 +1,6 @@
 import { MoneyError, parseAmount } from '../../shared/money.js';
 import type { CustomerDoc } from '../customers/model.js';
-import type { FieldProblem } from '../customers/service.js';
+import type { FieldProblem } from '../../shared/problems.js';
 import { SEGMENTS } from '../segments/policy.js';
 import type { ConditionDoc, ConditionField, ConditionOperator } from './model.js';
 

@@ -5,10 +5,9 @@ import type { GraphQLContext } from '../../graphql/context.js';
 import { userInputError } from '../../graphql/errors.js';
 import { eventCursor, filterEvents, seqFromAfter } from '../../graphql/event-stream.js';
 import { toUserErrors } from '../../graphql/payloads.js';
-import { refreshLoaders } from '../../graphql/request-context.js';
 import { localIdOf, toGlobalId } from '../../shared/ids.js';
 import { formatAmount, toMoney } from '../../shared/money.js';
-import type { EventDoc } from '../events/model.js';
+import type { EventDoc } from '../../events/model.js';
 import type { AlertDoc, ConditionDoc, Department, RuleDoc, TaskDoc } from './model.js';
 import type { RuleInput } from './rules.js';
 
@@ -132,7 +131,7 @@ export const resolvers = {
         });
       },
       resolve: (e: EventDoc, _a: unknown, ctx: GraphQLContext) => {
-        refreshLoaders(ctx);
+        ctx.renewLoaders();
         return alertView((e.payload as { alert: AlertDoc }).alert, eventCursor(e.seq));
       },
     },

@@ -2,7 +2,7 @@ import { Types } from 'mongoose';
 import type { Clock } from '../../shared/clock.js';
 import { MoneyError, parseAmount } from '../../shared/money.js';
 import { Customer, type CustomerDoc } from '../customers/model.js';
-import type { FieldProblem } from '../customers/service.js';
+import type { FieldProblem } from '../../shared/problems.js';
 import type { Channel, InteractionType } from '../interactions/model.js';
 import type { Segment } from '../segments/policy.js';
 import { templateProblem } from '../campaigns/template.js';

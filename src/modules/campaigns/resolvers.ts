@@ -4,11 +4,10 @@ import type { GraphQLContext } from '../../graphql/context.js';
 import { userInputError } from '../../graphql/errors.js';
 import { eventCursor, filterEvents, seqFromAfter } from '../../graphql/event-stream.js';
 import { toUserErrors } from '../../graphql/payloads.js';
-import { refreshLoaders } from '../../graphql/request-context.js';
 import { localIdOf, toGlobalId } from '../../shared/ids.js';
 import { toMoney } from '../../shared/money.js';
 import { diffFields } from '../audit/service.js';
-import type { EventDoc } from '../events/model.js';
+import type { EventDoc } from '../../events/model.js';
 import type { CampaignDoc, CampaignStatsDoc, DeliveryDoc } from './model.js';
 import type { CampaignProgressPayload } from './service.js';
 
@@ -99,7 +98,7 @@ export const resolvers = {
         });
       },
       resolve: (e: EventDoc, _a: unknown, ctx: GraphQLContext) => {
-        refreshLoaders(ctx);
+        ctx.renewLoaders();
         return { ...(e.payload as CampaignProgressPayload), cursor: eventCursor(e.seq) };
       },
     },

@@ -8,8 +8,8 @@ import { objectIdOrNull } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import { refusedUrlProblem } from '../../shared/outbound-http.js';
 import { Customer } from '../customers/model.js';
-import type { FieldProblem } from '../customers/service.js';
-import type { EventLog } from '../events/log.js';
+import type { FieldProblem } from '../../shared/problems.js';
+import type { EventLog } from '../../events/log.js';
 import type { InteractionDoc } from '../interactions/model.js';
 import { SEGMENTS, type Segment } from '../segments/policy.js';
 import {

@@ -1,6 +1,6 @@
 import type { Clock } from '../../shared/clock.js';
 import type { AuditService } from '../audit/service.js';
-import type { EventLog, PersonalDataPolicy } from '../events/log.js';
+import type { EventLog, PersonalDataPolicy } from '../../events/log.js';
 import { objectIdOrNull } from '../../shared/ids.js';
 import {
   AudienceChunk,
@@ -9,9 +9,9 @@ import {
   encodeRecipients,
   type AudienceChunkDoc,
 } from '../campaigns/model.js';
-import { Event } from '../events/model.js';
+import { Event } from '../../events/model.js';
 import { Interaction, type InteractionDoc } from '../interactions/model.js';
-import type { FieldProblem } from './service.js';
+import type { FieldProblem } from '../../shared/problems.js';
 import { Customer, type CustomerDoc } from './model.js';
 
 export const ERASED_NAME = 'Erased customer';

@@ -4,7 +4,7 @@ import type { InteractionsService } from '../interactions/service.js';
 import { eraseCustomer, type ErasureDeps } from './erasure.js';
 import { Customer, type CustomerDoc } from './model.js';
 import { searchKeysFor } from './normalize.js';
-import type { FieldProblem } from './service.js';
+import type { FieldProblem } from '../../shared/problems.js';
 
 /**
  * mergeCustomers: the duplicate's interactions move to the primary, whose aggregates and

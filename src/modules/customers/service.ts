@@ -19,19 +19,7 @@ import { keysetPage, type Page } from '../../db/pagination.js';
 
 const EPOCH = new Date(0);
 
-/** A problem the caller can fix, returned as a userError. */
-export type FieldProblem = {
-  field: string[] | null;
-  message: string;
-  code:
-    | 'INVALID'
-    | 'DUPLICATE'
-    | 'NOT_FOUND'
-    | 'INVALID_CREDENTIALS'
-    | 'FORBIDDEN'
-    | 'INVALID_STATE'
-    | 'CHANNEL_UNAVAILABLE';
-};
+import type { FieldProblem } from '../../shared/problems.js';
 
 export type CreateCustomerInput = {
   name: string;

@@ -7,10 +7,9 @@ import { userInputError } from '../../graphql/errors.js';
 import type { Role } from '../users/model.js';
 import { eventCursor, filterEvents, seqFromAfter } from '../../graphql/event-stream.js';
 import { toUserErrors } from '../../graphql/payloads.js';
-import { refreshLoaders } from '../../graphql/request-context.js';
 import { localIdOf, toGlobalId } from '../../shared/ids.js';
 import { toMoney } from '../../shared/money.js';
-import type { EventDoc } from '../events/model.js';
+import type { EventDoc } from '../../events/model.js';
 import type { InteractionType } from './model.js';
 import type { InteractionRecordedPayload, RecordInteractionInput, RecordResult } from './service.js';
 
@@ -105,7 +104,7 @@ export const resolvers = {
       },
       resolve: (e: EventDoc, _a: unknown, ctx: GraphQLContext) => {
         const { interaction, customer } = e.payload as InteractionRecordedPayload;
-        refreshLoaders(ctx);
+        ctx.renewLoaders();
         ctx.loaders.customerById.prime(String(customer._id), customer);
         return { interaction, cursor: eventCursor(e.seq) };
       },

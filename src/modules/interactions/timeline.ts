@@ -1,6 +1,6 @@
 import mongoose, { Types } from 'mongoose';
 import { cursorOf, emptyPage, keysetPage, pageSize, type Keyset, type Page } from '../../db/pagination.js';
-import type { FieldProblem } from '../customers/service.js';
+import type { FieldProblem } from '../../shared/problems.js';
 import { Interaction, type Channel, type InteractionDoc, type InteractionType } from './model.js';
 
 /** Reading timelines: a customer's or everyone's interactions, newest first. */

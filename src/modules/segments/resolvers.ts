@@ -1,11 +1,10 @@
 import type { Resolvers } from '../../generated/graphql.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { eventCursor, filterEvents, seqFromAfter } from '../../graphql/event-stream.js';
-import { refreshLoaders } from '../../graphql/request-context.js';
 import { localIdOf } from '../../shared/ids.js';
 import { diffFields } from '../audit/service.js';
 import { MoneyError, parseAmount, toMoney } from '../../shared/money.js';
-import type { EventDoc } from '../events/model.js';
+import type { EventDoc } from '../../events/model.js';
 import { SEGMENTS, type SegmentPolicy } from './policy.js';
 import type { SegmentChangedPayload } from './service.js';
 
@@ -66,7 +65,7 @@ export const resolvers = {
       },
       resolve: (e: EventDoc, _a: unknown, ctx: GraphQLContext) => {
         const change = e.payload as SegmentChangedPayload;
-        refreshLoaders(ctx);
+        ctx.renewLoaders();
         return { ...change, cursor: eventCursor(e.seq) };
       },
     },

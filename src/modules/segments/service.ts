@@ -3,7 +3,7 @@ import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { currencyExponent } from '../../shared/money.js';
 import { Customer, type CustomerDoc } from '../customers/model.js';
-import type { EventLog } from '../events/log.js';
+import type { EventLog } from '../../events/log.js';
 import { SegmentChange, Setting, type SegmentChangeReason } from './model.js';
 import {
   DEFAULT_POLICY,

@@ -7,7 +7,7 @@ import { Types } from 'mongoose';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { InvalidFieldError, normalizeEmail, normalizeName } from '../customers/normalize.js';
-import type { FieldProblem } from '../customers/service.js';
+import type { FieldProblem } from '../../shared/problems.js';
 import { ApiKey, User, type ApiKeyDoc, type Role, type UserDoc } from './model.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { isDuplicateKeyError } from '../../db/errors.js';

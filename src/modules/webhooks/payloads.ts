@@ -4,7 +4,7 @@ import { toMoney, type Money } from '../../shared/money.js';
 import type { AlertDoc, TaskDoc } from '../automation/model.js';
 import type { CampaignProgressPayload } from '../campaigns/service.js';
 import { Customer, type CustomerDoc } from '../customers/model.js';
-import type { EventDoc } from '../events/model.js';
+import type { EventDoc } from '../../events/model.js';
 import type { InteractionRecordedPayload } from '../interactions/service.js';
 import type { SegmentChangedPayload } from '../segments/service.js';
 import type { WebhookEventType } from './model.js';

@@ -14,8 +14,8 @@ import { newestFirstPage, type Page } from '../../db/pagination.js';
 import type { Clock } from '../../shared/clock.js';
 import { objectIdOrNull } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
-import type { FieldProblem } from '../customers/service.js';
-import type { EventDoc } from '../events/model.js';
+import type { FieldProblem } from '../../shared/problems.js';
+import type { EventDoc } from '../../events/model.js';
 import {
   Endpoint,
   WEBHOOK_EVENT_TYPES,

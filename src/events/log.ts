@@ -1,10 +1,10 @@
 import { Repeater } from '@repeaterjs/repeater';
-import { currentSequence, nextSequence } from '../../db/counters.js';
-import type { Clock } from '../../shared/clock.js';
-import type { Logger } from '../../shared/logger.js';
+import { currentSequence, nextSequence } from '../db/counters.js';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
 import { Event, EVENT_SEQUENCE, eventId, type EventDoc, type EventType } from './model.js';
-import { duplicateIndexesOf, isDuplicateKeyError } from '../../db/errors.js';
-import { WakeableSleep } from '../../shared/wakeable-sleep.js';
+import { duplicateIndexesOf, isDuplicateKeyError } from '../db/errors.js';
+import { WakeableSleep } from '../shared/wakeable-sleep.js';
 
 /** How long a tailer waits for an allocated but unwritten seq before filling it with a GAP. */
 const GAP_WAIT_MS = 3_000;

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import mongoose, { Schema } from 'mongoose';
-import { currentSequence } from '../../db/counters.js';
-import { isDuplicateKeyError } from '../../db/errors.js';
-import type { Logger } from '../../shared/logger.js';
+import { currentSequence } from '../db/counters.js';
+import { isDuplicateKeyError } from '../db/errors.js';
+import type { Logger } from '../shared/logger.js';
 import type { EventLog } from './log.js';
 import { EVENT_SEQUENCE, type EventDoc } from './model.js';
-import { WakeableSleep } from '../../shared/wakeable-sleep.js';
+import { WakeableSleep } from '../shared/wakeable-sleep.js';
 
 /** An event-log consumer's position and lease: one process at a time consumes, from where the last stopped. */
 export type ConsumerDoc = { _id: string; position: number; leaseOwner: string | null; leaseUntil: Date };

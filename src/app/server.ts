@@ -12,33 +12,34 @@ import { useServer } from 'graphql-ws/use/ws';
 import { pinoHttp } from 'pino-http';
 import proxyaddr from 'proxy-addr';
 import { WebSocketServer } from 'ws';
-import type { Config } from './config.js';
-import { pingDatabase } from './db/connection.js';
-import type { GraphQLContext } from './graphql/context.js';
-import { createErrorFormatter, ErrorCode } from './graphql/errors.js';
-import { errorReportingPlugin } from './graphql/plugins/errors.js';
-import { refuseHttpSubscriptionsPlugin } from './graphql/plugins/http-subscriptions.js';
-import { operationLimitsPlugin } from './graphql/plugins/limits.js';
-import { metricsPlugin } from './graphql/plugins/metrics.js';
-import { buildSchema } from './graphql/schema.js';
-import { graphqlWsOptions, limitSocketsPerAddress, startWebSocketKeepalive } from './graphql/ws.js';
-import { createRateLimits, identityKey } from './graphql/rate-limits.js';
-import { graphqlResponseStatusPlugin } from './graphql/plugins/response-status.js';
-import { createRequestContext, viewerFromAuthorization } from './graphql/request-context.js';
-import { applyAuthDirectives } from './graphql/auth.js';
-import { traceMutationCalls } from './graphql/audit.js';
-import { auditPlugin } from './graphql/plugins/audit.js';
-import { resolveJwtSecret, type Viewer } from './modules/users/service.js';
-import { ensureIndexes } from './db/indexes.js';
-import { upgradeSearchKeys } from './modules/customers/search-keys-upgrade.js';
-import { createDomain } from './modules/domain.js';
-import { startIntervalJob } from './shared/interval-job.js';
-import type { Clock } from './shared/clock.js';
-import type { Logger } from './shared/logger.js';
-import { addBackgroundGauges, createMetrics } from './shared/metrics.js';
-import { readEventLogLag, readQueueDepths } from './modules/system/service.js';
-import { projectRoot } from './shared/paths.js';
-import { createRuntime, type ServerRuntime } from './shared/runtime.js';
+import type { Config } from '../config.js';
+import { pingDatabase } from '../db/connection.js';
+import type { GraphQLContext } from '../graphql/context.js';
+import { createErrorFormatter, ErrorCode } from '../graphql/errors.js';
+import { errorReportingPlugin } from '../graphql/plugins/errors.js';
+import { refuseHttpSubscriptionsPlugin } from '../graphql/plugins/http-subscriptions.js';
+import { operationLimitsPlugin } from '../graphql/plugins/limits.js';
+import { metricsPlugin } from '../graphql/plugins/metrics.js';
+import { graphqlWsOptions, limitSocketsPerAddress, startWebSocketKeepalive } from '../graphql/ws.js';
+import { createRateLimits, identityKey } from '../graphql/rate-limits.js';
+import { graphqlResponseStatusPlugin } from '../graphql/plugins/response-status.js';
+import { applyAuthDirectives } from '../graphql/auth.js';
+import { traceMutationCalls } from '../graphql/audit.js';
+import { auditPlugin } from '../graphql/plugins/audit.js';
+import { readEventLogLag, readQueueDepths } from '../modules/system/index.js';
+import { passwordChecks, resolveJwtSecret } from '../modules/users/index.js';
+import type { Viewer } from '../modules/users/service.js';
+import type { Clock } from '../shared/clock.js';
+import type { IntervalJob } from '../shared/interval-job.js';
+import type { Logger } from '../shared/logger.js';
+import { addBackgroundGauges, createMetrics } from '../shared/metrics.js';
+import { projectRoot } from '../shared/paths.js';
+import { createRuntime, type ServerRuntime } from '../shared/runtime.js';
+import { createDomain, type Domain } from './domain.js';
+import { startBackgroundJobs } from './jobs.js';
+import { prepareDatabase } from './prepare.js';
+import { createRequestContext, viewerFromAuthorization } from './request-context.js';
+import { buildSchema } from './schema.js';
 
 export const GRAPHIQL_DIR = path.join(projectRoot, 'dist-web', 'graphiql');
 export const DASHBOARD_DIR = path.join(projectRoot, 'dist-web', 'dashboard');
@@ -61,6 +62,10 @@ export type RunningServer = {
   /** The port /metrics is served on when METRICS_PORT is set. */
   metricsPort: number | undefined;
   runtime: ServerRuntime;
+  /** The process's domain services (scripts and tests read its state through them). */
+  domain: Domain;
+  /** The periodic background jobs, by name: `runNow()` runs one and resolves when it is done. */
+  jobs: ReadonlyMap<string, IntervalJob>;
   /** Stops accepting, finishes in-flight requests, completes subscriptions, closes sockets. */
   stop(): Promise<void>;
 };
@@ -83,60 +88,18 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
     dataDir: config.dataDir,
   });
   const domain = createDomain({ config, clock, logger, jwtSecret });
-  addBackgroundGauges(metrics, { eventLogLag: () => readEventLogLag(domain.events), queues: readQueueDepths });
-  await ensureIndexes();
-  await upgradeSearchKeys(config.defaultRegion, logger);
-  await domain.users.bootstrapAdminIfNeeded({
-    email: config.adminEmail,
-    password: config.adminPassword,
-    isProduction: config.isProduction,
+  addBackgroundGauges(metrics, {
+    eventLogLag: () => readEventLogLag(domain.events),
+    queues: readQueueDepths,
+    passwordChecks,
   });
-  // Before traffic: finish what a crashed writer left, then make the stored counts exact.
-  await domain.interactions.repairPendingApplications();
-  await domain.campaigns.repairStats();
-  await domain.segments.recountSegments();
-  if (config.automation.installDefaultJourneys) await domain.automation.installDefaultJourneys();
+  await prepareDatabase(domain, config, logger);
   await domain.events.start();
-  const workers = config.isBackgroundWorker;
-  if (workers) {
+  if (config.isBackgroundWorker) {
     domain.campaignRunner.start();
     for (const consumer of domain.consumers) consumer.start();
   }
-  const jobs = [
-    startIntervalJob(
-      'segment-sweep',
-      config.segmentSweepIntervalMs,
-      () => domain.segments.sweepTimeBasedSegments(),
-      logger,
-    ),
-    startIntervalJob(
-      'automation-steps',
-      workers ? config.automation.pollMs : 0,
-      () => domain.automation.runDueJobs(),
-      logger,
-    ),
-    startIntervalJob(
-      'webhook-deliveries',
-      workers ? config.automation.pollMs : 0,
-      () => domain.webhooks.deliverDue(),
-      logger,
-    ),
-    startIntervalJob(
-      'automation-inactivity',
-      workers ? config.automation.inactivityIntervalMs : 0,
-      () => domain.automation.scanInactivity(),
-      logger,
-    ),
-    startIntervalJob(
-      'repair-pending',
-      config.repairIntervalMs,
-      async () => {
-        await domain.interactions.repairPendingApplications();
-        await domain.campaigns.repairStats();
-      },
-      logger,
-    ),
-  ];
+  const jobs = startBackgroundJobs(domain, config, logger);
 
   const app = express();
   app.disable('x-powered-by');
@@ -155,7 +118,8 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
     logger,
     clock,
     runtime,
-    domain,
+    viewerFromAuthorization: (authorization) => viewerFromAuthorization(domain, authorization),
+    createContext: (base) => createRequestContext({ ...base, domain }),
     limits,
     maxSubscriptionsPerSocket: config.wsMaxSubscriptionsPerSocket,
     maxSocketsPerUser: config.wsMaxSocketsPerUser,
@@ -385,6 +349,8 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
     port,
     metricsPort: metricsServer ? (metricsServer.address() as AddressInfo).port : undefined,
     runtime,
+    domain,
+    jobs: new Map(jobs.map((job) => [job.name, job])),
     stop: () =>
       (stopping ??= (async () => {
         await apollo.stop();

@@ -3,22 +3,23 @@ import type { Config } from '../config.js';
 import type { Clock } from '../shared/clock.js';
 import { createCursorSealer } from '../shared/cursors.js';
 import type { Logger } from '../shared/logger.js';
-import { createAuditService } from './audit/service.js';
-import { createAnalyticsRebuilder } from './analytics/rebuild.js';
-import { countEvent } from './analytics/service.js';
-import { createRfm } from './insights/rfm.js';
-import { createAutomationService } from './automation/service.js';
-import { CampaignRunner } from './campaigns/runner.js';
-import { LogConsumer } from './events/consumer.js';
-import { createWebhooksService } from './webhooks/service.js';
-import { createCampaignsService } from './campaigns/service.js';
-import { eraseCustomer, eventPersonalData } from './customers/erasure.js';
-import { mergeCustomers } from './customers/merge.js';
-import { createCustomersService } from './customers/service.js';
-import { EventLog } from './events/log.js';
-import { createInteractionsService } from './interactions/service.js';
-import { createSegmentsService } from './segments/service.js';
-import { createUsersService } from './users/service.js';
+import { LogConsumer } from '../events/consumer.js';
+import { EventLog } from '../events/log.js';
+import { countEvent, createAnalyticsRebuilder } from '../modules/analytics/index.js';
+import { createAuditService } from '../modules/audit/index.js';
+import { createAutomationService } from '../modules/automation/index.js';
+import { CampaignRunner, createCampaignsService } from '../modules/campaigns/index.js';
+import {
+  createCustomersService,
+  eraseCustomer,
+  eventPersonalData,
+  mergeCustomers,
+} from '../modules/customers/index.js';
+import { createRfm } from '../modules/insights/index.js';
+import { createInteractionsService } from '../modules/interactions/index.js';
+import { createSegmentsService } from '../modules/segments/index.js';
+import { createUsersService } from '../modules/users/index.js';
+import { createWebhooksService } from '../modules/webhooks/index.js';
 
 /** Every domain service of one API process, wired to each other once. */
 /**

@@ -1,0 +1,32 @@
+import type { Config } from '../config.js';
+import type { Logger } from '../shared/logger.js';
+import { startIntervalJob, type IntervalJob } from '../shared/interval-job.js';
+import type { Domain } from './domain.js';
+
+/**
+ * The periodic background work of one process. Sweeps and repairs run on every process; the
+ * workers (steps, deliveries, inactivity) only where `isBackgroundWorker` is set.
+ */
+export function startBackgroundJobs(domain: Domain, config: Config, logger: Logger): IntervalJob[] {
+  const workers = config.isBackgroundWorker;
+  const poll = workers ? config.automation.pollMs : 0;
+  const jobs: Array<[string, number, () => Promise<unknown>]> = [
+    ['segment-sweep', config.segmentSweepIntervalMs, () => domain.segments.sweepTimeBasedSegments()],
+    ['automation-steps', poll, () => domain.automation.runDueJobs()],
+    ['webhook-deliveries', poll, () => domain.webhooks.deliverDue()],
+    [
+      'automation-inactivity',
+      workers ? config.automation.inactivityIntervalMs : 0,
+      () => domain.automation.scanInactivity(),
+    ],
+    [
+      'repair-pending',
+      config.repairIntervalMs,
+      async () => {
+        await domain.interactions.repairPendingApplications();
+        await domain.campaigns.repairStats();
+      },
+    ],
+  ];
+  return jobs.map(([name, intervalMs, work]) => startIntervalJob(name, intervalMs, work, logger));
+}

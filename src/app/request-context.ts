@@ -1,0 +1,39 @@
+import { createCampaignLoaders } from '../modules/campaigns/index.js';
+import { createCustomerLoaders } from '../modules/customers/index.js';
+import { createInteractionLoaders } from '../modules/interactions/index.js';
+import { createSegmentLoaders } from '../modules/segments/index.js';
+import type { Viewer } from '../modules/users/service.js';
+import type { GraphQLContext } from '../graphql/context.js';
+import type { Domain } from './domain.js';
+
+/** Every domain's DataLoaders, fresh: one set per request (or per subscription event). */
+function createLoaders(domain: Domain): GraphQLContext['loaders'] {
+  return {
+    ...createCustomerLoaders(domain.customers),
+    ...createInteractionLoaders(domain.interactions),
+    ...createCampaignLoaders(domain.campaigns),
+    ...createSegmentLoaders(domain.segments),
+  };
+}
+
+/** A fresh context (and fresh DataLoaders) for one HTTP request or one WebSocket operation. */
+export function createRequestContext(deps: Omit<GraphQLContext, 'audit' | 'loaders' | 'renewLoaders'>): GraphQLContext {
+  const ctx: GraphQLContext = {
+    ...deps,
+    audit: { calls: [], changes: [] },
+    loaders: createLoaders(deps.domain),
+    // A subscription's context lives as long as the subscription: each event gets fresh
+    // loaders, or a later event would be resolved with documents cached for an earlier one.
+    renewLoaders: () => {
+      ctx.loaders = createLoaders(deps.domain);
+    },
+  };
+  return ctx;
+}
+
+/** The viewer behind an `Authorization: Bearer <token>` value; null when absent or not valid. */
+export async function viewerFromAuthorization(domain: Domain, authorization: unknown): Promise<Viewer | null> {
+  if (typeof authorization !== 'string') return null;
+  const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
+  return match ? domain.users.viewerFromToken(match[1]!) : null;
+}

@@ -1,0 +1,12 @@
+import type { DomainModule } from '../../app/module.js';
+import { AuditEntry } from './model.js';
+import { resolvers } from './resolvers.js';
+
+export { createAuditService } from './service.js';
+
+/** The audit domain as the composition root sees it. */
+export const auditModule = {
+  name: 'audit',
+  indexedModels: [AuditEntry],
+  resolvers,
+} satisfies DomainModule;

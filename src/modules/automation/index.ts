@@ -1,0 +1,12 @@
+import type { DomainModule } from '../../app/module.js';
+import { Rule, Job, Task, Alert } from './model.js';
+import { resolvers } from './resolvers.js';
+
+export { createAutomationService } from './service.js';
+
+/** The automation domain as the composition root sees it. */
+export const automationModule = {
+  name: 'automation',
+  indexedModels: [Rule, Job, Task, Alert],
+  resolvers,
+} satisfies DomainModule;

@@ -1,0 +1,11 @@
+import type { DomainModule } from '../../app/module.js';
+import { resolvers } from './resolvers.js';
+
+export { createRfm } from './rfm.js';
+
+/** The insights domain as the composition root sees it. */
+export const insightsModule = {
+  name: 'insights',
+  indexedModels: [],
+  resolvers,
+} satisfies DomainModule;

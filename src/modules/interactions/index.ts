@@ -1,0 +1,13 @@
+import type { DomainModule } from '../../app/module.js';
+import { Interaction } from './model.js';
+import { resolvers } from './resolvers.js';
+
+export { createInteractionsService } from './service.js';
+export { createInteractionLoaders } from './loaders.js';
+
+/** The interactions domain as the composition root sees it. */
+export const interactionsModule = {
+  name: 'interactions',
+  indexedModels: [Interaction],
+  resolvers,
+} satisfies DomainModule;

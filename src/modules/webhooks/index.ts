@@ -1,0 +1,12 @@
+import type { DomainModule } from '../../app/module.js';
+import { Endpoint, WebhookDelivery } from './model.js';
+import { resolvers } from './resolvers.js';
+
+export { createWebhooksService } from './service.js';
+
+/** The webhooks domain as the composition root sees it. */
+export const webhooksModule = {
+  name: 'webhooks',
+  indexedModels: [Endpoint, WebhookDelivery],
+  resolvers,
+} satisfies DomainModule;

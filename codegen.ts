@@ -25,7 +25,7 @@ const config: CodegenConfig = {
           InteractionConnection: '../db/pagination.js#Page<InteractionDoc>',
           InteractionEvent: '../modules/interactions/service.js#InteractionEventView',
           CustomerInsights: '../modules/insights/service.js#CustomerInsights as CustomerInsightsModel',
-          SegmentPolicy: '../modules/segments/policy.js#SegmentPolicy as SegmentPolicyModel',
+          SegmentPolicy: '../shared/segment-policy.js#SegmentPolicy as SegmentPolicyModel',
           SegmentChange: '../modules/segments/service.js#SegmentChangeView',
           User: '../modules/users/model.js#UserDoc',
           Colleague: '../modules/users/model.js#UserDoc',

@@ -66,7 +66,8 @@ for (let done = 0; done < total;) {
     batch.push(doc);
     const counted = kpiIncrements({
       type: 'INTERACTION_RECORDED',
-      payload: { interaction: doc, customer: { segment: segments[Math.floor(rng() * segments.length)] } },
+      // Counting reads the interaction and the customer's segment only.
+      payload: { interaction: doc, customer: { segment: segments[Math.floor(rng() * segments.length)]! } } as never,
     })!;
     const day = days.get(counted.day) ?? {};
     for (const [k, v] of Object.entries(counted.inc)) day[k] = (day[k] ?? 0) + v;

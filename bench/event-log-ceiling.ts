@@ -28,7 +28,8 @@ try {
     Array.from({ length: 20 }, async () => {
       while (next < total) {
         next++;
-        await log.append('INTERACTION_RECORDED', { n: next, note: 'x'.repeat(200) });
+        // A payload of a realistic size: the log stores it and never reads it.
+        await log.append('INTERACTION_RECORDED', { n: next, note: 'x'.repeat(200) } as never);
       }
     }),
   );

@@ -23,7 +23,7 @@ import { describeRebuild } from '../src/modules/analytics/rebuild.js';
 import { createDomain } from '../src/app/domain.js';
 import { CHANNELS, Interaction, type InteractionDoc, type InteractionType } from '../src/modules/interactions/model.js';
 import { SegmentChange } from '../src/modules/segments/model.js';
-import { segmentFor } from '../src/modules/segments/policy.js';
+import { segmentFor } from '../src/shared/segment-policy.js';
 import { systemClock } from '../src/shared/clock.js';
 import { createLogger } from '../src/shared/logger.js';
 import { seededRandom } from '../src/shared/prng.js';

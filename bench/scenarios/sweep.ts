@@ -1,7 +1,7 @@
 import { Types } from 'mongoose';
 import { Customer, type CustomerDoc } from '../../src/modules/customers/model.js';
 import type { Domain } from '../../src/app/domain.js';
-import { segmentFor } from '../../src/modules/segments/policy.js';
+import { segmentFor } from '../../src/shared/segment-policy.js';
 
 const DAY_MS = 86_400_000;
 

@@ -2,7 +2,8 @@ import { Repeater } from '@repeaterjs/repeater';
 import { currentSequence, nextSequence } from '../db/counters.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
-import { Event, EVENT_SEQUENCE, eventId, type EventDoc, type EventType } from './model.js';
+import type { AppendableEventType, EventPayloads } from './map.js';
+import { Event, EVENT_SEQUENCE, eventId, type EventDoc } from './model.js';
 import { duplicateIndexesOf, isDuplicateKeyError } from '../db/errors.js';
 import { WakeableSleep } from '../shared/wakeable-sleep.js';
 
@@ -63,10 +64,11 @@ export class EventLog {
     return this.#position;
   }
 
-  async append(type: Exclude<EventType, 'GAP'>, payload: Record<string, unknown>): Promise<EventDoc> {
+  async append<T extends AppendableEventType>(type: T, payload: EventPayloads[T]): Promise<EventDoc<T>> {
     for (;;) {
       const seq = await nextSequence(EVENT_SEQUENCE);
-      const doc: EventDoc = { _id: eventId(seq), seq, type, at: this.deps.clock.now(), payload };
+      // The mapped type does not reduce for a generic T; `append`'s signature is what is checked.
+      const doc = { _id: eventId(seq), seq, type, at: this.deps.clock.now(), payload } as EventDoc & EventDoc<T>;
       try {
         await Event.collection.insertOne(doc as never);
         this.#offer([doc]);
@@ -83,13 +85,13 @@ export class EventLog {
    * Appends several events under one allocation of consecutive seqs (one counter update and
    * one insert for the lot). A seq that a tailer already claimed as a gap is appended again.
    */
-  async appendMany(type: Exclude<EventType, 'GAP'>, payloads: Array<Record<string, unknown>>): Promise<void> {
+  async appendMany<T extends AppendableEventType>(type: T, payloads: Array<EventPayloads[T]>): Promise<void> {
     if (!payloads.length) return;
     const last = await nextSequence(EVENT_SEQUENCE, payloads.length);
     const at = this.deps.clock.now();
-    const docs: EventDoc[] = payloads.map((payload, i) => {
+    const docs = payloads.map((payload, i) => {
       const seq = last - payloads.length + 1 + i;
-      return { _id: eventId(seq), seq, type, at, payload };
+      return { _id: eventId(seq), seq, type, at, payload } as EventDoc & EventDoc<T>;
     });
     try {
       await Event.collection.insertMany(docs as never[], { ordered: false });

@@ -1,16 +1,22 @@
 import mongoose, { Schema } from 'mongoose';
 
+import type { EventType } from './map.js';
+
+export type { EventDoc, EventType } from './map.js';
+
+/** Every type, for the stored enum; `satisfies` keeps it equal to the typed map's keys. */
 export const EVENT_TYPES = [
   'SEGMENT_CHANGED',
   'INTERACTION_RECORDED',
   'CAMPAIGN_PROGRESS',
   'TASK_CREATED',
   'ALERT_RAISED',
-  /** A customer's personal data was erased: every tailer redacts what it holds of them. */
   'CUSTOMER_ERASED',
   'GAP',
-] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
+] as const satisfies readonly EventType[];
+type MissingType = Exclude<EventType, (typeof EVENT_TYPES)[number]>;
+const everyTypeListed: MissingType extends never ? true : MissingType = true;
+void everyTypeListed;
 
 /**
  * One entry of the durable event log. `seq` is dense (allocated from a counter) and `_id` is
@@ -18,17 +24,11 @@ export type EventType = (typeof EVENT_TYPES)[number];
  * query the embedded engine answers without a scan. A GAP entry fills a seq whose
  * writer never wrote it (it died between allocating and inserting).
  */
-export type EventDoc = {
-  _id: string;
-  seq: number;
-  type: EventType;
-  at: Date;
-  payload: Record<string, unknown>;
-};
+type StoredEvent = { _id: string; seq: number; type: EventType; at: Date; payload: Record<string, unknown> };
 
-export const Event = mongoose.model<EventDoc>(
+export const Event = mongoose.model<StoredEvent>(
   'Event',
-  new Schema<EventDoc>(
+  new Schema<StoredEvent>(
     {
       _id: { type: String, required: true },
       seq: { type: Number, required: true },

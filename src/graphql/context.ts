@@ -7,7 +7,7 @@ import type { Domain } from '../app/domain.js';
 import type { Viewer } from '../modules/users/service.js';
 import type { TimelineKey } from '../modules/interactions/loaders.js';
 import type { InteractionDoc } from '../modules/interactions/model.js';
-import type { SegmentPolicy } from '../modules/segments/policy.js';
+import type { SegmentPolicy } from '../shared/segment-policy.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { ServerRuntime } from '../shared/runtime.js';

@@ -16,3 +16,6 @@ export class ManualClock implements Clock {
     this.#ms += ms;
   }
 }
+
+/** One day in milliseconds (UTC days: the API's dates are UTC). */
+export const DAY_MS = 86_400_000;

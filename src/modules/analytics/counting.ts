@@ -3,9 +3,9 @@ import { isDuplicateKeyError } from '../../db/errors.js';
 import type { CustomerDoc } from '../customers/model.js';
 import type { EventDoc } from '../../events/model.js';
 import type { Channel } from '../interactions/model.js';
-import type { InteractionRecordedPayload } from '../interactions/service.js';
-import type { Segment } from '../segments/policy.js';
-import type { SegmentChangedPayload } from '../segments/service.js';
+import type { InteractionRecordedPayload } from '../interactions/events.js';
+import type { Segment } from '../../shared/segment-policy.js';
+import type { SegmentChangedPayload } from '../segments/events.js';
 import { epochId, readAnalyticsState, type EpochRef } from './epochs.js';
 
 /** The counters one day (or one slice of it) carries. */

@@ -4,7 +4,7 @@ import { isDuplicateKeyError } from '../../db/errors.js';
 import { Customer, type CustomerDoc } from '../customers/model.js';
 import { Interaction, type InteractionDoc } from '../interactions/model.js';
 import { SegmentChange, type SegmentChangeDoc } from '../segments/model.js';
-import type { Segment } from '../segments/policy.js';
+import type { Segment } from '../../shared/segment-policy.js';
 import {
   Cohort,
   CountMark,

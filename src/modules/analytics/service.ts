@@ -1,17 +1,17 @@
+import { DAY_MS } from '../../shared/clock.js';
 import mongoose from 'mongoose';
 import { objectIdOrNull } from '../../shared/ids.js';
 import { createTtlCache } from '../../shared/ttl-cache.js';
 import { Campaign, type CampaignDoc } from '../campaigns/model.js';
 import { Customer } from '../customers/model.js';
 import type { Channel } from '../interactions/model.js';
-import { SEGMENTS, type Segment } from '../segments/policy.js';
+import { SEGMENTS, type Segment } from '../../shared/segment-policy.js';
 import type { SegmentsService } from '../segments/service.js';
 import { Cohort, dayKey, KpiDay, monthKey, type CohortDoc, type Counters, type KpiDayDoc } from './counting.js';
 import { epochId, keyInEpoch, readAnalyticsState } from './epochs.js';
 
 export { countEvent, KpiDay, kpiIncrements } from './counting.js';
 
-const DAY_MS = 86_400_000;
 export const MAX_DAYS = 366;
 
 /** Retention of the cohorts that joined in the `months` months up to `to`: share active per month since joining. */

@@ -1,10 +1,9 @@
+import { DAY_MS } from '../../shared/clock.js';
 import { MoneyError, parseAmount } from '../../shared/money.js';
 import type { CustomerDoc } from '../customers/model.js';
 import type { FieldProblem } from '../../shared/problems.js';
-import { SEGMENTS } from '../segments/policy.js';
+import { SEGMENTS } from '../../shared/segment-policy.js';
 import type { ConditionDoc, ConditionField, ConditionOperator } from './model.js';
-
-const DAY_MS = 86_400_000;
 
 /** Which operators each field accepts: the whole condition language. */
 const OPERATORS: Record<ConditionField, readonly ConditionOperator[]> = {

@@ -1,6 +1,6 @@
 import mongoose, { Schema, Types } from 'mongoose';
 import type { InteractionType, Channel } from '../interactions/model.js';
-import type { Segment } from '../segments/policy.js';
+import type { Segment } from '../../shared/segment-policy.js';
 import type { CampaignChannel } from '../campaigns/model.js';
 
 export const TRIGGER_TYPES = [

@@ -1,10 +1,10 @@
 import { Types } from 'mongoose';
-import type { Clock } from '../../shared/clock.js';
+import { DAY_MS, type Clock } from '../../shared/clock.js';
 import { MoneyError, parseAmount } from '../../shared/money.js';
 import { Customer, type CustomerDoc } from '../customers/model.js';
 import type { FieldProblem } from '../../shared/problems.js';
 import type { Channel, InteractionType } from '../interactions/model.js';
-import type { Segment } from '../segments/policy.js';
+import type { Segment } from '../../shared/segment-policy.js';
 import { templateProblem } from '../campaigns/template.js';
 import { allHold, daysSinceLastInteraction, parseCondition, type ConditionInput } from './conditions.js';
 import {
@@ -20,7 +20,6 @@ import {
 const MAX_ACTIONS = 10;
 const MAX_DELAY_MINUTES = 525_600;
 const DRY_RUN_SAMPLE = 20;
-const DAY_MS = 86_400_000;
 
 export type RuleInput = {
   name: string;

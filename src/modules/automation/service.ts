@@ -3,7 +3,7 @@ import { duplicateIndexesOf, isDuplicateKeyError } from '../../db/errors.js';
 import { claimDue } from '../../db/due-work.js';
 import { createTtlCache } from '../../shared/ttl-cache.js';
 import { newestFirstPage, type Page } from '../../db/pagination.js';
-import type { Clock } from '../../shared/clock.js';
+import { DAY_MS, type Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Config } from '../../config.js';
 import { adapterFor } from '../campaigns/adapters.js';
@@ -13,8 +13,9 @@ import type { FieldProblem } from '../../shared/problems.js';
 import type { EventLog } from '../../events/log.js';
 import type { EventDoc } from '../../events/model.js';
 import type { InteractionDoc } from '../interactions/model.js';
-import type { InteractionRecordedPayload, InteractionsService } from '../interactions/service.js';
-import type { SegmentChangedPayload } from '../segments/service.js';
+import type { InteractionRecordedPayload } from '../interactions/events.js';
+import type { InteractionsService } from '../interactions/service.js';
+import type { SegmentChangedPayload } from '../segments/events.js';
 import { User } from '../users/model.js';
 import { automationActionData, webhookBody } from '../webhooks/payloads.js';
 import type { WebhooksService } from '../webhooks/service.js';
@@ -43,7 +44,6 @@ import {
 import { objectIdOrNull } from '../../shared/ids.js';
 import { complaintsInWeek, dryRun, listRules, parseRule, type RuleInput } from './rules.js';
 
-const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
 /** A chain of rule-caused events longer than this is stopped whatever the rules. */
 const MAX_CAUSATION_DEPTH = 3;
@@ -407,7 +407,8 @@ export function createAutomationService(deps: {
       isNew = false;
       if (await collection.findOne({ _id: doc._id as never, published: true })) return false;
     }
-    await events.append(type, type === 'ALERT_RAISED' ? { alert: doc } : { task: doc });
+    // TODO(split): typed per kind
+    await events.append(type, (type === 'ALERT_RAISED' ? { alert: doc } : { task: doc }) as never);
     await collection.updateOne({ _id: doc._id as never }, { $set: { published: true } });
     return isNew;
   }

@@ -1,5 +1,5 @@
 import mongoose, { Schema, Types } from 'mongoose';
-import { SEGMENTS, type Segment } from '../segments/policy.js';
+import { SEGMENTS, type Segment } from '../../shared/segment-policy.js';
 
 export const CAMPAIGN_STATUSES = ['DRAFT', 'SCHEDULED', 'RUNNING', 'COMPLETED', 'CANCELLED', 'FAILED'] as const;
 export type CampaignStatus = (typeof CAMPAIGN_STATUSES)[number];

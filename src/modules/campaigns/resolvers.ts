@@ -9,7 +9,7 @@ import { toMoney } from '../../shared/money.js';
 import { diffFields } from '../audit/service.js';
 import type { EventDoc } from '../../events/model.js';
 import type { CampaignDoc, CampaignStatsDoc, DeliveryDoc } from './model.js';
-import type { CampaignProgressPayload } from './service.js';
+import type { CampaignProgressPayload } from './events.js';
 
 const NOT_FOUND = [{ field: ['id'], message: 'no campaign has this id', code: 'NOT_FOUND' as const }];
 const EDITABLE = ['name', 'targetSegments', 'message', 'channel', 'scheduledAt', 'attributionWindowDays'] as const;

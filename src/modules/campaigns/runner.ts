@@ -4,7 +4,7 @@ import mongoose from 'mongoose';
 import pMap from 'p-map';
 import type { Config } from '../../config.js';
 import { duplicateIndexesOf } from '../../db/errors.js';
-import type { Clock } from '../../shared/clock.js';
+import { DAY_MS, type Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { Customer, type CustomerDoc } from '../customers/model.js';
 import { adapterFor, type ChannelAdapter, type OutgoingMessage } from './adapters.js';
@@ -25,7 +25,6 @@ import type { CampaignsService } from './service.js';
 import { renderMessage } from './template.js';
 import { WakeableSleep } from '../../shared/wakeable-sleep.js';
 
-const DAY_MS = 86_400_000;
 /** Progress events at most this often per campaign: a few per second, not one per recipient. */
 const PROGRESS_EVERY_MS = 250;
 /** After this many failed tries in a row a campaign is FAILED. */

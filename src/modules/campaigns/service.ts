@@ -3,7 +3,7 @@ import type { Config } from '../../config.js';
 import { nextSequence } from '../../db/counters.js';
 import { isDuplicateKeyError } from '../../db/errors.js';
 import { emptyPage, keysetPage, newestFirstPage, type Page } from '../../db/pagination.js';
-import type { Clock } from '../../shared/clock.js';
+import { DAY_MS, type Clock } from '../../shared/clock.js';
 import { objectIdOrNull } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import { refusedUrlProblem } from '../../shared/outbound-http.js';
@@ -11,7 +11,7 @@ import { Customer } from '../customers/model.js';
 import type { FieldProblem } from '../../shared/problems.js';
 import type { EventLog } from '../../events/log.js';
 import type { InteractionDoc } from '../interactions/model.js';
-import { SEGMENTS, type Segment } from '../segments/policy.js';
+import { SEGMENTS, type Segment } from '../../shared/segment-policy.js';
 import {
   AudienceChunk,
   Campaign,
@@ -23,20 +23,16 @@ import {
   StatsRepair,
   type CampaignChannel,
   type CampaignDoc,
-  type CampaignStatsDoc,
   type CampaignStatus,
   type DeliveryDoc,
   type ResponseKind,
 } from './model.js';
 import { templateProblem } from './template.js';
+import type { CampaignProgressPayload } from './events.js';
 
-const DAY_MS = 86_400_000;
 /** A stats journal entry older than this belongs to a writer that died. */
 const STALE_REPAIR_MS = 60_000;
 const EPOCH = new Date(0);
-
-/** What a campaign progress event carries. */
-export type CampaignProgressPayload = { campaignId: string; status: CampaignStatus; stats: CampaignStatsDoc };
 
 /** A campaign progress event as the schema shows it. */
 export type CampaignProgressView = CampaignProgressPayload & { cursor: string };

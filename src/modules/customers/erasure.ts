@@ -1,6 +1,7 @@
 import type { Clock } from '../../shared/clock.js';
 import type { AuditService } from '../audit/service.js';
 import type { EventLog, PersonalDataPolicy } from '../../events/log.js';
+import type { EventDoc } from '../../events/map.js';
 import { objectIdOrNull } from '../../shared/ids.js';
 import {
   AudienceChunk,
@@ -51,7 +52,8 @@ export const eventPersonalData: PersonalDataPolicy = {
       delete kept.description;
       payload.interaction = kept;
     }
-    return { ...event, payload };
+    // The redacted copy keeps the event's type and shape; only personal values are gone.
+    return { ...event, payload } as EventDoc;
   },
 };
 

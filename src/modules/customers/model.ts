@@ -1,5 +1,5 @@
 import mongoose, { Schema, Types } from 'mongoose';
-import { SEGMENTS, type Segment } from '../segments/policy.js';
+import { SEGMENTS, type Segment } from '../../shared/segment-policy.js';
 
 /**
  * A customer as stored. Aggregates (totals, counts, last activity) are maintained at write

@@ -3,7 +3,7 @@ import { nextSequence } from '../../db/counters.js';
 import type { Clock } from '../../shared/clock.js';
 import { MoneyError, parseAmount } from '../../shared/money.js';
 import type { SegmentsService } from '../segments/service.js';
-import { segmentFor, type Segment } from '../segments/policy.js';
+import { segmentFor, type Segment } from '../../shared/segment-policy.js';
 import { Customer, type CustomerDoc } from './model.js';
 import {
   InvalidFieldError,

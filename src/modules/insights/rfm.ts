@@ -1,6 +1,6 @@
 import type { CustomerDoc } from '../customers/model.js';
 import { Customer } from '../customers/model.js';
-import { daysSinceActivity } from '../segments/policy.js';
+import { daysSinceActivity } from '../../shared/segment-policy.js';
 
 /** How long the customers' ranks are used before a pass over the customers refreshes them. */
 const RANKS_TTL_MS = 60_000;

@@ -1,6 +1,7 @@
-import { daysSinceActivity, type SegmentPolicy } from '../segments/policy.js';
+import { DAY_MS } from '../../shared/clock.js';
+import { daysSinceActivity, type SegmentPolicy } from '../../shared/segment-policy.js';
 import type { CustomerDoc } from '../customers/model.js';
-import type { Segment } from '../segments/policy.js';
+import type { Segment } from '../../shared/segment-policy.js';
 
 export type CustomerInsights = {
   totalPurchasesMinor: number;
@@ -14,8 +15,6 @@ export type CustomerInsights = {
   /** The customer the insights are about (for the measures that need more than its aggregates). */
   customer: CustomerDoc;
 };
-
-const DAY_MS = 86_400_000;
 
 export function averagePurchaseMinor(c: Pick<CustomerDoc, 'totalPurchasesMinor' | 'purchaseCount'>): number | null {
   return c.purchaseCount > 0 ? Math.floor(c.totalPurchasesMinor / c.purchaseCount) : null;

@@ -11,7 +11,8 @@ import { localIdOf, toGlobalId } from '../../shared/ids.js';
 import { toMoney } from '../../shared/money.js';
 import type { EventDoc } from '../../events/model.js';
 import type { InteractionType } from './model.js';
-import type { InteractionRecordedPayload, RecordInteractionInput, RecordResult } from './service.js';
+import type { InteractionRecordedPayload } from './events.js';
+import type { RecordInteractionInput, RecordResult } from './service.js';
 
 /** Global ids in, local ids out; an id of another type simply matches no customer. */
 function withLocalCustomerId<T extends { customerId: string }>(input: T): T {

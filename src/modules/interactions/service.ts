@@ -4,6 +4,7 @@ import { KeyedMutex } from '../../shared/keyed-mutex.js';
 import type { Logger } from '../../shared/logger.js';
 import { MoneyError, parseAmount } from '../../shared/money.js';
 import { Customer, type CustomerDoc } from '../customers/model.js';
+import type { InteractionRecordedPayload } from './events.js';
 import type { FieldProblem } from '../../shared/problems.js';
 import type { EventLog } from '../../events/log.js';
 import { Event } from '../../events/model.js';
@@ -35,13 +36,6 @@ export type RecordInteractionInput = {
 
 export type RecordResult =
   { interaction: InteractionDoc; customer: CustomerDoc | null; isReplay: boolean } | { problems: FieldProblem[] };
-
-/** What an interaction event carries: the interaction and its customer right after it was applied. */
-export type InteractionRecordedPayload = {
-  interaction: InteractionDoc;
-  customer: CustomerDoc;
-  causedBy?: Causation | null;
-};
 
 /** An interaction event as the schema shows it. */
 export type InteractionEventView = { interaction: InteractionDoc; cursor: string };

@@ -1,4 +1,4 @@
-import type { SegmentPolicy } from './policy.js';
+import type { SegmentPolicy } from '../../shared/segment-policy.js';
 import type { SegmentsService } from './service.js';
 
 /** Per request: the segment policy, read at most once. */

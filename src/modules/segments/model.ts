@@ -1,5 +1,5 @@
 import mongoose, { Schema, Types } from 'mongoose';
-import { SEGMENTS, type Segment } from './policy.js';
+import { SEGMENTS, type Segment } from '../../shared/segment-policy.js';
 
 export const SEGMENT_CHANGE_REASONS = ['INTERACTION', 'TIME', 'POLICY', 'CREATED'] as const;
 export type SegmentChangeReason = (typeof SEGMENT_CHANGE_REASONS)[number];

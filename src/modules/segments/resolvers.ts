@@ -5,8 +5,8 @@ import { localIdOf } from '../../shared/ids.js';
 import { diffFields } from '../audit/service.js';
 import { MoneyError, parseAmount, toMoney } from '../../shared/money.js';
 import type { EventDoc } from '../../events/model.js';
-import { SEGMENTS, type SegmentPolicy } from './policy.js';
-import type { SegmentChangedPayload } from './service.js';
+import { SEGMENTS, type SegmentPolicy } from '../../shared/segment-policy.js';
+import type { SegmentChangedPayload } from './events.js';
 
 export const resolvers = {
   Query: {

@@ -4,6 +4,7 @@ import type { Logger } from '../../shared/logger.js';
 import { currencyExponent } from '../../shared/money.js';
 import { Customer, type CustomerDoc } from '../customers/model.js';
 import type { EventLog } from '../../events/log.js';
+import type { SegmentChangedPayload } from './events.js';
 import { SegmentChange, Setting, type SegmentChangeReason } from './model.js';
 import {
   DEFAULT_POLICY,
@@ -13,7 +14,7 @@ import {
   validatePolicy,
   type Segment,
   type SegmentPolicy,
-} from './policy.js';
+} from '../../shared/segment-policy.js';
 
 const POLICY_ID = 'segment_policy';
 const COUNTS_ID = 'segment_counts';
@@ -25,15 +26,6 @@ const SETTLE_BUFFER = 5_000;
 const RECORD_BATCH = 100;
 
 export type SegmentCounts = Record<Segment, number>;
-
-/** What a segment change event carries: the customer as it was right after the change. */
-export type SegmentChangedPayload = {
-  customer: CustomerDoc;
-  from: Segment | null;
-  to: Segment;
-  changedAt: Date;
-  reason: SegmentChangeReason;
-};
 
 /** One segment move of one customer, as recorded (history, counts, event). */
 export type SegmentMove = { customer: CustomerDoc; from: Segment | null; to: Segment; reason: SegmentChangeReason };

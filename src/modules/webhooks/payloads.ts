@@ -2,11 +2,11 @@ import type { Types } from 'mongoose';
 import { toGlobalId } from '../../shared/ids.js';
 import { toMoney, type Money } from '../../shared/money.js';
 import type { AlertDoc, TaskDoc } from '../automation/model.js';
-import type { CampaignProgressPayload } from '../campaigns/service.js';
+import type { CampaignProgressPayload } from '../campaigns/events.js';
 import { Customer, type CustomerDoc } from '../customers/model.js';
 import type { EventDoc } from '../../events/model.js';
-import type { InteractionRecordedPayload } from '../interactions/service.js';
-import type { SegmentChangedPayload } from '../segments/service.js';
+import type { InteractionRecordedPayload } from '../interactions/events.js';
+import type { SegmentChangedPayload } from '../segments/events.js';
 import type { WebhookEventType } from './model.js';
 
 /*

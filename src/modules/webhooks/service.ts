@@ -11,7 +11,7 @@ import { isDuplicateKeyError } from '../../db/errors.js';
 import { claimDue } from '../../db/due-work.js';
 import { createTtlCache } from '../../shared/ttl-cache.js';
 import { newestFirstPage, type Page } from '../../db/pagination.js';
-import type { Clock } from '../../shared/clock.js';
+import { DAY_MS, type Clock } from '../../shared/clock.js';
 import { objectIdOrNull } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import type { FieldProblem } from '../../shared/problems.js';
@@ -26,7 +26,6 @@ import {
 } from './model.js';
 import { eventData, webhookBody } from './payloads.js';
 
-const DAY_MS = 86_400_000;
 const MAX_BACKOFF_MS = 6 * 3_600_000;
 const DUE_PER_TICK = 20;
 

@@ -1,3 +1,5 @@
+import { DAY_MS } from './clock.js';
+
 /**
  * The segment rules, as pure functions of a customer's stored aggregates, the policy and the
  * time: the one place that decides segments.
@@ -27,8 +29,6 @@ export type SegmentInputs = {
   lastInteractionAt?: Date | null;
   joinedAt: Date;
 };
-
-const DAY_MS = 86_400_000;
 
 /** Whole days elapsed since the last interaction, or since joining when there was none. */
 export function daysSinceActivity(c: Pick<SegmentInputs, 'lastInteractionAt' | 'joinedAt'>, now: Date): number {

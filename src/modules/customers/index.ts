@@ -14,3 +14,4 @@ export const customersModule = {
   indexedModels: [Customer],
   resolvers,
 } satisfies DomainModule;
+export * from './records.js';

@@ -43,7 +43,8 @@ module.exports = {
   options: {
     doNotFollow: { path: 'node_modules' },
     exclude: { path: '^src/generated/' },
-    tsPreCompilationDeps: true,
+    // Type-only imports vanish at compile time: the graph holds only what runs.
+    tsPreCompilationDeps: false,
     tsConfig: { fileName: 'tsconfig.json' },
     enhancedResolveOptions: { extensions: ['.ts', '.js'] },
   },

@@ -7,6 +7,8 @@ import { connectDatabase, disconnectDatabase } from './db/connection.js';
 import { startEmbeddedDbIfNeeded } from './db/embedded.js';
 import { EngineBuildError } from './db/ferretdb/build.js';
 import { EngineStartError } from './db/ferretdb/engine.js';
+import type { EngineGaveUpError } from './db/ferretdb/supervisor.js';
+import { isDatabaseAvailable, watchDatabaseConnection } from './db/health.js';
 import { startServer } from './app/server.js';
 import { systemClock } from './shared/clock.js';
 import { createLogger } from './shared/logger.js';
@@ -15,7 +17,10 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
 
-  const database = await startEmbeddedDbIfNeeded(config, logger);
+  // Set once the server runs: what to do when the embedded engine cannot be kept running.
+  const onEngineGaveUp: { stop?: (err: EngineGaveUpError) => void } = {};
+  const database = await startEmbeddedDbIfNeeded(config, logger, (err) => onEngineGaveUp.stop?.(err));
+  watchDatabaseConnection(logger);
   try {
     await connectDatabase({
       uri: database.uri,
@@ -37,23 +42,33 @@ async function main(): Promise<void> {
   process.stdout.write(`Pulse CRM API ready at ${server.url}\n`);
 
   let isShuttingDown = false;
-  const shutdown = async (signal: NodeJS.Signals) => {
+  const shutdown = async (reason: NodeJS.Signals | EngineGaveUpError) => {
     if (isShuttingDown) return;
     isShuttingDown = true;
-    logger.info({ signal }, 'shutting down');
+    const exitCode = typeof reason === 'string' ? 0 : 1;
+    if (typeof reason === 'string') logger.info({ signal: reason }, 'shutting down');
+    else {
+      logger.fatal({ err: reason }, 'the embedded database cannot be kept running; shutting down');
+      process.stderr.write(`Pulse CRM stopped: ${reason.message}\n`);
+    }
     const watchdog = setTimeout(() => {
       logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out; exiting');
       process.exit(1);
     }, config.shutdownTimeoutMs);
     watchdog.unref();
+    // During an outage nothing waits on calls that cannot complete: closing the connection
+    // first fails them at once (none of them was acknowledged to a client).
+    const isOutage = !isDatabaseAvailable();
+    if (isOutage) await disconnectDatabase();
     await server.stop();
     logger.info('server stopped');
-    await disconnectDatabase();
+    if (!isOutage) await disconnectDatabase();
     logger.info('database disconnected');
     await database.engine?.stop();
     logger.info('stopped');
-    process.exit(0);
+    process.exit(exitCode);
   };
+  onEngineGaveUp.stop = (err) => void shutdown(err);
   process.on('SIGTERM', (s) => void shutdown(s));
   process.on('SIGINT', (s) => void shutdown(s));
 }

@@ -4,7 +4,7 @@
  * `rebuildAnalytics` recomputes the daily buckets and the cohorts. Every expected value below is
  * computed by hand from the data set.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { Types } from 'mongoose';
 import { Customer } from '../src/modules/customers/model.js';
 import { Interaction, type InteractionType } from '../src/modules/interactions/model.js';
@@ -15,7 +15,7 @@ import { toGlobalId } from '../src/shared/ids.js';
 import { createLogger } from '../src/shared/logger.js';
 import { recordPurchase } from './helpers/crm.js';
 import { eventually } from './helpers/process.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTestServer } from './helpers/server.js';
 
 const DASHBOARD = `query($from: DateTime!, $to: DateTime!, $g: Granularity, $f: DashboardFilter) {
   dashboard(from: $from, to: $to, granularity: $g, filter: $f) {
@@ -109,7 +109,7 @@ async function insertHistory(): Promise<void> {
 
 describe('analytics rebuild', () => {
   const clock = new ManualClock(new Date('2026-05-20T12:00:00.000Z'));
-  let t: TestServer;
+  const t = useTestServer({ clock, env: { AUTOMATION_POLL_MS: '30', AUTOMATION_LEASE_MS: '300' } });
   let benId: string;
   const range = { from: '2026-03-01T00:00:00.000Z', to: '2026-05-20T23:59:59.000Z', g: 'MONTH' };
 
@@ -167,12 +167,8 @@ describe('analytics rebuild', () => {
   ];
 
   beforeAll(async () => {
-    t = await startTestServer({ clock, env: { AUTOMATION_POLL_MS: '30', AUTOMATION_LEASE_MS: '300' } });
     await insertHistory();
     benId = (await Customer.findOne({ name: 'Ben' }).lean())!._id.toHexString();
-  });
-  afterAll(async () => {
-    await t.stop();
   });
 
   it('history stored without events is not on the dashboard until a rebuild', async () => {

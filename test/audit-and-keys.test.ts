@@ -1,9 +1,9 @@
 /** The audit log of mutations, API keys for integrations, and access rules over WebSocket. */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { SignJWT } from 'jose';
 import { createCustomer } from './helpers/crm.js';
 import { eventually } from './helpers/process.js';
-import { startTestServer, takeSubscription, TEST_AUTH_ENV, type TestServer } from './helpers/server.js';
+import { takeSubscription, TEST_AUTH_ENV, useTestServer } from './helpers/server.js';
 
 type Audit = {
   auditLog: {
@@ -25,13 +25,7 @@ const AUDIT =
   '{ auditLog(first: 10) { edges { node { actorRole fields targetIds input outcome codes transport changes { field before after } } } } }';
 
 describe('audit log, API keys and WebSocket access', () => {
-  let t: TestServer;
-  beforeAll(async () => {
-    t = await startTestServer();
-  });
-  afterAll(async () => {
-    await t.stop();
-  });
+  const t = useTestServer();
 
   const latestAudit = async () => (await t.graphql<Audit>(AUDIT)).body.data!.auditLog.edges.map((e) => e.node);
 
@@ -153,14 +147,17 @@ describe('audit log, API keys and WebSocket access', () => {
     const client = t.wsClient({ connectionParams: { authorization: `Bearer ${shortLived}` } });
     const received: Array<{ data?: unknown; errors?: ReadonlyArray<{ extensions?: Record<string, unknown> }> }> = [];
     let isComplete = false;
+    const isSubscribed = t.subscriptionsStarted();
     client.subscribe(
       { query: 'subscription { segmentChanged { customer { name } } }' },
       { next: (r) => void received.push(r), error: () => (isComplete = true), complete: () => (isComplete = true) },
     );
-    for (let n = 0; received.length === 0 && n < 20; n++) {
-      await createCustomer(t, { name: `Before Expiry ${n}` });
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await isSubscribed;
+    await createCustomer(t, { name: 'Before Expiry' });
+    await eventually(
+      async () => JSON.stringify(received),
+      (text) => text.includes('Before Expiry'),
+    );
     expect(received[0]?.data).toBeDefined();
     await eventually(
       async () => Date.now(),

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import mongoose from 'mongoose';
 import { Job, Rule, Task } from '../src/modules/automation/model.js';
 import { Consumer } from '../src/events/consumer.js';
-import { eventually, spawnEntryPoint, type ApiProcess } from './helpers/process.js';
+import { eventually, spawnEntryPoint, withDeadline, type ApiProcess } from './helpers/process.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 const CUSTOMERS = 240;
@@ -15,10 +15,24 @@ const CUSTOMERS = 240;
 describe('automation across a SIGKILL and two instances', () => {
   let t: TestServer;
   const workers: ApiProcess[] = [];
+  let ruleId: mongoose.Types.ObjectId;
+  /** The rule consumer, read through this server: its stored position is the instances' progress. */
+  const ruleConsumer = () => t.server.domain.consumers.find((c) => c.name === 'automation-rules')!;
 
   beforeAll(async () => {
     // The in-process server serves the API only; the spawned instances do the background work.
     t = await startTestServer({ env: { BACKGROUND_WORKERS: 'false' } });
+    // The rule exists before the instances start, so none works from a rules cache without it.
+    const created = await t.graphql<{ createAutomationRule: { rule: { id: string } } }>(
+      `mutation { createAutomationRule(input: {
+         name: "Call every new customer",
+         trigger: { type: CUSTOMER_CREATED },
+         actions: [{ type: CREATE_TASK, department: SUPPORT, title: "Call the new customer" }]
+       }) { rule { id } userErrors { message } } }`,
+    );
+    ruleId = new mongoose.Types.ObjectId(
+      Buffer.from(created.body.data!.createAutomationRule.rule.id, 'base64url').toString().split(':')[1],
+    );
     for (let i = 0; i < 2; i++)
       workers.push(
         spawnEntryPoint('src/main.ts', {
@@ -29,6 +43,8 @@ describe('automation across a SIGKILL and two instances', () => {
         }),
       );
     for (const w of workers) await w.waitForLine(/ready at/);
+    // An instance took the rule consumer's place at the end of the log: no customer below is before it.
+    await withDeadline(ruleConsumer().whenCaughtUp(), 30_000, 'an instance starting the rule consumer');
   }, 120_000);
 
   afterAll(async () => {
@@ -38,19 +54,6 @@ describe('automation across a SIGKILL and two instances', () => {
   });
 
   it('runs each rule once per event, whoever consumes and whatever dies', async () => {
-    const created = await t.graphql<{ createAutomationRule: { rule: { id: string } } }>(
-      `mutation { createAutomationRule(input: {
-         name: "Call every new customer",
-         trigger: { type: CUSTOMER_CREATED },
-         actions: [{ type: CREATE_TASK, department: SUPPORT, title: "Call the new customer" }]
-       }) { rule { id } userErrors { message } } }`,
-    );
-    const ruleId = new mongoose.Types.ObjectId(
-      Buffer.from(created.body.data!.createAutomationRule.rule.id, 'base64url').toString().split(':')[1],
-    );
-    // The rules cache of each instance refreshes within a second.
-    await new Promise((r) => setTimeout(r, 1_200));
-
     const createSome = async (from: number, to: number) => {
       for (let i = from; i < to; i++) {
         const res = await t.graphql(
@@ -82,12 +85,14 @@ describe('automation across a SIGKILL and two instances', () => {
       (n) => n >= CUSTOMERS,
       60_000,
     );
+    // Nothing more can arrive: the rule consumer has handled every event of the log (whichever
+    // instance holds it; the position is stored) and no step of the rule is left to run.
+    await withDeadline(ruleConsumer().whenCaughtUp(), 30_000, 'the rule consumer reaching the end of the log');
     await eventually(
       () => Job.countDocuments({ ruleId }),
       (n) => n === 0,
       30_000,
     );
-    await new Promise((r) => setTimeout(r, 500)); // nothing more arrives
     const tasks = await Task.find({ ruleId }).select({ customerId: 1 }).lean();
     expect(tasks).toHaveLength(CUSTOMERS);
     expect(new Set(tasks.map((x) => String(x.customerId))).size).toBe(CUSTOMERS);

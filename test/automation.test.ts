@@ -11,7 +11,7 @@ import { Webhook } from 'standardwebhooks';
 import { ManualClock } from '../src/shared/clock.js';
 import { createCustomer, DAY_MS, recordInteraction, recordPurchase, sweep } from './helpers/crm.js';
 import { eventually } from './helpers/process.js';
-import { startTestServer, takeSubscription, type TestServer } from './helpers/server.js';
+import { takeSubscription, useTestServer } from './helpers/server.js';
 
 type UserError = { field: string[] | null; message: string; code: string };
 type Rule = { id: string; name: string; journey: string | null; enabled: boolean; stats: Record<string, number> };
@@ -19,25 +19,18 @@ const RULE_FIELDS = 'id name journey enabled stats { matched executed skipped fa
 
 describe('automation', () => {
   const clock = new ManualClock(new Date('2026-03-02T09:00:00.000Z'));
-  let t: TestServer;
-
-  beforeAll(async () => {
-    t = await startTestServer({
-      clock,
-      env: {
-        AUTOMATION_DEFAULT_JOURNEYS: 'true',
-        AUTOMATION_POLL_MS: '30',
-        AUTOMATION_LEASE_MS: '1000',
-        AUTOMATION_RETRY_BASE_MS: '1000',
-        COMPLAINT_ANOMALY_MIN: '4',
-        AUTOMATION_INACTIVITY_INTERVAL_MS: '100',
-        WEBHOOK_RETRY_BASE_MS: '1000',
-        WEBHOOK_RETRY_FOR_MS: '60000',
-      },
-    });
-  });
-  afterAll(async () => {
-    await t.stop();
+  const t = useTestServer({
+    clock,
+    env: {
+      AUTOMATION_DEFAULT_JOURNEYS: 'true',
+      AUTOMATION_POLL_MS: '30',
+      AUTOMATION_LEASE_MS: '1000',
+      AUTOMATION_RETRY_BASE_MS: '1000',
+      COMPLAINT_ANOMALY_MIN: '4',
+      AUTOMATION_INACTIVITY_INTERVAL_MS: '100',
+      WEBHOOK_RETRY_BASE_MS: '1000',
+      WEBHOOK_RETRY_FOR_MS: '60000',
+    },
   });
 
   const as = async (role: 'SALES' | 'MARKETING' | 'SUPPORT' | 'ANALYST', query: string, variables = {}) =>
@@ -49,8 +42,8 @@ describe('automation', () => {
     return res.body.data!.automationRules;
   }
   const journey = async (name: string) => (await rules()).find((r) => r.journey === name)!;
-  /** The inactivity scan runs every 100 ms on this server: let a few runs happen. */
-  const sweepInactivity = () => new Promise((r) => setTimeout(r, 350));
+  /** One run of the inactivity scan, done when it returns (the server also runs it every 100 ms). */
+  const sweepInactivity = () => t.runJob('automation-inactivity');
 
   async function createRule(input: Record<string, unknown>): Promise<{ rule: Rule | null; userErrors: UserError[] }> {
     const res = await t.graphql<{ createAutomationRule: { rule: Rule | null; userErrors: UserError[] } }>(
@@ -112,7 +105,7 @@ describe('automation', () => {
       await recordPurchase(t, { customerId: buyer.id, amount: '30000' });
 
       clock.advance(7 * DAY_MS - 60_000); // not yet
-      await new Promise((r) => setTimeout(r, 200));
+      await t.settle(); // every step due now has run
       expect(await messagesTo(quiet.id)).toHaveLength(1);
       clock.advance(120_000);
       await eventually(
@@ -157,19 +150,20 @@ describe('automation', () => {
     it('complaint escalation: a second complaint within 7 days makes a SUPPORT task and an alert, live', async () => {
       const c = await createCustomer(t, { name: 'Unhappy Customer' });
       const support = t.wsClient({ connectionParams: { authorization: `Bearer ${await t.tokenFor('SUPPORT')}` } });
+      const isSubscribed = t.subscriptionsStarted();
       const live = takeSubscription<{ alertRaised: { title: string; kind: string } }>(
         support,
         'subscription { alertRaised(departments: [SUPPORT]) { title kind severity customer { name } } }',
         1,
       );
-      await new Promise((r) => setTimeout(r, 200));
+      await isSubscribed;
       await recordInteraction(t, {
         customerId: c.id,
         type: 'COMPLAINT',
         channel: 'PHONE',
         description: 'late delivery',
       });
-      await new Promise((r) => setTimeout(r, 300));
+      await t.settle(); // the complaint went through the rules and their steps
       expect((await tasks('SUPPORT')).filter((x) => x.customer?.id === c.id)).toEqual([]);
       clock.advance(3 * DAY_MS);
       await recordInteraction(t, { customerId: c.id, type: 'COMPLAINT', channel: 'WEB', description: 'broken item' });
@@ -285,7 +279,7 @@ describe('automation', () => {
         async () => (await rules()).find((r) => r.id === rule!.id)!.stats,
         (s) => (s.executed ?? 0) >= 1 && (s.loopsStopped ?? 0) >= 1,
       );
-      await new Promise((r) => setTimeout(r, 300));
+      await t.settle(); // the echo's own events went through the rules too
       const stats = (await rules()).find((r) => r.id === rule!.id)!.stats;
       expect(stats).toMatchObject({ matched: 2, executed: 1, skipped: 1, loopsStopped: 1 });
       expect((await messagesTo(c.id)).filter((m) => m.startsWith('Echo for'))).toHaveLength(1);
@@ -328,7 +322,7 @@ describe('automation', () => {
       async () => (await alerts()).filter((a) => a.kind === 'ANOMALY').length,
       (n) => n === before + 1,
     );
-    await new Promise((r) => setTimeout(r, 300));
+    await t.settle(); // every complaint was counted
     expect((await alerts()).filter((a) => a.kind === 'ANOMALY')).toHaveLength(before + 1);
   });
 
@@ -361,14 +355,14 @@ describe('automation', () => {
         (n) => n === 1,
       );
 
-      // The inactivity scan runs periodically; this server runs it when asked through the clock.
+      // The inactivity scan runs periodically; here it also runs when asked, on the test's clock.
       clock.advance(31 * DAY_MS);
       await sweepInactivity();
       await sweepInactivity(); // the same quiet spell: nothing new
-      await eventually(
-        () => tasks('SALES'),
-        (list) => list.filter((x) => x.customer?.id === c.id && x.title === 'Quiet customer: reach out').length === 1,
-      );
+      await t.settle();
+      expect(
+        (await tasks('SALES')).filter((x) => x.customer?.id === c.id && x.title === 'Quiet customer: reach out'),
+      ).toHaveLength(1);
       expect((await rules()).find((r) => r.id === quiet!.id)!.stats.matched).toBe(1);
       for (const r of [big, quiet])
         await t.graphql('mutation($id: ID!) { deleteAutomationRule(id: $id) { deletedId } }', { id: r!.id });
@@ -575,7 +569,7 @@ describe('automation', () => {
           (d) => d.length === 1,
         );
         clock.advance(20_000);
-        await new Promise((r) => setTimeout(r, 120));
+        await t.runJob('webhook-deliveries'); // the retry that became due
       }
       const endpoint = await eventually(
         async () =>

@@ -2,24 +2,20 @@
  * Message templates do not grow memory: checking a template (and refusing it) caches nothing,
  * and the templates kept for rendering are bounded, however many distinct messages come.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import Mustache from 'mustache';
 import { PARSED_TEMPLATES_MAX, parsedTemplateCount } from '../src/modules/campaigns/template.js';
 import { campaignMutation, createCampaign, settled } from './helpers/campaigns.js';
 import { createCustomer } from './helpers/crm.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTestServer } from './helpers/server.js';
 
 /** Whether Mustache holds this template parsed (its cache key: the template and the default tags). */
 const isCached = (template: string) => Mustache.templateCache?.get(`${template}:{{:}}`) !== undefined;
 
 describe('campaign message templates', () => {
-  let t: TestServer;
+  const t = useTestServer({ env: { CAMPAIGN_POLL_MS: '50' } });
   beforeAll(async () => {
-    t = await startTestServer({ env: { CAMPAIGN_POLL_MS: '50' } });
     await createCustomer(t, { name: 'Template Reader' });
-  });
-  afterAll(async () => {
-    await t.stop();
   });
 
   it('refused and saved templates are checked without being cached', async () => {

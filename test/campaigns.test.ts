@@ -23,7 +23,7 @@ import {
 } from './helpers/campaigns.js';
 import { createCustomer, DAY_MS, recordPurchase, type CustomerView } from './helpers/crm.js';
 import { eventually } from './helpers/process.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTestServer } from './helpers/server.js';
 
 const SECRET_BYTES = Buffer.from('pulse-crm-test-webhook-secret-32b');
 const WEBHOOK_SECRET = `whsec_${SECRET_BYTES.toString('base64')}`;
@@ -71,24 +71,22 @@ describe('campaigns', () => {
   const provider = startProvider((name, n) =>
     name.startsWith('Flaky') && n <= 2 ? 503 : name.startsWith('Gone') ? 410 : 200,
   );
-  let t: TestServer;
+  const t = useTestServer(async () => ({
+    clock,
+    env: {
+      CAMPAIGN_POLL_MS: '50',
+      CAMPAIGN_BATCH_SIZE: '2',
+      CAMPAIGN_WEBHOOK_URL: await provider.listen(),
+      CAMPAIGN_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      CAMPAIGN_WEBHOOK_RETRY_BASE_MS: '5',
+      CAMPAIGN_WEBHOOK_MAX_ATTEMPTS: '4',
+    },
+  }));
   const vip: CustomerView[] = [];
   const loyal: CustomerView[] = [];
   const others: CustomerView[] = [];
 
-  let env: Record<string, string> = {};
-
   beforeAll(async () => {
-    const url = await provider.listen();
-    env = {
-      CAMPAIGN_POLL_MS: '50',
-      CAMPAIGN_BATCH_SIZE: '2',
-      CAMPAIGN_WEBHOOK_URL: url,
-      CAMPAIGN_WEBHOOK_SECRET: WEBHOOK_SECRET,
-      CAMPAIGN_WEBHOOK_RETRY_BASE_MS: '5',
-      CAMPAIGN_WEBHOOK_MAX_ATTEMPTS: '4',
-    };
-    t = await startTestServer({ clock, env });
     for (const name of ['Kim <b>"VIP"</b> & Co', 'Lee VIP']) {
       const c = await createCustomer(t, { name });
       await recordPurchase(t, { customerId: c.id, amount: '1000000', externalId: `vip-${name}` });
@@ -102,7 +100,6 @@ describe('campaigns', () => {
     for (const name of ['Kang New', 'Yoon New']) others.push(await createCustomer(t, { name }));
   }, 60_000);
   afterAll(async () => {
-    await t.stop();
     await provider.close();
   });
 
@@ -167,6 +164,7 @@ describe('campaigns', () => {
       });
       // Subscribe before sending: progress events, then the final COMPLETED with the final stats.
       const client = t.wsClient();
+      const isSubscribed = t.subscriptionsStarted();
       const events: typeof progress = [];
       const done = new Promise<void>((resolve, reject) => {
         const stop = client.subscribe<{ campaignProgress: (typeof progress)[number] }>(
@@ -187,7 +185,7 @@ describe('campaigns', () => {
           },
         );
       });
-      await new Promise((r) => setTimeout(r, 200)); // the subscription is registered
+      await isSubscribed;
       const executed = await campaignMutation(t, 'executeCampaign', { id: campaign.id });
       expect(executed.userErrors).toEqual([]);
       expect(executed.campaign?.status).toBe('RUNNING');
@@ -384,7 +382,7 @@ describe('campaigns', () => {
       });
       const executed = await campaignMutation(t, 'executeCampaign', { id: campaign.id });
       expect(executed.campaign).toMatchObject({ status: 'SCHEDULED', scheduledAt: at.toISOString() });
-      await new Promise((r) => setTimeout(r, 300)); // several polls: still waiting
+      await t.server.domain.campaignRunner.runNow(); // the runner looked for due campaigns: none
       expect((await getCampaign(t, campaign.id)).status).toBe('SCHEDULED');
       clock.advance(3_600_000);
       const done = await settled(t, campaign.id);
@@ -403,7 +401,7 @@ describe('campaigns', () => {
       await campaignMutation(t, 'executeCampaign', { id: campaign.id });
       expect((await campaignMutation(t, 'cancelCampaign', { id: campaign.id })).campaign?.status).toBe('CANCELLED');
       clock.advance(120_000);
-      await new Promise((r) => setTimeout(r, 300));
+      await t.server.domain.campaignRunner.runNow(); // past its time: the runner leaves it alone
       expect(await getCampaign(t, campaign.id)).toMatchObject({ status: 'CANCELLED', startedAt: null });
     });
   });
@@ -507,8 +505,7 @@ describe('campaigns', () => {
     });
     const before = (await getCampaign(t, campaign.id)).stats;
 
-    await t.stop({ keepData: true });
-    t = await startTestServer({ clock, env, keepData: true });
+    await t.restart();
     const after = (await getCampaign(t, campaign.id)).stats;
     expect(after.replied).toBe(before.replied + 1);
     expect(after.conversions).toBe(before.conversions + 1);

@@ -2,9 +2,9 @@
  * Cursors are opaque: no role can read a sort value (a purchase total, say) or an id out of one,
  * and a changed cursor, or one of another list, is refused.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { createCustomer, recordPurchase } from './helpers/crm.js';
-import { startTestServer, takeSubscription, type TestServer } from './helpers/server.js';
+import { takeSubscription, useTestServer } from './helpers/server.js';
 
 type Page = {
   customers: { edges: Array<{ cursor: string; node: { id: string } }>; pageInfo: { endCursor: string | null } };
@@ -27,10 +27,9 @@ function tampered(cursor: string): string {
 }
 
 describe('cursors', () => {
-  let t: TestServer;
+  const t = useTestServer();
 
   beforeAll(async () => {
-    t = await startTestServer();
     for (const [name, amount] of [
       ['Spender Kim', '987654'],
       ['Spender Lee', '123457'],
@@ -39,9 +38,6 @@ describe('cursors', () => {
       const customer = await createCustomer(t, { name });
       await recordPurchase(t, { customerId: customer.id, amount });
     }
-  });
-  afterAll(async () => {
-    await t.stop();
   });
 
   it('carry neither the purchase total nor the id of the item they point at', async () => {
@@ -85,14 +81,10 @@ describe('cursors', () => {
   it('seals event cursors too, and a subscription resumes from a sealed one', async () => {
     const SUBSCRIPTION = 'subscription($after: String) { segmentChanged(after: $after) { customer { name } cursor } }';
     type Event = { segmentChanged: { customer: { name: string }; cursor: string } };
+    const isSubscribed = t.subscriptionsStarted();
     const live = takeSubscription<Event>(t.wsClient(), SUBSCRIPTION, 1);
-    // The subscription starts after its handshake: create customers until it has one.
-    let isDone = false;
-    void live.finally(() => (isDone = true));
-    for (let n = 0; !isDone && n < 50; n++) {
-      await createCustomer(t, { name: `Event ${n}` });
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await isSubscribed; // it starts after its handshake: an event from now on reaches it
+    await createCustomer(t, { name: 'Event' });
     const [first] = await live;
     const cursor = first!.data!.segmentChanged.cursor;
     // A plain event cursor was base64url JSON of the sequence number: `[17]`.

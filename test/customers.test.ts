@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { createCustomer, CUSTOMER_FIELDS, getCustomer, recordPurchase, type CustomerView } from './helpers/crm.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTestServer } from './helpers/server.js';
 
 type Conn = {
   customers: {
@@ -11,13 +11,7 @@ type Conn = {
 };
 
 describe('customers', () => {
-  let t: TestServer;
-  beforeAll(async () => {
-    t = await startTestServer();
-  });
-  afterAll(async () => {
-    await t.stop();
-  });
+  const t = useTestServer();
 
   async function list(args: string, variables?: Record<string, unknown>) {
     const res = await t.graphql<Conn>(

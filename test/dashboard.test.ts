@@ -2,12 +2,12 @@
  * The dashboard's KPIs against a small data set whose values are computed by hand below.
  * Purchases are dated on three days; the daily buckets are kept by the analytics consumer.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { ManualClock } from '../src/shared/clock.js';
 import { createCustomer, DAY_MS, recordInteraction, recordPurchase } from './helpers/crm.js';
 import { campaignMutation, createCampaign, settled } from './helpers/campaigns.js';
 import { eventually } from './helpers/process.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTestServer } from './helpers/server.js';
 
 const DASHBOARD = `query($from: DateTime!, $to: DateTime!, $g: Granularity, $f: DashboardFilter) {
   dashboard(from: $from, to: $to, granularity: $g, filter: $f) {
@@ -45,7 +45,7 @@ type Dash = {
 
 describe('dashboard', () => {
   const clock = new ManualClock(new Date('2026-05-20T12:00:00.000Z'));
-  let t: TestServer;
+  const t = useTestServer({ clock, env: { AUTOMATION_POLL_MS: '30', CAMPAIGN_POLL_MS: '50' } });
   const range = { from: '2026-05-18T00:00:00.000Z', to: '2026-05-20T23:59:59.000Z' };
   const on = (day: number, hour = 10) => `2026-05-${day}T${String(hour).padStart(2, '0')}:00:00.000Z`;
 
@@ -56,9 +56,7 @@ describe('dashboard', () => {
   }
 
   beforeAll(async () => {
-    t = await startTestServer({ clock, env: { AUTOMATION_POLL_MS: '30', CAMPAIGN_POLL_MS: '50' } });
-    // The analytics consumer starts at the end of the log: give it a moment to take its lease.
-    await new Promise((r) => setTimeout(r, 300));
+    // The test server is up once the analytics consumer took its place: it counts all of these.
     const [a, b, c] = [
       await createCustomer(t, { name: 'Ana' }),
       await createCustomer(t, { name: 'Ben' }),
@@ -70,9 +68,6 @@ describe('dashboard', () => {
     await recordInteraction(t, { customerId: c!.id, type: 'COMPLAINT', channel: 'PHONE', occurredAt: on(19) });
     await recordInteraction(t, { customerId: b!.id, type: 'INQUIRY', channel: 'WEB', occurredAt: on(20, 9) });
     await recordPurchase(t, { customerId: c!.id, amount: '1000000', channel: 'STORE', occurredAt: on(20, 11) }); // → VIP
-  });
-  afterAll(async () => {
-    await t.stop();
   });
 
   it('adds up revenue, purchases, order value, interactions, complaints and new customers per day', async () => {

@@ -3,20 +3,14 @@
  * timeline's descriptions, campaign deliveries, the event log — while the anonymous aggregates
  * stay; the erased customer takes no new interactions, edits or campaigns.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { Event } from '../src/events/model.js';
 import { allDeliveries, campaignMutation, createCampaign, settled } from './helpers/campaigns.js';
 import { createCustomer, recordInteraction, recordPurchase } from './helpers/crm.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTestServer } from './helpers/server.js';
 
 describe('deleteCustomer', () => {
-  let t: TestServer;
-  beforeAll(async () => {
-    t = await startTestServer({ env: { CAMPAIGN_POLL_MS: '50' } });
-  });
-  afterAll(async () => {
-    await t.stop();
-  });
+  const t = useTestServer({ env: { CAMPAIGN_POLL_MS: '50' } });
 
   const DELETE = 'mutation($id: ID!) { deleteCustomer(id: $id) { deletedId userErrors { field code } } }';
 

@@ -5,10 +5,10 @@
  * (INTERNAL_SERVER_ERROR) error, the process stays up, hostile strings are stored as text,
  * and nothing changes but what the server accepted.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import mongoose from 'mongoose';
 import { createCustomer } from './helpers/crm.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTestServer } from './helpers/server.js';
 import { seededRandom } from '../src/shared/prng.js';
 
 const TOTAL = 5_000;
@@ -57,14 +57,10 @@ const AMOUNTS = [
 ];
 
 describe('fuzzing the API', () => {
-  let t: TestServer;
+  const t = useTestServer();
   let customerId: string;
   beforeAll(async () => {
-    t = await startTestServer();
     customerId = (await createCustomer(t, { name: 'Fuzz Target' })).id;
-  });
-  afterAll(async () => {
-    await t.stop();
   });
 
   it(`survives ${TOTAL.toLocaleString('en')} hostile requests with structured errors only`, async () => {

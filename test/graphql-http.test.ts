@@ -2,15 +2,14 @@
  * GraphQL over HTTP conformance: the graphql-http package's server audits against the running
  * server. Every MUST passes; the SHOULDs that fail are listed in the README with the reason.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { serverAudits } from 'graphql-http';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTestServer } from './helpers/server.js';
 
 describe('GraphQL over HTTP audits', () => {
-  let t: TestServer;
+  const t = useTestServer();
   let results: Array<{ id: string; name: string; status: 'ok' | 'notice' | 'warn' | 'error'; reason?: string }>;
   beforeAll(async () => {
-    t = await startTestServer();
     const audits = serverAudits({ url: t.url, fetchFn: fetch });
     results = [];
     for (const audit of audits) {
@@ -22,9 +21,6 @@ describe('GraphQL over HTTP audits', () => {
         ...('reason' in r ? { reason: String(r.reason) } : {}),
       });
     }
-  });
-  afterAll(async () => {
-    await t.stop();
   });
 
   it('passes every MUST audit', () => {

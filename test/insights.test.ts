@@ -1,19 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { ManualClock } from '../src/shared/clock.js';
 import { createCustomer, daysBefore, recordInteraction, recordPurchase } from './helpers/crm.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTestServer } from './helpers/server.js';
 
 const INSIGHTS = `totalPurchases { amount } purchaseCount averagePurchase { amount } interactionCount daysSinceLastInteraction segment lifetimeValue { amount currency } churnRisk`;
 
 describe('customer insights', () => {
   const clock = new ManualClock(new Date('2026-09-01T12:00:00.000Z'));
-  let t: TestServer;
-  beforeAll(async () => {
-    t = await startTestServer({ clock });
-  });
-  afterAll(async () => {
-    await t.stop();
-  });
+  const t = useTestServer({ clock });
 
   it('computes value, recency and churn risk as the schema describes', async () => {
     const c = await createCustomer(t, { name: 'Insightful', joinedAt: daysBefore(clock.now(), 365) });

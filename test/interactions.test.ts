@@ -1,16 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import mongoose from 'mongoose';
 import { createCustomer, getCustomer, recordInteraction, recordPurchase, type RecordPayload } from './helpers/crm.js';
-import { startTestServer, type GraphQLResponse, type TestServer } from './helpers/server.js';
+import { useTestServer, type GraphQLResponse } from './helpers/server.js';
 
 describe('interactions', () => {
-  let t: TestServer;
-  beforeAll(async () => {
-    t = await startTestServer();
-  });
-  afterAll(async () => {
-    await t.stop();
-  });
+  const t = useTestServer();
 
   it('counts a purchase once and exactly, in minor units', async () => {
     const c = await createCustomer(t, { name: 'Exact Buyer' });
@@ -297,8 +291,7 @@ describe('interactions', () => {
     });
     expect((await getCustomer(t, c.id)).purchaseCount).toBe(1);
 
-    await t.stop({ keepData: true });
-    t = await startTestServer({ keepData: true });
+    await t.restart();
     const repaired = await getCustomer(t, c.id);
     expect(repaired).toMatchObject({ purchaseCount: 2, totalPurchases: { amount: '1000000' }, segment: 'VIP' });
     // The client retries the request it never got an answer for: nothing changes.

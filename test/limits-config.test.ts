@@ -1,16 +1,12 @@
 /** Limits that depend on configuration: the rate limit and subscriptions per socket. */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { useTestServer } from './helpers/server.js';
 
 describe('configured limits', () => {
-  let t: TestServer;
+  const t = useTestServer({ env: { RATE_LIMIT_PER_MINUTE: '5', WS_MAX_SUBSCRIPTIONS_PER_SOCKET: '2' } });
   beforeAll(async () => {
-    t = await startTestServer({ env: { RATE_LIMIT_PER_MINUTE: '5', WS_MAX_SUBSCRIPTIONS_PER_SOCKET: '2' } });
     // Signed in before any budget is spent (sign-ins are anonymous requests from this address).
     for (const role of ['MARKETING', 'SALES', 'ANALYST'] as const) await t.tokenFor(role);
-  });
-  afterAll(async () => {
-    await t.stop();
   });
 
   it('answers 429 with Retry-After and RATE_LIMITED past the rate limit, per signed-in identity', async () => {

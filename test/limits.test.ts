@@ -1,15 +1,9 @@
 /** Operations that are too deep, too wide or too costly are refused before they run. */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { takeSubscription, startTestServer, type TestServer } from './helpers/server.js';
+import { describe, expect, it } from '@jest/globals';
+import { takeSubscription, useTestServer } from './helpers/server.js';
 
 describe('operation limits', () => {
-  let t: TestServer;
-  beforeAll(async () => {
-    t = await startTestServer();
-  });
-  afterAll(async () => {
-    await t.stop();
-  });
+  const t = useTestServer();
 
   it('refuses a query deeper than 10 levels with QUERY_TOO_COMPLEX', async () => {
     const res = await t.graphql(

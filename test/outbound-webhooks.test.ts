@@ -14,7 +14,7 @@ import { createOutboundHttp, forbiddenAddressKind } from '../src/shared/outbound
 import { allDeliveries, campaignMutation, createCampaign, settled } from './helpers/campaigns.js';
 import { createCustomer } from './helpers/crm.js';
 import { eventually } from './helpers/process.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { startTestServer, useTestServer, type TestServer } from './helpers/server.js';
 
 type UserError = { field: string[] | null; message: string; code: string };
 type Delivery = { status: string; attempts: number; responseCode: number | null; lastError: string | null };
@@ -243,23 +243,22 @@ describe('outbound webhooks', () => {
   });
 
   describe('in production, with the receiver in WEBHOOK_ALLOWED_HOSTS', () => {
-    let t: TestServer;
-    beforeAll(async () => {
-      t = await startTestServer({
-        env: {
-          NODE_ENV: 'production',
-          WEBHOOK_ALLOWED_HOSTS: 'hooks.internal, 127.0.0.1',
-          AUTOMATION_POLL_MS: '30',
-          CAMPAIGN_POLL_MS: '50',
-          WEBHOOK_RETRY_BASE_MS: '60000',
-          CAMPAIGN_WEBHOOK_URL: receiver.url('/redirect'),
-          CAMPAIGN_WEBHOOK_SECRET: PROVIDER_SECRET,
-          CAMPAIGN_WEBHOOK_RETRY_BASE_MS: '5',
-        },
-      });
+    // The receiver's URL is known once it listens (the outer beforeAll).
+    const t = useTestServer(() => ({
+      env: {
+        NODE_ENV: 'production',
+        WEBHOOK_ALLOWED_HOSTS: 'hooks.internal, 127.0.0.1',
+        AUTOMATION_POLL_MS: '30',
+        CAMPAIGN_POLL_MS: '50',
+        WEBHOOK_RETRY_BASE_MS: '60000',
+        CAMPAIGN_WEBHOOK_URL: receiver.url('/redirect'),
+        CAMPAIGN_WEBHOOK_SECRET: PROVIDER_SECRET,
+        CAMPAIGN_WEBHOOK_RETRY_BASE_MS: '5',
+      },
+    }));
+    beforeAll(() => {
       receiver.requests.length = 0;
     });
-    afterAll(() => t.stop());
 
     it('delivers to an allowed host, though it is a loopback address', async () => {
       const { endpoint, userErrors } = await createEndpoint(t, receiver.url('/hook'));
@@ -315,12 +314,10 @@ describe('outbound webhooks', () => {
   });
 
   describe('in development', () => {
-    let t: TestServer;
-    beforeAll(async () => {
-      t = await startTestServer({ env: { NODE_ENV: 'development', AUTOMATION_POLL_MS: '30' } });
+    const t = useTestServer({ env: { NODE_ENV: 'development', AUTOMATION_POLL_MS: '30' } });
+    beforeAll(() => {
       receiver.requests.length = 0;
     });
-    afterAll(() => t.stop());
 
     it('delivers to a local receiver', async () => {
       const { endpoint, userErrors } = await createEndpoint(t, receiver.url('/hook'));

@@ -1,15 +1,9 @@
 /** In production the schema is not advertised: no introspection, no GraphiQL, no field hints. */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { describe, expect, it } from '@jest/globals';
+import { useTestServer } from './helpers/server.js';
 
 describe('production mode', () => {
-  let t: TestServer;
-  beforeAll(async () => {
-    t = await startTestServer({ env: { NODE_ENV: 'production' } });
-  });
-  afterAll(async () => {
-    await t.stop();
-  });
+  const t = useTestServer({ env: { NODE_ENV: 'production' } });
 
   it('refuses introspection', async () => {
     const res = await t.graphql('{ __schema { types { name } } }');

@@ -6,10 +6,10 @@
  * index in order for a sorted page), never by a scan of the collection. A new query shape on these
  * paths that no index serves fails here.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect } from '@jest/globals';
 import mongoose from 'mongoose';
 import { createCustomer, recordPurchase } from './helpers/crm.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTestServer } from './helpers/server.js';
 
 type Captured = { commandName: string; command: Record<string, unknown> };
 
@@ -49,13 +49,12 @@ const READS: Array<[string, string]> = [
 ];
 
 describe('query plans of the hot reads', () => {
-  let t: TestServer;
+  const t = useTestServer();
   let customerId: string;
   let after: string;
   let afterName: string;
 
   beforeAll(async () => {
-    t = await startTestServer();
     for (let i = 0; i < 30; i++) {
       const c = await createCustomer(t, {
         name: `Plan Customer ${i}`,
@@ -73,10 +72,6 @@ describe('query plans of the hot reads', () => {
       '{ customers(first: 5, orderBy: {field: NAME, direction: ASC}) { pageInfo { endCursor } } }',
     );
     afterName = byName.body.data!.customers.pageInfo.endCursor;
-  });
-
-  afterAll(async () => {
-    await t.stop();
   });
 
   it.each(READS)('%s is answered from indexes', async (_name, query) => {

@@ -84,12 +84,28 @@ describe('scale-out: three API processes on one database', () => {
     for (let i = 0; i < 3; i++)
       for (let k = 0; k < SUBSCRIBERS_PER_INSTANCE; k++) subscribers[i]!.push(subscribe(urls[i]!));
     const all = () => subscribers.flat();
-    // Live everywhere: probes until every subscriber has seen one.
-    for (let n = 0; all().some((s) => s.seen.length === 0); n++) {
-      if (n > 100) throw new Error('subscribers never became live');
-      await record(n % 3, `probe ${n}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // Live everywhere: each instance runs its subscriptions (it counts them once they started);
+    // then one probe reaches every subscriber.
+    await eventually(
+      () =>
+        Promise.all(
+          urls.map(async (url) => {
+            const status = await post<{ systemStatus: { activeSubscriptions: number } }>(
+              url,
+              '{ systemStatus { activeSubscriptions } }',
+            );
+            return status.systemStatus.activeSubscriptions;
+          }),
+        ),
+      (counts) => counts.every((n) => n === SUBSCRIBERS_PER_INSTANCE),
+      30_000,
+    );
+    await record(0, 'probe');
+    await eventually(
+      async () => all().filter((s) => s.seen.length === 0).length,
+      (waiting) => waiting === 0,
+      20_000,
+    );
     await eventually(
       async () => new Set(all().map((s) => s.seen.at(-1)!.cursor)).size,
       (n) => n === 1,

@@ -3,25 +3,21 @@
  * searches match names and codes only. Customers stored before contact keys were marked are
  * rewritten once at start.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import mongoose from 'mongoose';
 import { localIdOf } from '../src/shared/ids.js';
 import { createCustomer } from './helpers/crm.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTestServer } from './helpers/server.js';
 
 describe('search and masked contact details', () => {
-  let t: TestServer;
+  const t = useTestServer();
   let analyst: string;
   let customerId: string;
 
   beforeAll(async () => {
-    t = await startTestServer();
     analyst = await t.tokenFor('ANALYST');
     customerId = (await createCustomer(t, { name: 'Masked Mina', email: 'kmina@example.com', phone: '010-4444-5555' }))
       .id;
-  });
-  afterAll(async () => {
-    await t.stop();
   });
 
   const search = async (token: string, text: string) => {
@@ -59,8 +55,7 @@ describe('search and masked contact details', () => {
       );
     expect(await search(analyst, 'kmina')).toEqual([customerId]);
     await db.collection('migrations').deleteMany({});
-    await t.stop({ keepData: true });
-    t = await startTestServer({ keepData: true });
+    await t.restart();
     analyst = await t.tokenFor('ANALYST').catch(async () => analyst);
     expect(await search(analyst, 'kmina')).toEqual([]);
     expect(await search(t.adminToken, 'kmina')).toEqual([customerId]);

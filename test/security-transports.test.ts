@@ -4,10 +4,11 @@
  * sign-in brute force, budgets per identity, caps per socket, user and address, message sizes,
  * and what production shows of itself.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { withDeadline } from './helpers/process.js';
+import { startTestServer, useTestServer, type TestServer } from './helpers/server.js';
 
 type Closed = { code: number; reason: string };
 
@@ -60,13 +61,7 @@ async function login(t: TestServer, email: string, password: string, headers: Re
 }
 
 describe('rights that end while a WebSocket is open', () => {
-  let t: TestServer;
-  beforeAll(async () => {
-    t = await startTestServer();
-  });
-  afterAll(async () => {
-    await t.stop();
-  });
+  const t = useTestServer();
 
   it('a deactivated user can do nothing more on its socket, which closes with 4403', async () => {
     const id = await createUser(t, 'SALES', 'leaving@pulse.test', 'password of one leaving');
@@ -145,15 +140,11 @@ async function passwordChecks(t: TestServer): Promise<number> {
 }
 
 describe('sign-in brute force', () => {
-  let t: TestServer;
-  beforeAll(async () => {
-    t = await startTestServer({
-      env: { LOGIN_ATTEMPTS_PER_ADDRESS: '8', LOGIN_FAILURES_PER_ACCOUNT: '3', LOGIN_FAILURES_PER_ADDRESS: '100' },
-    });
-    await createUser(t, 'SALES', 'target@pulse.test', 'the right password');
+  const t = useTestServer({
+    env: { LOGIN_ATTEMPTS_PER_ADDRESS: '8', LOGIN_FAILURES_PER_ACCOUNT: '3', LOGIN_FAILURES_PER_ADDRESS: '100' },
   });
-  afterAll(async () => {
-    await t.stop();
+  beforeAll(async () => {
+    await createUser(t, 'SALES', 'target@pulse.test', 'the right password');
   });
 
   it('locks an account after its failures, even for the right password, whatever headers come', async () => {
@@ -194,42 +185,56 @@ describe('sign-in brute force', () => {
 });
 
 describe('WebSocket budgets and caps', () => {
-  let t: TestServer;
-  beforeAll(async () => {
-    t = await startTestServer({
-      env: {
-        WS_MAX_SUBSCRIPTIONS_PER_SOCKET: '5',
-        WS_MAX_SOCKETS_PER_USER: '2',
-      },
-    });
-  });
-  afterAll(async () => {
-    await t.stop();
+  const t = useTestServer({
+    env: {
+      WS_MAX_SUBSCRIPTIONS_PER_SOCKET: '5',
+      WS_MAX_SOCKETS_PER_USER: '2',
+    },
   });
 
-  /** A raw graphql-transport-ws socket, acknowledged. */
-  async function rawSocket(
-    token: string,
-  ): Promise<{ socket: WebSocket; messages: unknown[]; closed: Promise<number> }> {
+  /**
+   * A raw graphql-transport-ws socket, acknowledged. `received(isDone)` resolves once the
+   * messages received so far satisfy `isDone`, checked as each one arrives.
+   */
+  async function rawSocket(token: string): Promise<{
+    socket: WebSocket;
+    messages: unknown[];
+    received: (isDone: (messages: unknown[]) => boolean, what: string) => Promise<void>;
+    closed: Promise<number>;
+  }> {
     const socket = new WebSocket(t.wsUrl, 'graphql-transport-ws');
     const messages: unknown[] = [];
+    const watchers = new Set<() => void>();
     const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
     await new Promise((resolve, reject) => {
       socket.once('open', resolve);
       socket.once('error', reject);
     });
-    socket.on('message', (data) => messages.push(JSON.parse(String(data))));
-    socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
-    await new Promise<void>((resolve) => {
-      const check = () =>
-        messages.some((m) => (m as { type: string }).type === 'connection_ack') ? resolve() : setTimeout(check, 10);
-      check();
+    socket.on('message', (data) => {
+      messages.push(JSON.parse(String(data)));
+      for (const watcher of [...watchers]) watcher();
     });
-    return { socket, messages, closed };
+    const received = (isDone: (messages: unknown[]) => boolean, what: string) =>
+      withDeadline(
+        new Promise<void>((resolve) => {
+          const check = () => {
+            if (!isDone(messages)) return;
+            watchers.delete(check);
+            resolve();
+          };
+          watchers.add(check);
+          check();
+        }),
+        10_000,
+        what,
+      );
+    socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
+    await received((all) => all.some((m) => (m as { type: string }).type === 'connection_ack'), 'connection_ack');
+    return { socket, messages, received, closed };
   }
 
   it('counts a burst of subscribes as it arrives', async () => {
-    const { socket, messages, closed } = await rawSocket(t.adminToken);
+    const { socket, messages, received, closed } = await rawSocket(t.adminToken);
     for (let i = 0; i < 40; i++)
       socket.send(
         JSON.stringify({
@@ -239,8 +244,9 @@ describe('WebSocket budgets and caps', () => {
         }),
       );
     // Every subscribe is answered: a first result, or an error.
-    const answered = () => new Set(messages.map((m) => (m as { id?: string }).id).filter((id) => id !== undefined));
-    while (answered().size < 40) await new Promise((r) => setTimeout(r, 20));
+    const answered = (all: unknown[]) =>
+      new Set(all.map((m) => (m as { id?: string }).id).filter((id) => id !== undefined));
+    await received((all) => answered(all).size === 40, 'an answer to each of the 40 subscribes');
     const errors = messages.filter(
       (m) => (m as { type: string }).type === 'error' && JSON.stringify(m).includes('TOO_MANY_SUBSCRIPTIONS'),
     );
@@ -266,37 +272,25 @@ describe('WebSocket budgets and caps', () => {
 });
 
 describe('sockets per address', () => {
-  let t: TestServer;
-  beforeAll(async () => {
-    t = await startTestServer({ env: { WS_MAX_SOCKETS_PER_ADDRESS: '6' } });
-  });
-  afterAll(async () => {
-    await t.stop();
-  });
+  const t = useTestServer({ env: { WS_MAX_SOCKETS_PER_ADDRESS: '6' } });
 
   it('caps the sockets of one address, before they sign in', async () => {
     const sockets = Array.from({ length: 7 }, () => new WebSocket(t.wsUrl, 'graphql-transport-ws'));
-    const codes = await Promise.all(
-      sockets.map(
-        (s) =>
-          new Promise<number>((resolve) => {
-            s.once('close', (c) => resolve(c));
-            s.once('open', () => setTimeout(() => s.close(1000), 300));
-          }),
-      ),
-    );
-    expect(codes.filter((c) => c === 1013)).toHaveLength(1);
+    const codes = sockets.map((s) => new Promise<number>((resolve) => s.once('close', (c) => resolve(c))));
+    const opened = sockets.map((s) => new Promise<void>((resolve) => s.once('open', () => resolve())));
+    // All seven are open at once (the server counted each as it accepted it), then the refused
+    // one is closed: only then may the others go, which would make room again.
+    await Promise.all(opened);
+    const refused = await withDeadline(Promise.race(codes), 10_000, 'a socket over the cap closed');
+    for (const s of sockets) if (s.readyState === WebSocket.OPEN) s.close(1000);
+    const all = await Promise.all(codes);
+    expect(refused).toBe(1013);
+    expect(all.filter((c) => c === 1013)).toHaveLength(1);
   });
 });
 
 describe('WebSocket message size', () => {
-  let t: TestServer;
-  beforeAll(async () => {
-    t = await startTestServer();
-  });
-  afterAll(async () => {
-    await t.stop();
-  });
+  const t = useTestServer();
 
   it('closes a socket that sends a message larger than an HTTP body may be', async () => {
     const socket = new WebSocket(t.wsUrl, 'graphql-transport-ws');
@@ -314,13 +308,7 @@ describe('WebSocket message size', () => {
 });
 
 describe('one request budget over HTTP and WebSocket', () => {
-  let t: TestServer;
-  beforeAll(async () => {
-    t = await startTestServer({ env: { RATE_LIMIT_PER_MINUTE: '6' } });
-  });
-  afterAll(async () => {
-    await t.stop();
-  });
+  const t = useTestServer({ env: { RATE_LIMIT_PER_MINUTE: '6' } });
 
   it('refuses WebSocket operations past the identity budget that HTTP requests also spend', async () => {
     const token = await t.tokenFor('MARKETING');
@@ -336,13 +324,7 @@ describe('one request budget over HTTP and WebSocket', () => {
 });
 
 describe('production shows nothing of itself', () => {
-  let t: TestServer;
-  beforeAll(async () => {
-    t = await startTestServer({ env: { NODE_ENV: 'production' } });
-  });
-  afterAll(async () => {
-    await t.stop();
-  });
+  const t = useTestServer({ env: { NODE_ENV: 'production' } });
 
   it('refuses introspection and gives no hints over WebSocket, as over HTTP', async () => {
     const { client } = socketFor(t, t.adminToken);

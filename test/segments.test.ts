@@ -2,7 +2,7 @@
  * The segment policy at each boundary, through the public API, with time moved by an
  * injected clock (no sleeping).
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { ManualClock } from '../src/shared/clock.js';
 import {
   createCustomer,
@@ -13,19 +13,13 @@ import {
   recordPurchase,
   sweep,
 } from './helpers/crm.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTestServer } from './helpers/server.js';
 
 type Summary = { segmentSummary: Array<{ segment: string; count: number }> };
 
 describe('segments', () => {
   const clock = new ManualClock(new Date('2026-06-01T00:00:00.000Z'));
-  let t: TestServer;
-  beforeAll(async () => {
-    t = await startTestServer({ clock });
-  });
-  afterAll(async () => {
-    await t.stop();
-  });
+  const t = useTestServer({ clock });
 
   async function summary() {
     const res = await t.graphql<Summary>('{ segmentSummary { segment count } }');

@@ -8,9 +8,10 @@ import { createClient } from 'graphql-ws';
 import mongoose from 'mongoose';
 import WebSocket from 'ws';
 import { nextSequence } from '../src/db/counters.js';
+import { eventId } from '../src/events/model.js';
 import { createCustomer, recordInteraction, recordPurchase } from './helpers/crm.js';
-import { spawnEntryPoint, type ApiProcess } from './helpers/process.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { eventually, spawnEntryPoint, withDeadline, type ApiProcess } from './helpers/process.js';
+import { useTestServer, type TestServer } from './helpers/server.js';
 
 type SegmentEvent = {
   segmentChanged: {
@@ -25,22 +26,25 @@ type TimelineEvent = {
   interactionRecorded: { interaction: { id: string; type: string; customer: { name: string } }; cursor: string };
 };
 
-/** Subscribes and collects results as they arrive; `next(n)` waits until n have arrived. */
+/** Subscribes and collects results as they arrive; `waitFor(n)` resolves once n have arrived. */
 function collect<T>(client: Client, query: string, variables?: Record<string, unknown>) {
   const items: T[] = [];
-  const waiters: Array<() => void> = [];
+  const watchers = new Set<() => void>();
   let failure: unknown;
+  const tell = () => {
+    for (const watcher of [...watchers]) watcher();
+  };
   const unsubscribe = client.subscribe<T>(
     { query, variables },
     {
       next: (r) => {
         if (r.errors) failure = r.errors;
         else items.push(r.data as T);
-        waiters.splice(0).forEach((w) => w());
+        tell();
       },
       error: (e) => {
         failure = e;
-        waiters.splice(0).forEach((w) => w());
+        tell();
       },
       complete: () => {},
     },
@@ -48,18 +52,28 @@ function collect<T>(client: Client, query: string, variables?: Record<string, un
   return {
     items,
     unsubscribe,
-    async waitFor(count: number, timeoutMs = 10_000): Promise<T[]> {
-      const deadline = Date.now() + timeoutMs;
-      while (items.length < count) {
-        if (failure) throw new Error(`subscription failed: ${JSON.stringify(failure)}`);
-        if (Date.now() > deadline)
-          throw new Error(`only ${items.length} of ${count} events within ${timeoutMs} ms: ${JSON.stringify(items)}`);
-        await new Promise<void>((r) => {
-          waiters.push(r);
-          setTimeout(r, 50);
-        });
-      }
-      return items.slice(0, count);
+    waitFor(count: number, timeoutMs = 10_000): Promise<T[]> {
+      return new Promise<T[]>((resolve, reject) => {
+        const finish = (err?: Error) => {
+          clearTimeout(timer);
+          watchers.delete(check);
+          if (err) reject(err);
+          else resolve(items.slice(0, count));
+        };
+        const check = () => {
+          if (failure) finish(new Error(`subscription failed: ${JSON.stringify(failure)}`));
+          else if (items.length >= count) finish();
+        };
+        const timer = setTimeout(
+          () =>
+            finish(
+              new Error(`only ${items.length} of ${count} events within ${timeoutMs} ms: ${JSON.stringify(items)}`),
+            ),
+          timeoutMs,
+        );
+        watchers.add(check);
+        check();
+      });
     },
   };
 }
@@ -69,36 +83,56 @@ const SEGMENT_CHANGED = `subscription($segments: [Segment!], $customerId: ID, $a
 }`;
 
 /**
- * Resolves once the server-side subscription is live (a subscription starts from "now" only
- * after its WebSocket handshake): creates probe customers until the last one's event arrives.
+ * Resolves once the subscription receives what happens from now on: once the server started it
+ * (`isStarted`; a subscription starts from "now" only after its WebSocket handshake), a probe
+ * customer is created and its event awaited, so that events from before are behind it too.
  * The subscription must include NEW.
  */
-async function subscribed(t: TestServer, sub: ReturnType<typeof collect<SegmentEvent>>, probeName: string) {
-  for (let i = 1; i <= 50; i++) {
-    const name = `${probeName} ${i}`;
-    await createCustomer(t, { name });
-    const deadline = Date.now() + 300;
-    while (Date.now() < deadline) {
-      if (sub.items.some((e) => e.segmentChanged.customer.name === name)) return;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+async function subscribed(
+  t: TestServer,
+  sub: ReturnType<typeof collect<SegmentEvent>>,
+  probeName: string,
+  isStarted: Promise<void>,
+) {
+  await isStarted;
+  await createCustomer(t, { name: probeName });
+  const deadline = Date.now() + 10_000;
+  while (!sub.items.some((e) => e.segmentChanged.customer.name === probeName)) {
+    if (Date.now() > deadline) throw new Error(`the probe ${probeName} never arrived`);
+    await sub.waitFor(sub.items.length + 1, deadline - Date.now());
   }
-  throw new Error('the subscription never became live');
+}
+
+/**
+ * Resolves once this process's event-log tailer has looked up the event at `seq` `times` times
+ * from now on. The tailer reads one seq at a time: a lookup that starts means the one before it
+ * came back, so while that event is unwritten, every lookup but the last found nothing.
+ */
+function tailerLookups(seq: number, times: number): Promise<void> {
+  const client = mongoose.connection.getClient();
+  const id = eventId(seq);
+  const looked = new Promise<void>((resolve) => {
+    let seen = 0;
+    const count = (e: { commandName: string; command: Record<string, unknown> }) => {
+      if (e.commandName !== 'find' || e.command.find !== 'events') return;
+      if ((e.command.filter as { _id?: unknown } | undefined)?._id !== id) return;
+      if (++seen < times) return;
+      client.off('commandStarted', count);
+      resolve();
+    };
+    client.on('commandStarted', count);
+  });
+  return withDeadline(looked, 10_000, `the tailer looking for event ${seq} ${times} times`);
 }
 
 describe('subscriptions', () => {
-  let t: TestServer;
-  beforeAll(async () => {
-    t = await startTestServer();
-  });
-  afterAll(async () => {
-    await t.stop();
-  });
+  const t = useTestServer();
 
   it('tells a subscriber when a purchase makes a customer VIP', async () => {
     const c = await createCustomer(t, { name: 'Soon VIP' });
+    const isStarted = t.subscriptionsStarted();
     const sub = collect<SegmentEvent>(t.wsClient(), SEGMENT_CHANGED, { segments: ['VIP', 'NEW'] });
-    await subscribed(t, sub, 'VIP Probe');
+    await subscribed(t, sub, 'VIP Probe', isStarted);
     const start = sub.items.length;
     await recordPurchase(t, { customerId: c.id, amount: '1500000' });
     const events = await sub.waitFor(start + 1);
@@ -114,18 +148,16 @@ describe('subscriptions', () => {
   it('streams the timeline, filtered by customer and type', async () => {
     const c = await createCustomer(t, { name: 'Timeline Fan' });
     const other = await createCustomer(t, { name: 'Someone Else' });
+    const isStarted = t.subscriptionsStarted();
     const sub = collect<TimelineEvent>(
       t.wsClient(),
       'subscription($id: ID) { interactionRecorded(customerId: $id, types: [COMPLAINT, PURCHASE]) { interaction { id type customer { name } } cursor } }',
       { id: c.id },
     );
-    // Until an event arrives we cannot know the subscription is live: send until one does.
+    // Live once the server started it: a probe recorded from then on arrives.
+    await isStarted;
     await recordInteraction(t, { customerId: c.id, type: 'COMPLAINT', channel: 'PHONE', description: 'probe' });
-    for (let i = 0; sub.items.length === 0 && i < 50; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      if (sub.items.length === 0)
-        await recordInteraction(t, { customerId: c.id, type: 'COMPLAINT', channel: 'PHONE', description: 'probe' });
-    }
+    await sub.waitFor(1);
     const start = sub.items.length;
     await recordInteraction(t, { customerId: other.id, type: 'COMPLAINT', channel: 'PHONE' });
     await recordInteraction(t, { customerId: c.id, type: 'INQUIRY', channel: 'WEB' });
@@ -141,17 +173,15 @@ describe('subscriptions', () => {
 
   it('publishes one event per interaction of a batch, in order', async () => {
     const c = await createCustomer(t, { name: 'Batch Watcher' });
+    const isStarted = t.subscriptionsStarted();
     const sub = collect<TimelineEvent>(
       t.wsClient(),
       'subscription($id: ID) { interactionRecorded(customerId: $id) { interaction { id type customer { name } } cursor } }',
       { id: c.id },
     );
-    for (let i = 0; sub.items.length === 0; i++) {
-      if (i > 50) throw new Error('subscription never became live');
-      await recordInteraction(t, { customerId: c.id, type: 'INQUIRY', channel: 'WEB', description: 'probe' });
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await new Promise((r) => setTimeout(r, 100));
+    await isStarted;
+    await recordInteraction(t, { customerId: c.id, type: 'INQUIRY', channel: 'WEB', description: 'probe' });
+    await sub.waitFor(1);
     const start = sub.items.length;
     const inputs = Array.from({ length: 10 }, (_, i) => ({
       customerId: c.id,
@@ -171,8 +201,9 @@ describe('subscriptions', () => {
 
   it('a client that reconnects with `after` receives exactly the events it missed, then live ones', async () => {
     const client = t.wsClient();
+    const isStarted = t.subscriptionsStarted();
     const first = collect<SegmentEvent>(client, SEGMENT_CHANGED, { segments: ['NEW'] });
-    await subscribed(t, first, 'Before Disconnect');
+    await subscribed(t, first, 'Before Disconnect', isStarted);
     const lastSeen = first.items.at(-1)!.segmentChanged.cursor;
     first.unsubscribe();
 
@@ -191,22 +222,33 @@ describe('subscriptions', () => {
       'Missed Three',
       'Live After Replay',
     ]);
-    // Nothing repeated, nothing more.
-    await new Promise((r) => setTimeout(r, 300));
-    expect(second.items).toHaveLength(4);
+    // Nothing repeated, nothing more: the next event it receives is the next one in the log.
+    await createCustomer(t, { name: 'Next After Replay' });
+    await second.waitFor(5);
+    expect(second.items.map((e) => e.segmentChanged.customer.name)).toEqual([
+      'Missed One',
+      'Missed Two',
+      'Missed Three',
+      'Live After Replay',
+      'Next After Replay',
+    ]);
     second.unsubscribe();
   });
 
   it('waits for an event that becomes visible after a later one, instead of skipping it', async () => {
+    const isStarted = t.subscriptionsStarted();
     const sub = collect<SegmentEvent>(t.wsClient(), SEGMENT_CHANGED, { segments: ['NEW'] });
-    await subscribed(t, sub, 'Order Probe');
+    await subscribed(t, sub, 'Order Probe', isStarted);
     const start = sub.items.length;
     // A slow writer: it has allocated its seq but not written its event yet…
     const slowSeq = await nextSequence('events');
     // …while a fast writer appends the next one.
     await createCustomer(t, { name: 'Fast Writer' });
-    await new Promise((r) => setTimeout(r, 500));
-    expect(sub.items).toHaveLength(start); // held back: the earlier seq is still pending
+    // The tailer has looked for the missing event again since the later one was written, found
+    // nothing, and stays before it: the later event is held back, not skipped to.
+    await tailerLookups(slowSeq, 2);
+    expect(t.server.domain.events.position).toBe(slowSeq - 1);
+    expect(sub.items).toHaveLength(start);
     const customer = { _id: new mongoose.Types.ObjectId(), name: 'Slow Writer', segment: 'NEW', code: 'C99999' };
     await mongoose.connection.db!.collection('events').insertOne({
       _id: String(slowSeq).padStart(15, '0') as never,
@@ -242,8 +284,9 @@ describe('subscriptions', () => {
   });
 
   it('skips a seq whose writer died, after a bounded wait, and goes on', async () => {
+    const isStarted = t.subscriptionsStarted();
     const sub = collect<SegmentEvent>(t.wsClient(), SEGMENT_CHANGED, { segments: ['NEW'] });
-    await subscribed(t, sub, 'Gap Probe');
+    await subscribed(t, sub, 'Gap Probe', isStarted);
     const start = sub.items.length;
     await nextSequence('events'); // allocated by a writer that then died
     await createCustomer(t, { name: 'After The Gap' });
@@ -254,13 +297,12 @@ describe('subscriptions', () => {
   it('resolves an event once for many subscribers of the same subscription', async () => {
     const query = `subscription { segmentChanged(segments: [NEW]) { customer { name interactions(first: 1) { edges { node { id } } } } to } }`;
     type Fanned = { segmentChanged: { customer: { name: string } } };
+    const areStarted = t.subscriptionsStarted(20);
     const subs = Array.from({ length: 20 }, () => collect<Fanned>(t.wsClient(), query));
-    // Live for all of them: a probe reaches every subscriber.
-    for (let i = 1; subs.some((s) => s.items.length === 0); i++) {
-      if (i > 50) throw new Error('subscriptions never became live');
-      await createCustomer(t, { name: `Fan Probe ${i}` });
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // Live for all of them once the server started them: a probe reaches every subscriber.
+    await areStarted;
+    await createCustomer(t, { name: 'Fan Probe' });
+    await Promise.all(subs.map((s) => s.waitFor(1)));
     const start = subs.map((s) => s.items.length);
     const client = mongoose.connection.getClient();
     let timelineReads = 0;
@@ -300,7 +342,19 @@ describe('subscriptions', () => {
       });
       try {
         const sub = collect<SegmentEvent>(client, SEGMENT_CHANGED, { segments: ['VIP', 'NEW'] });
-        await subscribed(t, sub, 'Cross Process Probe');
+        // The other process runs only this subscription: its status counts it once it started.
+        const isStarted = eventually(
+          async () => {
+            const res = await fetch(url!, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', authorization: `Bearer ${t.adminToken}` },
+              body: JSON.stringify({ query: '{ systemStatus { activeSubscriptions } }' }),
+            });
+            return ((await res.json()) as { data: { systemStatus: { activeSubscriptions: number } } }).data;
+          },
+          (data) => data.systemStatus.activeSubscriptions === 1,
+        ).then(() => undefined);
+        await subscribed(t, sub, 'Cross Process Probe', isStarted);
         const start = sub.items.length;
         const c = await createCustomer(t, { name: 'Cross Process VIP' });
         await recordPurchase(t, { customerId: c.id, amount: '5000000' });

@@ -18,7 +18,7 @@ import { projectRoot } from '../src/shared/paths.js';
 import { createCampaign, campaignMutation, settled } from './helpers/campaigns.js';
 import { createCustomer, recordInteraction, recordPurchase } from './helpers/crm.js';
 import { eventually } from './helpers/process.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { useTestServer } from './helpers/server.js';
 import { WEBHOOK_EVENT_TYPES } from '../src/modules/webhooks/model.js';
 
 const EVENT_TYPES = WEBHOOK_EVENT_TYPES;
@@ -77,7 +77,10 @@ describe('webhook payloads', () => {
   const clock = new ManualClock(new Date('2026-04-06T09:00:00.000Z'));
   const receiver = startReceiver();
   const validators = compileSchemas();
-  let t: TestServer;
+  const t = useTestServer({
+    clock,
+    env: { AUTOMATION_POLL_MS: '30', CAMPAIGN_POLL_MS: '50', WEBHOOK_RETRY_BASE_MS: '1000' },
+  });
   let endpointId = '';
   let customer: { id: string; code: string };
 
@@ -97,10 +100,6 @@ describe('webhook payloads', () => {
 
   beforeAll(async () => {
     await receiver.listen();
-    t = await startTestServer({
-      clock,
-      env: { AUTOMATION_POLL_MS: '30', CAMPAIGN_POLL_MS: '50', WEBHOOK_RETRY_BASE_MS: '1000' },
-    });
     const created = await gql<{ createWebhookEndpoint: { endpoint: { id: string }; userErrors: unknown[] } }>(
       'mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { endpoint { id } userErrors { code } } }',
       { input: { url: receiver.url(), eventTypes: EVENT_TYPES } },
@@ -172,7 +171,6 @@ describe('webhook payloads', () => {
   }, 60_000);
 
   afterAll(async () => {
-    await t?.stop();
     await receiver.close();
   });
 

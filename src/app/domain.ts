@@ -5,7 +5,7 @@ import { createCursorSealer } from '../shared/cursors.js';
 import type { Logger } from '../shared/logger.js';
 import { LogConsumer } from '../events/consumer.js';
 import { EventLog } from '../events/log.js';
-import { countEvent, createAnalyticsRebuilder } from '../modules/analytics/index.js';
+import { createAnalyticsService } from '../modules/analytics/index.js';
 import { createAuditService } from '../modules/audit/index.js';
 import { createAutomationService } from '../modules/automation/index.js';
 import { CampaignRunner, createCampaignsService } from '../modules/campaigns/index.js';
@@ -14,8 +14,11 @@ import {
   eraseCustomer,
   eventPersonalData,
   mergeCustomers,
+  streamCustomers,
 } from '../modules/customers/index.js';
-import { createRfm } from '../modules/insights/index.js';
+import { eraseRecipient } from '../modules/campaigns/index.js';
+import { complaintsInWeek } from '../modules/automation/index.js';
+import { createRfm, type ComplaintCounts } from '../modules/insights/index.js';
 import { createInteractionsService } from '../modules/interactions/index.js';
 import { createSegmentsService } from '../modules/segments/index.js';
 import { createUsersService } from '../modules/users/index.js';
@@ -63,6 +66,7 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
     settings: config.automation,
     campaignWebhook: config.campaigns.webhook,
   });
+  const analytics = createAnalyticsService({ clock, logger, leaseMs: config.automation.leaseMs, segments });
   // Each keeps its own position in the event log, one process at a time.
   const consumers = [
     new LogConsumer({
@@ -79,18 +83,26 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
       leaseMs: config.automation.leaseMs,
       handle: webhooks.handleEvent,
     }),
-    new LogConsumer({ name: 'analytics', events, logger, leaseMs: config.automation.leaseMs, handle: countEvent }),
+    new LogConsumer({
+      name: 'analytics',
+      events,
+      logger,
+      leaseMs: config.automation.leaseMs,
+      handle: analytics.countEvent,
+    }),
   ];
-  const analytics = createAnalyticsRebuilder({ clock, logger, leaseMs: config.automation.leaseMs });
   const audit = createAuditService({ clock });
-  // Erasing reaches into the event log (every process's memory of it) and the audit log.
-  const erasure = { clock, events, audit };
+  // Erasing asks each owner of a store that holds personal data: interactions, campaigns, the
+  // event log (every process's memory of it) and the audit log.
+  const erasure = { clock, events, audit, interactions, campaigns: { eraseRecipient } };
   const customersWithMerge = {
     ...customers,
     deleteCustomer: (id: string) => eraseCustomer(erasure, id),
     mergeCustomers: (primaryId: string, duplicateId: string) =>
-      mergeCustomers({ ...erasure, interactions, region: config.defaultRegion }, primaryId, duplicateId),
+      mergeCustomers({ ...erasure, region: config.defaultRegion }, primaryId, duplicateId),
   };
+  // One count per customer until automation offers the counts of many in one read.
+  const complaintsInWeekOf: ComplaintCounts = (ids, at) => Promise.all(ids.map((id) => complaintsInWeek(id, at)));
   const secret = deps.jwtSecret ?? randomBytes(32);
   const users = createUsersService({ clock, logger, secret });
   return {
@@ -107,7 +119,8 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
     automation,
     consumers,
     analytics,
-    rfm: createRfm(),
+    rfm: createRfm({ streamCustomers }),
+    insights: { clock, complaintsInWeekOf },
     cursors: createCursorSealer(secret),
   };
 }

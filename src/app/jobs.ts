@@ -12,8 +12,11 @@ export function startBackgroundJobs(domain: Domain, config: Config, logger: Logg
   const poll = workers ? config.automation.pollMs : 0;
   const jobs: Array<[string, number, () => Promise<unknown>]> = [
     ['segment-sweep', config.segmentSweepIntervalMs, () => domain.segments.sweepTimeBasedSegments()],
+    // A run takes due steps batch after batch until none is left: `runNow()` resolves when all were run.
     ['automation-steps', poll, () => domain.automation.runDueJobs()],
+    // A run attempts every delivery due when it began: `runNow()` resolves when all were.
     ['webhook-deliveries', poll, () => domain.webhooks.deliverDue()],
+    // A run resolves once the runs it found are scheduled as steps; `automation-steps` runs them.
     [
       'automation-inactivity',
       workers ? config.automation.inactivityIntervalMs : 0,

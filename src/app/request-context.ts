@@ -1,5 +1,7 @@
+import { createAutomationLoaders } from '../modules/automation/index.js';
 import { createCampaignLoaders } from '../modules/campaigns/index.js';
 import { createCustomerLoaders } from '../modules/customers/index.js';
+import { createInsightLoaders } from '../modules/insights/index.js';
 import { createInteractionLoaders } from '../modules/interactions/index.js';
 import { createSegmentLoaders } from '../modules/segments/index.js';
 import type { Viewer } from '../modules/users/service.js';
@@ -13,6 +15,8 @@ function createLoaders(domain: Domain): GraphQLContext['loaders'] {
     ...createInteractionLoaders(domain.interactions),
     ...createCampaignLoaders(domain.campaigns),
     ...createSegmentLoaders(domain.segments),
+    ...createInsightLoaders(domain.insights),
+    ...createAutomationLoaders(domain.automation),
   };
 }
 

@@ -19,6 +19,8 @@ export async function connectDatabase(opts: DbConnectOptions): Promise<typeof mo
     dbName: opts.dbName,
     maxPoolSize: opts.maxPoolSize,
     serverSelectionTimeoutMS: opts.connectTimeoutMs ?? 10_000,
+    // A lost database is noticed within two seconds even when no call is under way.
+    heartbeatFrequencyMS: 2_000,
     // Indexes are created explicitly at start (ensureIndexes), not lazily per model.
     autoIndex: false,
     monitorCommands: opts.monitorCommands ?? false,

@@ -5,8 +5,13 @@ import { currentSequence } from '../db/counters.js';
 import { isDuplicateKeyError } from '../db/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { EventLog } from './log.js';
-import { EVENT_SEQUENCE, type EventDoc } from './model.js';
+import { Event, EVENT_SEQUENCE, eventId, type EventDoc } from './model.js';
 import { WakeableSleep } from '../shared/wakeable-sleep.js';
+
+/** How often `whenCaughtUp` reads the stored position: another process may be the one moving it. */
+const CAUGHT_UP_POLL_MS = 25;
+/** Beyond this many events behind, `whenCaughtUp` waits for the position instead of looking for gaps. */
+const GAP_LOOKAHEAD = 1_000;
 
 /** An event-log consumer's position and lease: one process at a time consumes, from where the last stopped. */
 export type ConsumerDoc = { _id: string; position: number; leaseOwner: string | null; leaseUntil: Date };
@@ -38,6 +43,8 @@ export class LogConsumer {
   #loop: Promise<void> | undefined;
   readonly #pause = new WakeableSleep();
   #stream: AsyncIterableIterator<EventDoc> | undefined;
+  /** Callers of `whenCaughtUp`, told each time this process stores a new position. */
+  readonly #positionWatchers = new Set<() => void>();
 
   constructor(
     private readonly deps: {
@@ -48,6 +55,10 @@ export class LogConsumer {
       handle: (event: EventDoc) => Promise<void>;
     },
   ) {}
+
+  get name(): string {
+    return this.deps.name;
+  }
 
   start(): void {
     if (this.#isRunning) return;
@@ -65,6 +76,30 @@ export class LogConsumer {
       { _id: this.deps.name, leaseOwner: this.owner },
       { $set: { leaseOwner: null, leaseUntil: new Date(0) } },
     ).catch(() => {});
+  }
+
+  /**
+   * Resolves once every event up to `seq` (by default the end of the log now) was handled, by
+   * this process or by whichever holds the lease: the stored position reached `seq`, or only
+   * GAP entries lie between the two (a GAP is never handed to a consumer, so the position does
+   * not move over it). Tests and operators use it to know the consumer is idle; it changes
+   * nothing in how events are consumed.
+   */
+  async whenCaughtUp(seq?: number): Promise<void> {
+    const target = seq ?? (await currentSequence(EVENT_SEQUENCE));
+    for (;;) {
+      const stored = await Consumer.findById(this.deps.name).lean();
+      if (stored && (stored.position >= target || (await isOnlyGaps(stored.position, target)))) return;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.#positionWatchers.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, CAUGHT_UP_POLL_MS);
+        this.#positionWatchers.add(done);
+      });
+    }
   }
 
   async #run(): Promise<void> {
@@ -124,10 +159,20 @@ export class LogConsumer {
           { $set: { position: event.seq, leaseUntil: new Date(Date.now() + this.deps.leaseMs) } },
         );
         if (moved.matchedCount === 0) break; // another process took over
+        for (const watcher of [...this.#positionWatchers]) watcher();
       }
     } finally {
       clearInterval(renew);
       this.#stream = undefined;
     }
   }
+}
+
+/** True when every seq after `position` up to `target` is written and is a GAP. */
+async function isOnlyGaps(position: number, target: number): Promise<boolean> {
+  if (target - position > GAP_LOOKAHEAD) return false;
+  const entries = await Event.find({ _id: mongoose.trusted({ $gt: eventId(position), $lte: eventId(target) }) })
+    .select({ type: 1 })
+    .lean();
+  return entries.length === target - position && entries.every((e) => e.type === 'GAP');
 }

@@ -1,4 +1,5 @@
 import { Repeater } from '@repeaterjs/repeater';
+import type { Types } from 'mongoose';
 import { currentSequence, nextSequence } from '../db/counters.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
@@ -22,6 +23,11 @@ export type PersonalDataPolicy = {
   customerIdOf(event: EventDoc): string | null;
   /** A copy of the event as erasure leaves it, the same as the scrubbed stored event. */
   withoutPersonalData(event: EventDoc): EventDoc;
+  /**
+   * The same erasure as one update of the stored events: the path of the customer's id, and
+   * the paths set to anonymous values and removed.
+   */
+  stored: { customerIdPath: string; set: Record<string, unknown>; unset: readonly string[] };
 };
 
 /**
@@ -104,6 +110,15 @@ export class EventLog {
       return;
     }
     this.#offer(docs);
+  }
+
+  /** Called by the erasure: the stored events lose the customer's personal data (idempotent). */
+  async scrubStoredEvents(customerId: Types.ObjectId): Promise<void> {
+    const { customerIdPath, set, unset } = this.deps.personalData.stored;
+    await Event.updateMany(
+      { [customerIdPath]: customerId },
+      { $set: set, $unset: Object.fromEntries(unset.map((path) => [path, ''])) },
+    );
   }
 
   /**

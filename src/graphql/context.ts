@@ -1,5 +1,7 @@
 import type DataLoader from 'dataloader';
 import type { CampaignDoc } from '../modules/campaigns/model.js';
+import type { RuleDoc } from '../modules/automation/model.js';
+import type { UserDoc } from '../modules/users/model.js';
 import type { CustomerDoc } from '../modules/customers/model.js';
 import type { Page } from '../db/pagination.js';
 import type { AuditChange } from '../modules/audit/model.js';
@@ -34,6 +36,11 @@ export type GraphQLContext = {
     firstTimelinePage: DataLoader<TimelineKey, Page<InteractionDoc>, string>;
     /** The segment policy, read at most once per request. */
     policy: () => Promise<SegmentPolicy>;
+    /** A customer's complaints in the last 7 days, for its next best actions. */
+    complaintsLast7Days: DataLoader<string, number>;
+    automationRuleById: DataLoader<string, RuleDoc | null>;
+    /** A task's assignee (a user, active or not). */
+    taskAssigneeById: DataLoader<string, UserDoc | null>;
   };
   /** Replaces the loaders: each event of a subscription is resolved with fresh ones. */
   renewLoaders(): void;

@@ -1,4 +1,5 @@
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { isDatabaseUnavailableError } from '../db/health.js';
 
 /**
  * The error codes a client may see. Anything else is unexpected: it is masked as
@@ -18,6 +19,8 @@ export const ErrorCode = {
   NotFound: 'NOT_FOUND',
   RateLimited: 'RATE_LIMITED',
   TooManySubscriptions: 'TOO_MANY_SUBSCRIPTIONS',
+  /** The database does not answer right now; the same request may be sent again shortly. */
+  DatabaseUnavailable: 'DATABASE_UNAVAILABLE',
   Internal: 'INTERNAL_SERVER_ERROR',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -26,6 +29,29 @@ const CLIENT_VISIBLE = new Set<string>(Object.values(ErrorCode).filter((c) => c 
 
 export function userInputError(message: string, argument?: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: ErrorCode.BadUserInput, ...(argument ? { argument } : {}) } });
+}
+
+/** Seconds a client is asked to wait before retrying while the database is away. */
+export const DATABASE_RETRY_AFTER_SECONDS = 2;
+
+const DATABASE_UNAVAILABLE_MESSAGE = 'The database is unavailable right now; retry shortly.';
+
+/**
+ * The answer to an operation while the database is away: fast and retryable. `forApollo` adds
+ * the 503 status and Retry-After header that Apollo reads from `extensions.http` (and leaves
+ * out of the body).
+ */
+export function databaseUnavailableError(opts: { forApollo?: boolean } = {}): GraphQLError {
+  return new GraphQLError(DATABASE_UNAVAILABLE_MESSAGE, {
+    extensions: {
+      code: ErrorCode.DatabaseUnavailable,
+      retryable: true,
+      retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS,
+      ...(opts.forApollo
+        ? { http: { status: 503, headers: new Map([['retry-after', String(DATABASE_RETRY_AFTER_SECONDS)]]) } }
+        : {}),
+    },
+  });
 }
 
 /** True when the error is one we meant the client to see. */
@@ -46,6 +72,18 @@ function isRequestShapeError(formatted: GraphQLFormattedError, original: unknown
 
 export function maskError(formatted: GraphQLFormattedError, original: unknown): GraphQLFormattedError {
   if (isClientVisible(formatted)) return formatted;
+  // A resolver's call that failed because the database went away is not a bug: say so.
+  if (isDatabaseUnavailableError(original instanceof GraphQLError ? original.originalError : original)) {
+    return {
+      message: DATABASE_UNAVAILABLE_MESSAGE,
+      ...(formatted.path ? { path: formatted.path } : {}),
+      extensions: {
+        code: ErrorCode.DatabaseUnavailable,
+        retryable: true,
+        retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS,
+      },
+    };
+  }
   if (isRequestShapeError(formatted, original)) {
     return { ...formatted, extensions: { ...formatted.extensions, code: ErrorCode.BadUserInput } };
   }

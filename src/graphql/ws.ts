@@ -19,7 +19,8 @@ import type { GraphQLContext } from './context.js';
 import type { Viewer } from '../modules/users/service.js';
 import { createSubscriptionFanout } from './subscription-fanout.js';
 import { recordMutationAudit } from './audit.js';
-import { createErrorFormatter, ErrorCode } from './errors.js';
+import { isDatabaseAvailable } from '../db/health.js';
+import { createErrorFormatter, databaseUnavailableError, ErrorCode } from './errors.js';
 import { identityKey, type RateLimits } from './rate-limits.js';
 import { operationLimitErrors } from './limits.js';
 
@@ -94,6 +95,8 @@ export function graphqlWsOptions(deps: {
     new GraphQLError('Your access ended or changed: sign in again.', { extensions: { code: ErrorCode.Forbidden } });
 
   const recheck = setInterval(() => {
+    // Rights cannot be read while the database is away; sockets keep them until it returns.
+    if (!isDatabaseAvailable()) return;
     for (const ctx of open) {
       currentViewer(ctx).then(
         (viewer) => {
@@ -174,6 +177,7 @@ export function graphqlWsOptions(deps: {
           }),
         ];
       }
+      if (!isDatabaseAvailable()) return [databaseUnavailableError()];
       const viewer = await currentViewer(ctx);
       if (!viewer) {
         setImmediate(() => closeForbidden(ctx));

@@ -96,6 +96,9 @@ export async function enginePidsFor(dataDir: string): Promise<number[]> {
   }
 }
 
+/** How often `eventually` looks again: short, so a test goes on as soon as the fact holds. */
+const POLL_MS = 50;
+
 /** Polls until `check` holds, or fails after the deadline: never a fixed sleep. */
 export async function eventually<T>(
   check: () => Promise<T>,
@@ -108,6 +111,19 @@ export async function eventually<T>(
     if (isDone(v)) return v;
     if (Date.now() > deadline)
       throw new Error(`condition not met within ${timeoutMs} ms (last value: ${JSON.stringify(v)})`);
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+/** The promise's outcome, or a failure naming what did not happen within the deadline. */
+export async function withDeadline<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -1,13 +1,17 @@
 import path from 'node:path';
-import { expect } from '@jest/globals';
+import { afterAll, beforeAll, expect } from '@jest/globals';
 import { createClient, type Client, type ClientOptions, type FormattedExecutionResult } from 'graphql-ws';
 import mongoose from 'mongoose';
 import WebSocket from 'ws';
 import { loadConfig } from '../../src/config.js';
 import { connectDatabase, disconnectDatabase } from '../../src/db/connection.js';
 import { startServer, type RunningServer } from '../../src/app/server.js';
+import { currentSequence } from '../../src/db/counters.js';
+import { EVENT_SEQUENCE } from '../../src/events/model.js';
 import { systemClock, type Clock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
+import type { ServerRuntime } from '../../src/shared/runtime.js';
+import { withDeadline } from './process.js';
 
 export type GraphQLResponse<T = Record<string, unknown>> = {
   status: number;
@@ -35,7 +39,27 @@ export type TestServer = {
   tokenFor(role: 'ADMIN' | 'SALES' | 'MARKETING' | 'SUPPORT' | 'ANALYST'): Promise<string>;
   /** Stops the server and drops its database, unless asked to keep the data for a restart. */
   stop(opts?: { keepData?: boolean }): Promise<void>;
+  /**
+   * Resolves once the background work is done: every event-log consumer has handled every
+   * event, and the automation steps, webhook deliveries and campaigns that are due have run —
+   * again until a round adds nothing to the log (a step's event can plan another step). A test
+   * asserts "nothing more happened" after it, instead of after a pause.
+   */
+  settle(timeoutMs?: number): Promise<void>;
+  /** Runs one of the server's periodic jobs now and resolves when that run is done. */
+  runJob(name: JobName): Promise<void>;
+  /**
+   * Resolves once `count` subscriptions more have started on this server, counted from the call:
+   * call it before subscribing, await it before causing the events they must receive.
+   */
+  subscriptionsStarted(count?: number, timeoutMs?: number): Promise<void>;
 };
+
+/** The periodic jobs of a server (src/app/jobs.ts). */
+export type JobName =
+  'segment-sweep' | 'automation-steps' | 'webhook-deliveries' | 'automation-inactivity' | 'repair-pending';
+
+export type StartOptions = { clock?: Clock; keepData?: boolean; env?: Record<string, string> };
 
 /** The same secret and first admin for every server a test starts, in-process or spawned. */
 export const TEST_AUTH_ENV = {
@@ -58,9 +82,7 @@ function databaseNameForThisFile(): string {
  * Starts the real server on a random loopback port against the run's embedded database
  * (see global-setup.ts). Tests then talk to it over real HTTP and real graphql-ws.
  */
-export async function startTestServer(
-  opts: { clock?: Clock; keepData?: boolean; env?: Record<string, string> } = {},
-): Promise<TestServer> {
+export async function startTestServer(opts: StartOptions = {}): Promise<TestServer> {
   const uri = process.env.MONGODB_URI;
   if (!uri) throw new Error('MONGODB_URI is not set: the jest global setup did not run');
   const dbName = databaseNameForThisFile();
@@ -94,6 +116,21 @@ export async function startTestServer(
     clock: opts.clock ?? systemClock,
     databaseKind: 'external',
   });
+  if (config.isBackgroundWorker && !opts.keepData) {
+    // On a fresh database a consumer begins at the end of the log when it first takes its
+    // lease: until then, an event a test causes would be before its starting point.
+    await withDeadline(
+      Promise.all(server.domain.consumers.map((c) => c.whenCaughtUp())),
+      30_000,
+      'the event-log consumers taking their place',
+    );
+  }
+  const subscriptionsStarted = countSubscriptionStarts(server.runtime);
+  const runJob = async (name: JobName) => {
+    const job = server.jobs.get(name);
+    if (!job) throw new Error(`the server has no job named ${name}`);
+    await job.runNow();
+  };
   const baseUrl = `http://127.0.0.1:${server.port}`;
   const clients: Client[] = [];
   const adminToken = await login(baseUrl, TEST_AUTH_ENV.CRM_ADMIN_EMAIL, TEST_AUTH_ENV.CRM_ADMIN_PASSWORD);
@@ -156,6 +193,96 @@ export async function startTestServer(
       if (!stopOpts.keepData) await mongoose.connection.dropDatabase().catch(() => {});
       await disconnectDatabase();
     },
+    async settle(timeoutMs = 30_000) {
+      if (!config.isBackgroundWorker) throw new Error('settle() needs a server that runs the background work');
+      const settling = async () => {
+        for (;;) {
+          const end = await currentSequence(EVENT_SEQUENCE);
+          await Promise.all(server.domain.consumers.map((c) => c.whenCaughtUp(end)));
+          await runJob('automation-steps');
+          await runJob('webhook-deliveries');
+          await server.domain.campaignRunner.runNow();
+          if ((await currentSequence(EVENT_SEQUENCE)) === end) return;
+        }
+      };
+      await withDeadline(settling(), timeoutMs, 'the background work settling');
+    },
+    runJob,
+    subscriptionsStarted,
+  };
+}
+
+/**
+ * The server of the enclosing describe block: started before its tests (beforeAll), stopped
+ * after them (afterAll). Options may be computed then (a receiver's URL known only once it
+ * listens). Read it only inside tests and hooks.
+ */
+export function useTestServer(
+  opts: StartOptions | (() => StartOptions | Promise<StartOptions>) = {},
+): SharedTestServer {
+  let current: TestServer | undefined;
+  let started: StartOptions = {};
+  beforeAll(async () => {
+    started = typeof opts === 'function' ? await opts() : opts;
+    current = await startTestServer(started);
+  });
+  afterAll(async () => {
+    await current?.stop();
+  });
+  const restart = async (restartOpts?: StartOptions) => {
+    if (!current) throw new Error('restart(): the test server is not running');
+    await current.stop({ keepData: true });
+    current = undefined;
+    current = await startTestServer({ ...(restartOpts ?? started), keepData: true });
+  };
+  return new Proxy({} as SharedTestServer, {
+    get(_, key) {
+      if (key === 'restart') return restart;
+      if (key === 'then') return undefined; // not a promise: `await` must not look into it
+      if (!current) throw new Error('the test server runs only within the tests and hooks of its describe block');
+      return Reflect.get(current, key);
+    },
+  });
+}
+
+/** A server shared by the tests of a describe block. */
+export type SharedTestServer = TestServer & {
+  /** Stops the server keeping its data and starts it again, by default with the same options. */
+  restart(opts?: StartOptions): Promise<void>;
+};
+
+/**
+ * Counts the subscriptions that start on a server. graphql-ws acknowledges a socket, never a
+ * subscription, and the server's gauge of running ones also falls as others end: the number
+ * of starts, which only grows, is the fact a test waits for. The server raises the gauge in
+ * graphql-ws's `onOperation`, once the operation's source is open and just before graphql-ws
+ * reads it; waiters hear of it a turn of the event loop later, when the reading has begun.
+ */
+function countSubscriptionStarts(runtime: ServerRuntime): TestServer['subscriptionsStarted'] {
+  let running = runtime.activeSubscriptions;
+  let starts = 0;
+  const waiters = new Set<{ until: number; resolve: () => void }>();
+  Object.defineProperty(runtime, 'activeSubscriptions', {
+    configurable: true,
+    enumerable: true,
+    get: () => running,
+    set(value: number) {
+      if (value > running) starts += value - running;
+      running = value;
+      for (const w of waiters) {
+        if (starts < w.until) continue;
+        waiters.delete(w);
+        setImmediate(w.resolve);
+      }
+    },
+  });
+  return (count = 1, timeoutMs = 10_000) => {
+    const until = starts + count;
+    const started = new Promise<void>((resolve) => waiters.add({ until, resolve }));
+    const waited = withDeadline(started, timeoutMs, `${count} subscription(s) starting`);
+    // A test that fails before awaiting it must not leave a rejection nobody handles.
+    waited.catch(() => undefined);
+    return waited;
   };
 }
 

@@ -38,6 +38,8 @@ export type RunningEngine = {
   port: number;
   pid: number;
   dataDir: string;
+  /** Resolves when the engine has exited, whether stopped or not (a crash, an OOM kill). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Stops the engine and waits for it to exit; safe to call more than once. */
   stop(): Promise<void>;
 };
@@ -175,6 +177,9 @@ export async function startFerretDb(opts: {
   child.stderr?.on('data', onOutput);
   // The pipe's only job is to close when we die; nothing is ever written to it.
   child.stdin?.on('error', () => {});
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
 
   const killGroup = (signal: NodeJS.Signals) => {
     try {
@@ -221,5 +226,5 @@ export async function startFerretDb(opts: {
     return stopping;
   };
 
-  return { uri, port, pid: child.pid ?? -1, dataDir, stop };
+  return { uri, port, pid: child.pid ?? -1, dataDir, exited, stop };
 }

@@ -1,42 +1,16 @@
-import mongoose, { Schema } from 'mongoose';
+import mongoose from 'mongoose';
 import { isDuplicateKeyError } from '../../db/errors.js';
-import type { CustomerDoc } from '../customers/model.js';
+import type { EventPayloads, EventType } from '../../events/map.js';
 import type { EventDoc } from '../../events/model.js';
-import type { Channel } from '../interactions/model.js';
 import type { InteractionRecordedPayload } from '../interactions/events.js';
-import type { Segment } from '../../shared/segment-policy.js';
-import type { SegmentChangedPayload } from '../segments/events.js';
-import { epochId, readAnalyticsState, type EpochRef } from './epochs.js';
+import { epochId, readAnalyticsState } from './epochs.js';
+import { cohorts, CountMark, countMarks, kpiDays, type CounterDoc, type Counters, type EpochRef } from './model.js';
 
-/** The counters one day (or one slice of it) carries. */
-export type Counters = {
-  revenueMinor: number;
-  purchases: number;
-  interactions: number;
-  complaints: number;
-  newCustomers: number;
-};
+/** A customer as stored, as the events about them carry it. */
+export type StoredCustomer = InteractionRecordedPayload['customer'];
 
-/**
- * One UTC day of counters (`_id` = `YYYY-MM-DD`, prefixed by its epoch: see epochs.ts): totals,
- * per channel and per segment, and the segment moves. `lastSeq` makes the consumer's update
- * exactly-once: events arrive in log order, so an event at or below it was counted already.
- * `rebuildStep` does the same for a rebuild's flushes.
- */
-export type KpiDayDoc = {
-  _id: string;
-  lastSeq: number;
-  rebuildStep?: number;
-  all?: Partial<Counters>;
-  byChannel?: Partial<Record<Channel, Partial<Counters>>>;
-  bySegment?: Partial<Record<Segment, Partial<Counters>>>;
-  flows?: Record<string, number>;
-};
-
-export const KpiDay = mongoose.model<KpiDayDoc>(
-  'KpiDay',
-  new Schema<KpiDayDoc>({ _id: String, lastSeq: Number }, { versionKey: false, collection: 'kpi_days', strict: false }),
-);
+/** An event as counting reads it (its type and payload), still narrowed by its type. */
+export type CountableEvent = { [K in EventType]: { type: K; payload: EventPayloads[K] } }[EventType];
 
 export function dayKey(at: Date): string {
   return at.toISOString().slice(0, 10);
@@ -45,16 +19,14 @@ export function dayKey(at: Date): string {
 export const monthKey = (at: Date) => at.toISOString().slice(0, 7);
 
 /** What one event adds to which day's counters (dotted paths), or null for events not counted. */
-export function kpiIncrements(
-  event: Pick<EventDoc, 'type' | 'payload'>,
-): { day: string; inc: Record<string, number> } | null {
+export function kpiIncrements(event: CountableEvent): { day: string; inc: Record<string, number> } | null {
   const inc: Record<string, number> = {};
   let day: string;
   const add = (slices: string[], field: keyof Counters, by: number) => {
     for (const slice of slices) inc[`${slice}.${field}`] = (inc[`${slice}.${field}`] ?? 0) + by;
   };
   if (event.type === 'INTERACTION_RECORDED') {
-    const { interaction, customer } = event.payload as InteractionRecordedPayload;
+    const { interaction, customer } = event.payload;
     // The day it occurred, not the day it was recorded: imported history lands on its own day.
     day = dayKey(interaction.occurredAt);
     const slices = ['all', `byChannel.${interaction.channel}`, `bySegment.${customer.segment}`];
@@ -65,7 +37,7 @@ export function kpiIncrements(
     }
     if (interaction.type === 'COMPLAINT') add(slices, 'complaints', 1);
   } else if (event.type === 'SEGMENT_CHANGED') {
-    const change = event.payload as SegmentChangedPayload;
+    const change = event.payload;
     day = dayKey(change.changedAt);
     if (change.reason === 'CREATED') add(['all', `bySegment.${change.to}`], 'newCustomers', 1);
     // `>` separates the two: segment names contain `_` (AT_RISK).
@@ -73,31 +45,6 @@ export function kpiIncrements(
   } else return null;
   return { day, inc };
 }
-
-/**
- * Cohorts by join month (`_id` = `YYYY-MM`, prefixed by its epoch): their size, and per later
- * month how many of their customers were active (a customer counts once per month: a unique
- * mark decides).
- */
-export type CohortDoc = {
-  _id: string;
-  lastSeq?: number;
-  rebuildStep?: number;
-  size?: number;
-  active?: Record<string, number>;
-};
-export const Cohort = mongoose.model<CohortDoc>(
-  'Cohort',
-  new Schema<CohortDoc>({ _id: String }, { versionKey: false, collection: 'kpi_cohorts', strict: false }),
-);
-/** Facts counted once: `_id` names the fact, `seq` the event that counted it (0: a rebuild). */
-export const CountMark = mongoose.model<{ _id: string; seq: number }>(
-  'CountMark',
-  new Schema<{ _id: string; seq: number }>(
-    { _id: String, seq: Number },
-    { versionKey: false, collection: 'kpi_marks' },
-  ),
-);
 
 /** The `seq` of the marks a rebuild writes: event seqs start at 1, so never an event's. */
 export const REBUILD_MARK_SEQ = 0;
@@ -110,7 +57,7 @@ export const REBUILD_MARK_SEQ = 0;
  */
 async function counts(fact: string, seq: number): Promise<boolean> {
   try {
-    await CountMark.collection.insertOne({ _id: fact, seq } as never);
+    await countMarks.insertOne({ _id: fact, seq });
     return true;
   } catch (err) {
     if (!isDuplicateKeyError(err)) throw err;
@@ -125,12 +72,12 @@ async function counts(fact: string, seq: number): Promise<boolean> {
  * document). An upsert that loses a race to create the document is retried as an update.
  */
 export async function incOnce(
-  collection: mongoose.Collection,
+  collection: mongoose.Collection<CounterDoc>,
   _id: string,
   guard: { field: 'lastSeq' | 'rebuildStep'; value: number },
   inc: Record<string, number>,
 ): Promise<void> {
-  const filter = { _id, [guard.field]: mongoose.trusted({ $not: { $gte: guard.value } }) } as never;
+  const filter = { _id, [guard.field]: mongoose.trusted({ $not: { $gte: guard.value } }) };
   const update = { $inc: inc, $set: { [guard.field]: guard.value } };
   try {
     await collection.updateOne(filter, update, { upsert: true });
@@ -145,12 +92,12 @@ async function countCohorts(target: EpochRef, event: EventDoc): Promise<void> {
   const id = (key: string) => epochId(target.epoch, key);
   const guard = { field: 'lastSeq' as const, value: event.seq };
   if (event.type === 'SEGMENT_CHANGED') {
-    const change = event.payload as SegmentChangedPayload;
+    const change = event.payload;
     if (change.reason !== 'CREATED') return;
     if (await counts(id(`size:${String(change.customer._id)}`), event.seq))
-      await incOnce(Cohort.collection, id(monthKey(change.customer.joinedAt)), guard, { size: 1 });
+      await incOnce(cohorts, id(monthKey(change.customer.joinedAt)), guard, { size: 1 });
   } else if (event.type === 'INTERACTION_RECORDED') {
-    const { interaction, customer } = event.payload as InteractionRecordedPayload;
+    const { interaction, customer } = event.payload;
     if (interaction.type === 'MARKETING') return; // ours, not the customer's activity
     // Only customers counted in their cohort's size — created since the consumer first ran, or
     // counted by the rebuild that made this epoch — otherwise retention could exceed 100%.
@@ -158,20 +105,19 @@ async function countCohorts(target: EpochRef, event: EventDoc): Promise<void> {
       return;
     const month = monthKey(interaction.occurredAt);
     if (await counts(id(`active:${String(customer._id)}:${month}`), event.seq))
-      await incOnce(Cohort.collection, id(monthKey(customer.joinedAt)), guard, { [`active.${month}`]: 1 });
+      await incOnce(cohorts, id(monthKey(customer.joinedAt)), guard, { [`active.${month}`]: 1 });
   }
 }
 
 /** Whether the rebuild that made `target` counts this customer in its cohort's size (see rebuild.ts). */
-export function isCountedByRebuild(target: EpochRef, customer: Pick<CustomerDoc, 'createdAt'>): boolean {
+export function isCountedByRebuild(target: EpochRef, customer: { createdAt: Date }): boolean {
   return target.cutoff !== null && customer.createdAt.getTime() <= target.cutoff.getTime();
 }
 
 /** When the fact an event reports was recorded: the side of an epoch's cutoff it falls on. */
 function recordedAtOf(event: EventDoc): Date | null {
-  if (event.type === 'INTERACTION_RECORDED')
-    return (event.payload as InteractionRecordedPayload).interaction.recordedAt;
-  if (event.type === 'SEGMENT_CHANGED') return (event.payload as SegmentChangedPayload).changedAt;
+  if (event.type === 'INTERACTION_RECORDED') return event.payload.interaction.recordedAt;
+  if (event.type === 'SEGMENT_CHANGED') return event.payload.changedAt;
   return null;
 }
 
@@ -179,12 +125,7 @@ async function countEventInto(target: EpochRef, event: EventDoc): Promise<void> 
   await countCohorts(target, event);
   const counted = kpiIncrements(event);
   if (!counted) return;
-  await incOnce(
-    KpiDay.collection,
-    epochId(target.epoch, counted.day),
-    { field: 'lastSeq', value: event.seq },
-    counted.inc,
-  );
+  await incOnce(kpiDays, epochId(target.epoch, counted.day), { field: 'lastSeq', value: event.seq }, counted.inc);
 }
 
 /**

@@ -1,6 +1,4 @@
-import mongoose, { Schema, type Types } from 'mongoose';
-
-/**
+/*
  * Which generation ("epoch") of the analytics counters the dashboard reads, and the rebuild in
  * progress, if any.
  *
@@ -17,43 +15,7 @@ import mongoose, { Schema, type Types } from 'mongoose';
  * `recordedAt` before the cutoff but was inserted after the rebuild read past it is the one
  * case left out; a write is milliseconds, a rebuild seconds or more).
  */
-export type EpochRef = { epoch: number; cutoff: Date | null };
-
-export type RebuildDoc = {
-  epoch: number;
-  cutoff: Date;
-  startedAt: Date;
-  finishedAt: Date | null;
-  /**
-   * A flush after this many customers or interactions, fixed for the whole rebuild: a flush
-   * written again after a crash must hold exactly the facts it held the first time.
-   */
-  chunkCustomers: number;
-  chunkInteractions: number;
-  /** Flushes written and checkpointed; the next flush is `step + 1`. */
-  step: number;
-  /** The last customer whose facts are in the flushed steps (the cursors resume after it). */
-  afterCustomerId: Types.ObjectId | null;
-  customersDone: number;
-  customersTotal: number;
-  interactionsCounted: number;
-  leaseOwner: string | null;
-  leaseUntil: Date;
-};
-
-export type AnalyticsStateDoc = {
-  _id: string;
-  live: EpochRef;
-  rebuild: RebuildDoc | null;
-  lastRebuild: RebuildDoc | null;
-};
-
-export const AnalyticsState = mongoose.model<AnalyticsStateDoc>(
-  'AnalyticsState',
-  new Schema<AnalyticsStateDoc>({ _id: String }, { versionKey: false, collection: 'kpi_state', strict: false }),
-);
-
-export const STATE_ID = 'analytics';
+import { AnalyticsState, STATE_ID, type AnalyticsStateDoc } from './model.js';
 
 export async function readAnalyticsState(): Promise<AnalyticsStateDoc> {
   const stored = await AnalyticsState.findById(STATE_ID).lean<AnalyticsStateDoc>();

@@ -1,26 +1,25 @@
 import mongoose, { type Types } from 'mongoose';
 import pMap from 'p-map';
 import { isDuplicateKeyError } from '../../db/errors.js';
-import { Customer, type CustomerDoc } from '../customers/model.js';
-import { Interaction, type InteractionDoc } from '../interactions/model.js';
-import { SegmentChange, type SegmentChangeDoc } from '../segments/model.js';
 import type { Segment } from '../../shared/segment-policy.js';
+import { streamCustomers, trustedFilterValue } from '../customers/index.js';
+import { interactionsByCustomer, type InteractionDoc } from '../interactions/index.js';
+import { segmentChangesByCustomer, type SegmentChangeDoc } from '../segments/index.js';
 import {
-  Cohort,
-  CountMark,
   incOnce,
   isCountedByRebuild,
-  KpiDay,
   kpiIncrements,
   monthKey,
   REBUILD_MARK_SEQ,
+  type StoredCustomer,
 } from './counting.js';
-import { epochId, type EpochRef } from './epochs.js';
+import { epochId } from './epochs.js';
+import { cohorts, CountMark, countMarks, kpiDays, type EpochRef } from './model.js';
 
 /** One customer's stored facts, as the three cursors deliver them together. */
 type CustomerFacts = {
   customerId: string;
-  customer: CustomerDoc | null;
+  customer: StoredCustomer | null;
   /** Newest first. */
   changes: SegmentChangeDoc[];
   interactions: InteractionDoc[];
@@ -80,15 +79,12 @@ class Peekable<T> {
  * its cursors after the checkpointed customer.
  */
 export async function* customerFacts(after: Types.ObjectId | null): AsyncGenerator<CustomerFacts> {
-  const gt = (field: string) => (after ? { [field]: mongoose.trusted({ $gt: after }) } : {});
-  const stream = <T>(query: { cursor(): AsyncIterable<T> }) => new Peekable<T>(query.cursor()[Symbol.asyncIterator]());
-  const customers = stream(Customer.find(gt('_id')).sort({ _id: 1 }).lean<CustomerDoc>());
-  const changes = stream(
-    SegmentChange.find(gt('customerId')).sort({ customerId: 1, changedAt: -1 }).lean<SegmentChangeDoc>(),
+  const stream = <T>(source: AsyncIterable<T>) => new Peekable<T>(source[Symbol.asyncIterator]());
+  const customers = stream(
+    streamCustomers(after ? { _id: trustedFilterValue({ $gt: after }) } : {}, { sort: { _id: 1 } }),
   );
-  const interactions = stream(
-    Interaction.find(gt('customerId')).sort({ customerId: 1, occurredAt: -1, _id: -1 }).lean<InteractionDoc>(),
-  );
+  const changes = stream(segmentChangesByCustomer(after));
+  const interactions = stream(interactionsByCustomer(after));
   try {
     for (;;) {
       const heads = [
@@ -118,7 +114,7 @@ export async function* customerFacts(after: Types.ObjectId | null): AsyncGenerat
  * was applied, which is this change when the interaction caused one); before its first
  * recorded change, that change's segment; without history, its segment now.
  */
-function segmentWhen(at: Date, customer: CustomerDoc, changesNewestFirst: SegmentChangeDoc[]): Segment {
+function segmentWhen(at: Date, customer: StoredCustomer, changesNewestFirst: SegmentChangeDoc[]): Segment {
   const before = changesNewestFirst.find((c) => c.changedAt.getTime() <= at.getTime());
   return (before ?? changesNewestFirst.at(-1))?.to ?? customer.segment;
 }
@@ -181,9 +177,10 @@ export async function flushChunk(chunk: Chunk, step: number): Promise<void> {
   if (chunk.marked.length) {
     const marks = chunk.marked.map((m) => m.mark);
     try {
-      await CountMark.collection.insertMany(marks.map((_id) => ({ _id, seq: REBUILD_MARK_SEQ })) as never[], {
-        ordered: false,
-      });
+      await countMarks.insertMany(
+        marks.map((_id) => ({ _id, seq: REBUILD_MARK_SEQ })),
+        { ordered: false },
+      );
     } catch (err) {
       if (!isDuplicateKeyError(err)) throw err;
     }
@@ -199,12 +196,12 @@ export async function flushChunk(chunk: Chunk, step: number): Promise<void> {
     ...[...chunk.days].map(
       ([id, inc]) =>
         () =>
-          incOnce(KpiDay.collection, id, guard, inc),
+          incOnce(kpiDays, id, guard, inc),
     ),
     ...[...chunk.cohorts].map(
       ([id, inc]) =>
         () =>
-          incOnce(Cohort.collection, id, guard, inc),
+          incOnce(cohorts, id, guard, inc),
     ),
   ];
   await pMap(writes, (write) => write(), { concurrency: 8 });

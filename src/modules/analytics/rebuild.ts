@@ -4,9 +4,9 @@ import mongoose from 'mongoose';
 import { isDuplicateKeyError } from '../../db/errors.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
-import { Customer } from '../customers/model.js';
-import { Cohort, CountMark, KpiDay } from './counting.js';
-import { AnalyticsState, readAnalyticsState, STATE_ID, type RebuildDoc } from './epochs.js';
+import { countCustomers } from '../customers/index.js';
+import { readAnalyticsState } from './epochs.js';
+import { AnalyticsState, cohorts, countMarks, kpiDays, STATE_ID, type RebuildDoc } from './model.js';
 import { addCustomerFacts, customerFacts, emptyChunk, flushChunk } from './rebuild-pass.js';
 
 /** A flush (and its checkpoint) after about this many interactions, or customers. */
@@ -105,7 +105,7 @@ async function claimRebuild(
     step: 0,
     afterCustomerId: null,
     customersDone: 0,
-    customersTotal: await Customer.estimatedDocumentCount(),
+    customersTotal: await countCustomers({}),
     interactionsCounted: 0,
     leaseOwner: owner,
     leaseUntil,
@@ -130,13 +130,13 @@ async function deleteEpochsBefore(live: number): Promise<void> {
     const m = /^e(\d+):/.exec(id);
     return m ? Number(m[1]) < live : true;
   };
-  for (const model of [KpiDay, Cohort, CountMark] as const) {
+  for (const collection of [kpiDays, cohorts, countMarks]) {
     let stale: string[] = [];
     const flush = async () => {
-      if (stale.length) await model.collection.deleteMany({ _id: mongoose.trusted({ $in: stale }) } as never);
+      if (stale.length) await collection.deleteMany({ _id: mongoose.trusted({ $in: stale }) });
       stale = [];
     };
-    for await (const doc of model.collection.find({}, { projection: { _id: 1 } })) {
+    for await (const doc of collection.find({}, { projection: { _id: 1 } })) {
       if (isOlder(String(doc._id))) stale.push(String(doc._id));
       if (stale.length >= 1_000) await flush();
     }

@@ -1,10 +1,11 @@
 import type { DashboardFilter, Resolvers } from '../../generated/graphql.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { userInputError } from '../../graphql/errors.js';
+import { DAY_MS } from '../../shared/clock.js';
 import { localIdOf } from '../../shared/ids.js';
 import { toMoney } from '../../shared/money.js';
+import { MAX_DAYS, type Point } from './dashboard.js';
 import { dashboardTicks } from './live.js';
-import { MAX_DAYS, readCohorts, readDashboard, type Point } from './service.js';
 
 export const resolvers = {
   Mutation: {
@@ -15,7 +16,7 @@ export const resolvers = {
     cohortRetention: async (_p, { to, months }, ctx) => {
       const n = months ?? 12;
       if (!Number.isInteger(n) || n < 1 || n > 24) throw userInputError('months must be 1 to 24', 'months');
-      return readCohorts(to ?? ctx.clock.now(), n);
+      return ctx.domain.analytics.readCohorts(to ?? ctx.clock.now(), n);
     },
     dashboard: (_p, { from, to, granularity, filter }, ctx) =>
       dashboardOf(ctx, { from, to, granularity: granularity ?? 'DAY', filter: filter ?? null }),
@@ -30,7 +31,7 @@ export const resolvers = {
       },
       resolve: (_tick: unknown, { days }: { days?: number | null }, ctx: GraphQLContext) => {
         const to = ctx.clock.now();
-        const from = new Date(to.getTime() - ((days ?? 30) - 1) * 86_400_000);
+        const from = new Date(to.getTime() - ((days ?? 30) - 1) * DAY_MS);
         return dashboardOf(ctx, { from, to, granularity: 'DAY', filter: null });
       },
     },
@@ -42,7 +43,7 @@ async function dashboardOf(
   args: { from: Date; to: Date; granularity: 'DAY' | 'WEEK' | 'MONTH'; filter: DashboardFilter | null },
 ) {
   const { from, to, granularity, filter } = args;
-  const view = await readDashboard(ctx.domain.segments, {
+  const view = await ctx.domain.analytics.readDashboard({
     from,
     to,
     granularity,

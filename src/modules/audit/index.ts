@@ -2,7 +2,8 @@ import type { DomainModule } from '../../app/module.js';
 import { AuditEntry } from './model.js';
 import { resolvers } from './resolvers.js';
 
-export { createAuditService } from './service.js';
+export { createAuditService, describeArguments, type AuditService } from './service.js';
+export type { AuditChange, AuditEntryDoc } from './model.js';
 
 /** The audit domain as the composition root sees it. */
 export const auditModule = {
@@ -10,3 +11,4 @@ export const auditModule = {
   indexedModels: [AuditEntry],
   resolvers,
 } satisfies DomainModule;
+export { diffFields } from './service.js';

@@ -1,4 +1,5 @@
 import mongoose, { Schema, Types } from 'mongoose';
+import type { Role } from '../users/index.js';
 
 export type AuditChange = { targetId: string; field: string; before: string | null; after: string | null };
 
@@ -6,7 +7,7 @@ export type AuditEntryDoc = {
   _id: Types.ObjectId;
   at: Date;
   actorId: string | null;
-  actorRole: string | null;
+  actorRole: Role | null;
   operation: string | null;
   fields: string[];
   targetIds: string[];

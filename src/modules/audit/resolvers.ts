@@ -14,7 +14,7 @@ export const resolvers = {
   },
   AuditEntry: {
     id: (e) => toGlobalId('AuditEntry', String(e._id)),
-    actorRole: (e) => (e.actorRole as never) ?? null,
+    actorRole: (e) => e.actorRole ?? null,
   },
   AuditEntryConnection: connectionResolvers<AuditEntryDoc>(),
 } satisfies Resolvers;

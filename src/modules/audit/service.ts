@@ -67,7 +67,8 @@ export type AuditService = ReturnType<typeof createAuditService>;
 
 export function createAuditService(deps: { clock: Clock }) {
   async function record(entry: Omit<AuditEntryDoc, '_id' | 'at'>): Promise<void> {
-    await AuditEntry.collection.insertOne({ _id: new Types.ObjectId(), at: deps.clock.now(), ...entry } as never);
+    const stored: AuditEntryDoc = { _id: new Types.ObjectId(), at: deps.clock.now(), ...entry };
+    await AuditEntry.collection.insertOne(stored);
   }
 
   async function list(args: {

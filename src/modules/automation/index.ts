@@ -10,3 +10,7 @@ export const automationModule = {
   indexedModels: [Rule, Job, Task, Alert],
   resolvers,
 } satisfies DomainModule;
+export { pendingAutomationStepsCount } from './queue.js';
+export { createAutomationLoaders } from './loaders.js';
+export { complaintsInWeek, complaintsInWeekOf } from './complaints.js';
+export type { AutomationService } from './service.js';

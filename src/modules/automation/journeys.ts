@@ -1,4 +1,4 @@
-import type { RuleInput } from './rules.js';
+import type { RuleInput } from './rule-input.js';
 
 /**
  * The journeys every new deployment starts with, installed as ordinary rules on an empty rules

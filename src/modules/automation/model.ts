@@ -281,6 +281,8 @@ export const MessageCap = mongoose.model<MessageCapDoc>(
   ),
 );
 
+export { storedCollection } from '../../db/collections.js';
+
 export function jobId(ruleId: Types.ObjectId | string, runKey: string, step: number): string {
   return `${String(ruleId)}:${runKey}:${step}`;
 }

@@ -9,7 +9,7 @@ import { localIdOf, toGlobalId } from '../../shared/ids.js';
 import { formatAmount, toMoney } from '../../shared/money.js';
 import type { EventDoc } from '../../events/model.js';
 import type { AlertDoc, ConditionDoc, Department, RuleDoc, TaskDoc } from './model.js';
-import type { RuleInput } from './rules.js';
+import type { RuleInput } from './rule-input.js';
 
 /** The departments a viewer works for: all for ADMIN, its own for SALES, MARKETING, SUPPORT. */
 function departmentsOf(ctx: GraphQLContext): Department[] | null {
@@ -126,13 +126,13 @@ export const resolvers = {
         const visible = visibleDepartments(ctx, departments);
         return filterEvents(ctx.domain.events.subscribe(seqFromAfter(after)), (e) => {
           if (e.type !== 'ALERT_RAISED') return false;
-          const alert = (e.payload as { alert: AlertDoc }).alert;
-          return !visible || alert.departments.some((d) => visible.includes(d));
+          return !visible || e.payload.alert.departments.some((d) => visible.includes(d));
         });
       },
-      resolve: (e: EventDoc, _a: unknown, ctx: GraphQLContext) => {
+      // Only ALERT_RAISED events get past the filter above.
+      resolve: (e: EventDoc<'ALERT_RAISED'>, _a: unknown, ctx: GraphQLContext) => {
         ctx.renewLoaders();
-        return alertView((e.payload as { alert: AlertDoc }).alert, eventCursor(e.seq));
+        return alertView(e.payload.alert, eventCursor(e.seq));
       },
     },
   },
@@ -166,14 +166,16 @@ export const resolvers = {
   Task: {
     id: (t: TaskDoc) => toGlobalId('Task', t._id),
     customer: (t, _a, ctx) => (t.customerId ? ctx.loaders.customerById.load(String(t.customerId)) : null),
-    assignee: (t, _a, ctx) => (t.assigneeId ? ctx.domain.users.findById(String(t.assigneeId)) : null),
-    rule: (t, _a, ctx) => (t.ruleId && canReadRules(ctx) ? ctx.domain.automation.findRule(String(t.ruleId)) : null),
+    assignee: (t, _a, ctx) => (t.assigneeId ? ctx.loaders.taskAssigneeById.load(String(t.assigneeId)) : null),
+    rule: (t, _a, ctx) =>
+      t.ruleId && canReadRules(ctx) ? ctx.loaders.automationRuleById.load(String(t.ruleId)) : null,
     dueAt: (t) => t.dueAt ?? null,
   },
   Alert: {
     id: (a) => toGlobalId('Alert', a._id),
     customer: (a, _a, ctx) => (a.customerId ? ctx.loaders.customerById.load(String(a.customerId)) : null),
-    rule: (a, _a, ctx) => (a.ruleId && canReadRules(ctx) ? ctx.domain.automation.findRule(String(a.ruleId)) : null),
+    rule: (a, _a, ctx) =>
+      a.ruleId && canReadRules(ctx) ? ctx.loaders.automationRuleById.load(String(a.ruleId)) : null,
   },
   TaskConnection: connectionResolvers<TaskDoc>(),
   AlertConnection: connectionResolvers<AlertDoc>(),

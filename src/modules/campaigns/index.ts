@@ -12,3 +12,9 @@ export const campaignsModule = {
   indexedModels: [Campaign, AudienceChunk, Delivery, Conversion],
   resolvers,
 } satisfies DomainModule;
+export { campaignResults, type CampaignStatsDoc } from './results.js';
+export { pendingCampaignsCount } from './queue.js';
+export { adapterFor } from './adapters.js';
+export { renderMessage, templateProblem } from './template.js';
+export { recipientOf } from './recipient.js';
+export { eraseRecipient } from './erasure.js';

@@ -1,6 +1,8 @@
 import mongoose, { Schema, Types } from 'mongoose';
 import { SEGMENTS, type Segment } from '../../shared/segment-policy.js';
 
+export { storedCollection } from '../../db/collections.js';
+
 export const CAMPAIGN_STATUSES = ['DRAFT', 'SCHEDULED', 'RUNNING', 'COMPLETED', 'CANCELLED', 'FAILED'] as const;
 export type CampaignStatus = (typeof CAMPAIGN_STATUSES)[number];
 export const FINAL_STATUSES: readonly CampaignStatus[] = ['COMPLETED', 'CANCELLED', 'FAILED'];

@@ -6,15 +6,14 @@ import { eventCursor, filterEvents, seqFromAfter } from '../../graphql/event-str
 import { toUserErrors } from '../../graphql/payloads.js';
 import { localIdOf, toGlobalId } from '../../shared/ids.js';
 import { toMoney } from '../../shared/money.js';
-import { diffFields } from '../audit/service.js';
+import { notFound } from '../../shared/problems.js';
+import { diffFields } from '../audit/index.js';
 import type { EventDoc } from '../../events/model.js';
+import type { CampaignResult } from './lifecycle.js';
 import type { CampaignDoc, CampaignStatsDoc, DeliveryDoc } from './model.js';
-import type { CampaignProgressPayload } from './events.js';
 
-const NOT_FOUND = [{ field: ['id'], message: 'no campaign has this id', code: 'NOT_FOUND' as const }];
+const NOT_FOUND = toUserErrors(notFound('campaign').problems);
 const EDITABLE = ['name', 'targetSegments', 'message', 'channel', 'scheduledAt', 'attributionWindowDays'] as const;
-
-type CampaignResult = { campaign: CampaignDoc } | { problems: Parameters<typeof toUserErrors>[0] };
 
 function toPayload(result: CampaignResult) {
   return 'problems' in result
@@ -92,14 +91,14 @@ export const resolvers = {
     campaignProgress: {
       subscribe: (_p, { campaignId, after }, ctx) => {
         const campaign = campaignId != null ? (localIdOf(campaignId, 'Campaign') ?? '') : null;
-        return filterEvents(ctx.domain.events.subscribe(seqFromAfter(after)), (e) => {
-          if (e.type !== 'CAMPAIGN_PROGRESS') return false;
-          return campaign === null || (e.payload as CampaignProgressPayload).campaignId === campaign;
-        });
+        return filterEvents(
+          ctx.domain.events.subscribe(seqFromAfter(after)),
+          (e) => e.type === 'CAMPAIGN_PROGRESS' && (campaign === null || e.payload.campaignId === campaign),
+        );
       },
-      resolve: (e: EventDoc, _a: unknown, ctx: GraphQLContext) => {
+      resolve: (e: EventDoc<'CAMPAIGN_PROGRESS'>, _a: unknown, ctx: GraphQLContext) => {
         ctx.renewLoaders();
-        return { ...(e.payload as CampaignProgressPayload), cursor: eventCursor(e.seq) };
+        return { ...e.payload, cursor: eventCursor(e.seq) };
       },
     },
   },

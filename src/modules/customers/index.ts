@@ -15,3 +15,13 @@ export const customersModule = {
   resolvers,
 } satisfies DomainModule;
 export * from './records.js';
+export { markCustomerUnsubscribed } from './subscription.js';
+export { addCustomerTag, removeCustomerTag } from './tags.js';
+export {
+  incrementAggregates,
+  replaceAggregates,
+  type AggregatesIncrement,
+  type AggregatesTotals,
+} from './aggregates.js';
+export { assignSegment, countCustomersBySegment } from './segment-assignment.js';
+export { InvalidFieldError, normalizeEmail, normalizeName } from './normalize.js';

@@ -1,10 +1,19 @@
+import type { Types } from 'mongoose';
 import { objectIdOrNull } from '../../shared/ids.js';
-import { Interaction } from '../interactions/model.js';
-import type { InteractionsService } from '../interactions/service.js';
+import { notFound, problem, type FieldProblem } from '../../shared/problems.js';
 import { eraseCustomer, type ErasureDeps } from './erasure.js';
 import { Customer, type CustomerDoc } from './model.js';
 import { searchKeysFor } from './normalize.js';
-import type { FieldProblem } from '../../shared/problems.js';
+
+/** What a merge asks of interactions, besides the erasure's: injected, as the erasure's are. */
+export type MergeDeps = ErasureDeps & {
+  interactions: ErasureDeps['interactions'] & {
+    moveInteractions(fromCustomerId: Types.ObjectId, toCustomerId: Types.ObjectId): Promise<void>;
+    /** Aggregates and segment recomputed from the customer's interactions. */
+    recomputeCustomer(customerId: Types.ObjectId): Promise<CustomerDoc | null>;
+  };
+  region: string;
+};
 
 /**
  * mergeCustomers: the duplicate's interactions move to the primary, whose aggregates and
@@ -14,19 +23,16 @@ import type { FieldProblem } from '../../shared/problems.js';
  * finished by running it again (and no interaction reaches the duplicate meanwhile).
  */
 export async function mergeCustomers(
-  deps: ErasureDeps & { interactions: InteractionsService; region: string },
+  deps: MergeDeps,
   primaryId: string,
   duplicateId: string,
 ): Promise<{ customer: CustomerDoc } | { problems: FieldProblem[] }> {
-  const problem = (field: string, message: string, code: FieldProblem['code']) => ({
-    problems: [{ field: [field], message, code }],
-  });
   const p = objectIdOrNull(primaryId);
   const d = objectIdOrNull(duplicateId);
   const primary = p && (await Customer.findById(p).lean<CustomerDoc>());
   const duplicate = d && (await Customer.findById(d).lean<CustomerDoc>());
-  if (!p || !primary) return problem('primaryId', 'no customer has this id', 'NOT_FOUND');
-  if (!d || !duplicate) return problem('duplicateId', 'no customer has this id', 'NOT_FOUND');
+  if (!p || !primary) return notFound('customer', 'primaryId');
+  if (!d || !duplicate) return notFound('customer', 'duplicateId');
   if (p.equals(d)) return problem('duplicateId', 'a customer cannot be merged into itself', 'INVALID');
   if (primary.erasedAt) return problem('primaryId', 'this customer was deleted', 'INVALID_STATE');
   const isResumed = String(duplicate.mergedIntoId ?? '') === String(p);
@@ -50,7 +56,7 @@ export async function mergeCustomers(
   if (claimed.matchedCount === 0)
     return problem('duplicateId', 'this customer was deleted or merged meanwhile', 'INVALID_STATE');
   // 2. Its interactions become the primary's.
-  await Interaction.updateMany({ customerId: d }, { $set: { customerId: p } });
+  await deps.interactions.moveInteractions(d, p);
   // 3. Its personal data goes (freeing its e-mail), after what the primary takes is read above.
   await eraseCustomer(deps, String(d), { isMerging: true });
   // 4. The primary's profile gains the tags and the contact details it lacked.

@@ -18,14 +18,16 @@ export async function isLiveCustomer(id: Types.ObjectId | string): Promise<boole
 
 /**
  * The customers matching `filter` as a stream, in batches (a sweep's way to read them all
- * without holding them). `sort` defaults to the engine's order.
+ * without holding them). `sort` defaults to the engine's order; `select` names the only fields
+ * read (the others are then absent).
  */
 export function streamCustomers(
   filter: QueryFilter<CustomerDoc>,
-  opts: { batchSize?: number; sort?: Record<string, 1 | -1> } = {},
+  opts: { batchSize?: number; sort?: Record<string, 1 | -1>; select?: Partial<Record<keyof CustomerDoc, 1>> } = {},
 ): AsyncIterable<CustomerDoc> {
   const query = Customer.find(filter).lean<CustomerDoc[]>();
   if (opts.sort) query.sort(opts.sort);
+  if (opts.select) query.select(opts.select);
   return query.cursor({ batchSize: opts.batchSize ?? 500 }) as AsyncIterable<CustomerDoc>;
 }
 

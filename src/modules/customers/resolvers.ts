@@ -3,14 +3,15 @@ import { connectionResolvers } from '../../graphql/connections.js';
 import { pageSize } from '../../db/pagination.js';
 import type { CustomerDoc } from './model.js';
 import { isMasked, maskEmail, maskPhone } from '../../graphql/auth.js';
-import { diffFields } from '../audit/service.js';
+import { diffFields } from '../audit/index.js';
 import { userInputError } from '../../graphql/errors.js';
 import { toUserErrors } from '../../graphql/payloads.js';
 import { fromGlobalId, localIdOf, toGlobalId } from '../../shared/ids.js';
+import { notFound } from '../../shared/problems.js';
 import { toMoney } from '../../shared/money.js';
-import { averagePurchaseMinor, insightsFor } from '../insights/service.js';
+import { averagePurchaseMinor, insightsFor } from '../insights/index.js';
 
-const NOT_FOUND = [{ field: ['id'], message: 'no customer has this id', code: 'NOT_FOUND' }];
+const NOT_FOUND = toUserErrors(notFound('customer').problems);
 
 export const resolvers = {
   Query: {

@@ -1,4 +1,4 @@
-import mongoose from 'mongoose';
+import mongoose, { type AnyBulkWriteOperation } from 'mongoose';
 import type { Logger } from '../../shared/logger.js';
 import { Customer, type CustomerDoc } from './model.js';
 import { searchKeysFor } from './normalize.js';
@@ -16,9 +16,9 @@ export async function upgradeSearchKeys(region: string, logger: Logger): Promise
   const migrations = mongoose.connection.db!.collection<{ _id: string; at: Date }>('migrations');
   if (await migrations.findOne({ _id: MARK })) return 0;
   let changed = 0;
-  let pending: Array<{ updateOne: { filter: { _id: unknown }; update: { $set: { searchKeys: string[] } } } }> = [];
+  let pending: Array<AnyBulkWriteOperation<CustomerDoc>> = [];
   const flush = async () => {
-    if (pending.length) await Customer.bulkWrite(pending as never, { ordered: false });
+    if (pending.length) await Customer.bulkWrite(pending, { ordered: false });
     changed += pending.length;
     pending = [];
   };

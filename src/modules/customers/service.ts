@@ -1,7 +1,9 @@
 import mongoose, { Types } from 'mongoose';
 import { nextSequence } from '../../db/counters.js';
 import type { Clock } from '../../shared/clock.js';
+import { objectIdOrNull } from '../../shared/ids.js';
 import { MoneyError, parseAmount } from '../../shared/money.js';
+import { notFound, type FieldProblem } from '../../shared/problems.js';
 import type { SegmentsService } from '../segments/service.js';
 import { segmentFor, type Segment } from '../../shared/segment-policy.js';
 import { Customer, type CustomerDoc } from './model.js';
@@ -18,8 +20,6 @@ import { isDuplicateKeyError } from '../../db/errors.js';
 import { keysetPage, type Page } from '../../db/pagination.js';
 
 const EPOCH = new Date(0);
-
-import type { FieldProblem } from '../../shared/problems.js';
 
 export type CreateCustomerInput = {
   name: string;
@@ -70,7 +70,8 @@ export function createCustomersService(deps: {
   clock: Clock;
   currency: string;
   region: string;
-  segments: SegmentsService;
+  /** The segments domain, injected (it reads and writes customers through this domain's face). */
+  segments: Pick<SegmentsService, 'getPolicy' | 'recordChange' | 'segmentCounts'>;
 }) {
   const { clock, segments } = deps;
 
@@ -121,7 +122,7 @@ export function createCustomersService(deps: {
       updatedAt: now,
     };
     try {
-      await Customer.collection.insertOne(doc as never);
+      await Customer.collection.insertOne(doc);
     } catch (err) {
       // Two creates with one email at once: the unique index decides.
       if (isDuplicateKeyError(err)) return { problems: [duplicateEmail()] };
@@ -140,7 +141,7 @@ export function createCustomersService(deps: {
     input: UpdateCustomerInput,
   ): Promise<{ customer: CustomerDoc } | { problems: FieldProblem[] }> {
     const current = await findById(id);
-    if (!current) return { problems: [{ field: ['id'], message: 'no customer has this id', code: 'NOT_FOUND' }] };
+    if (!current) return notFound('customer');
     if (current.erasedAt)
       return { problems: [{ field: ['id'], message: 'this customer was deleted', code: 'INVALID_STATE' }] };
     const set: Partial<CustomerDoc> = {};
@@ -175,7 +176,7 @@ export function createCustomersService(deps: {
         { $set: set, ...(Object.keys(unset).length ? { $unset: unset } : {}) },
         { returnDocument: 'after' },
       ).lean<CustomerDoc>();
-      if (!updated) return { problems: [{ field: ['id'], message: 'no customer has this id', code: 'NOT_FOUND' }] };
+      if (!updated) return notFound('customer');
       return { customer: updated };
     } catch (err) {
       if (isDuplicateKeyError(err)) return { problems: [duplicateEmail()] };
@@ -184,13 +185,13 @@ export function createCustomersService(deps: {
   }
 
   async function findById(id: string): Promise<CustomerDoc | null> {
-    if (!Types.ObjectId.isValid(id) || id.length !== 24) return null;
-    return Customer.findById(id).lean<CustomerDoc>();
+    const _id = objectIdOrNull(id);
+    return _id && Customer.findById(_id).lean<CustomerDoc>();
   }
 
   /** Several customers in one query (one scan on the embedded engine), in the order asked. */
   async function findByIds(ids: readonly string[]): Promise<Array<CustomerDoc | null>> {
-    const valid = ids.filter((id) => Types.ObjectId.isValid(id) && id.length === 24);
+    const valid = ids.filter((id) => objectIdOrNull(id) !== null);
     const docs = valid.length
       ? await Customer.find({ _id: mongoose.trusted({ $in: valid }) }).lean<CustomerDoc[]>()
       : [];

@@ -1,7 +1,6 @@
 import type { Resolvers } from '../../generated/graphql.js';
 import { localIdOf } from '../../shared/ids.js';
 import { toMoney } from '../../shared/money.js';
-import { complaintsInWeek } from '../automation/rules.js';
 import { insightsFor, nextBestActions } from './service.js';
 
 export const resolvers = {
@@ -22,7 +21,9 @@ export const resolvers = {
     rfm: (i, _a, ctx) => ctx.domain.rfm(i.customer, ctx.clock.now()),
     nextBestActions: async (i, _a, ctx) => {
       const now = ctx.clock.now();
-      return nextBestActions(i.customer, await ctx.loaders.policy(), await complaintsInWeek(i.customer._id, now), now);
+      // Batched: a page of customers' actions reads their complaints together.
+      const complaints = await ctx.loaders.complaintsLast7Days.load(String(i.customer._id));
+      return nextBestActions(i.customer, await ctx.loaders.policy(), complaints, now);
     },
   },
 } satisfies Resolvers;

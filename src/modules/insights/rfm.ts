@@ -1,5 +1,5 @@
 import type { CustomerDoc } from '../customers/model.js';
-import { Customer } from '../customers/model.js';
+import type { streamCustomers } from '../customers/records.js';
 import { daysSinceActivity } from '../../shared/segment-policy.js';
 
 /** How long the customers' ranks are used before a pass over the customers refreshes them. */
@@ -8,6 +8,9 @@ const RANKS_TTL_MS = 60_000;
 export type RfmScore = { recency: number; frequency: number; monetary: number; code: string };
 
 type Ranks = { at: number; days: number[]; purchases: number[]; totals: number[] };
+
+/** The customers' reads, injected: the customers domain depends on this one (its insights). */
+export type RfmDeps = { streamCustomers: typeof streamCustomers };
 
 /** How many values in an ascending array are strictly below `v`. */
 function countBelow(sorted: number[], v: number): number {
@@ -30,7 +33,7 @@ function score(worse: number, n: number): number {
  * RFM scores by rank among all customers now (the method is in the schema). The sorted values
  * come from one pass over the customers, refreshed in the background once they are a minute old.
  */
-export function createRfm() {
+export function createRfm(deps: RfmDeps) {
   let ranks: Promise<Ranks> | null = null;
   let loadedAt = 0;
 
@@ -38,11 +41,11 @@ export function createRfm() {
     const days: number[] = [];
     const purchases: number[] = [];
     const totals: number[] = [];
-    const cursor = Customer.find({ erasedAt: null })
-      .select({ lastInteractionAt: 1, joinedAt: 1, purchaseCount: 1, totalPurchasesMinor: 1 })
-      .lean<CustomerDoc[]>()
-      .cursor({ batchSize: 5_000 });
-    for await (const c of cursor) {
+    const customers = deps.streamCustomers(
+      { erasedAt: null },
+      { select: { lastInteractionAt: 1, joinedAt: 1, purchaseCount: 1, totalPurchasesMinor: 1 }, batchSize: 5_000 },
+    );
+    for await (const c of customers) {
       days.push(daysSinceActivity(c, now));
       purchases.push(c.purchaseCount);
       totals.push(c.totalPurchasesMinor);

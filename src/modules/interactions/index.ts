@@ -11,3 +11,4 @@ export const interactionsModule = {
   indexedModels: [Interaction],
   resolvers,
 } satisfies DomainModule;
+export { interactionsByCustomer, type Channel, type InteractionDoc } from './history.js';

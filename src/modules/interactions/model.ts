@@ -1,3 +1,4 @@
+import { storedCollection } from '../../db/collections.js';
 import mongoose, { Schema, Types } from 'mongoose';
 
 export const INTERACTION_TYPES = ['PURCHASE', 'INQUIRY', 'COMPLAINT', 'SUPPORT', 'MARKETING'] as const;
@@ -67,3 +68,13 @@ export const PendingApplication = mongoose.model<PendingApplicationDoc>(
     { versionKey: false, collection: 'pending_applications' },
   ),
 );
+
+/**
+ * The collections under the models, typed by what is stored there: the write path inserts in
+ * bulk through the driver (no casting or hydrating per document), and the compiler still checks
+ * what it inserts. Mongoose hands back the models' own collection objects.
+ */
+export const stored = {
+  interactions: () => storedCollection(Interaction),
+  pendingApplications: () => storedCollection(PendingApplication),
+};

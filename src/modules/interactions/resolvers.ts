@@ -11,8 +11,7 @@ import { localIdOf, toGlobalId } from '../../shared/ids.js';
 import { toMoney } from '../../shared/money.js';
 import type { EventDoc } from '../../events/model.js';
 import type { InteractionType } from './model.js';
-import type { InteractionRecordedPayload } from './events.js';
-import type { RecordInteractionInput, RecordResult } from './service.js';
+import type { RecordResult } from './service.js';
 
 /** Global ids in, local ids out; an id of another type simply matches no customer. */
 function withLocalCustomerId<T extends { customerId: string }>(input: T): T {
@@ -63,9 +62,7 @@ export const resolvers = {
     recordInteraction: async (_p, { input }, ctx) => {
       const denied = deniedType(requireViewer(ctx).role, input.type);
       if (denied) throw forbidden(denied);
-      return toPayload(
-        await ctx.domain.interactions.recordInteraction(withLocalCustomerId(input as RecordInteractionInput)),
-      );
+      return toPayload(await ctx.domain.interactions.recordInteraction(withLocalCustomerId(input)));
     },
     recordPurchase: async (_p, { input }, ctx) =>
       toPayload(await ctx.domain.interactions.recordPurchase(withLocalCustomerId(input))),
@@ -74,9 +71,7 @@ export const resolvers = {
       // Items the caller's role may not record get their own FORBIDDEN result; the rest go on.
       const denied = inputs.map((i) => deniedType(role, i.type));
       const allowed = inputs.filter((_, k) => !denied[k]);
-      const recorded = await ctx.domain.interactions.recordInteractions(
-        allowed.map((i) => withLocalCustomerId(i as RecordInteractionInput)),
-      );
+      const recorded = await ctx.domain.interactions.recordInteractions(allowed.map((i) => withLocalCustomerId(i)));
       if ('problems' in recorded) throw userInputError(recorded.problems[0]!.message, 'inputs');
       let next = 0;
       const results: RecordResult[] = inputs.map((_, k) =>
@@ -96,15 +91,15 @@ export const resolvers = {
         const customer = customerId != null ? (localIdOf(customerId, 'Customer') ?? '') : null;
         return filterEvents(ctx.domain.events.subscribe(seqFromAfter(after)), (e) => {
           if (e.type !== 'INTERACTION_RECORDED') return false;
-          const { interaction } = e.payload as InteractionRecordedPayload;
+          const { interaction } = e.payload;
           return (
             (customer === null || String(interaction.customerId) === customer) &&
             (!types?.length || types.includes(interaction.type))
           );
         });
       },
-      resolve: (e: EventDoc, _a: unknown, ctx: GraphQLContext) => {
-        const { interaction, customer } = e.payload as InteractionRecordedPayload;
+      resolve: (e: EventDoc<'INTERACTION_RECORDED'>, _a: unknown, ctx: GraphQLContext) => {
+        const { interaction, customer } = e.payload;
         ctx.renewLoaders();
         ctx.loaders.customerById.prime(String(customer._id), customer);
         return { interaction, cursor: eventCursor(e.seq) };

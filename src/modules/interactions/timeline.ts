@@ -1,5 +1,6 @@
 import mongoose, { Types } from 'mongoose';
 import { cursorOf, emptyPage, keysetPage, pageSize, type Keyset, type Page } from '../../db/pagination.js';
+import { objectIdOrNull } from '../../shared/ids.js';
 import type { FieldProblem } from '../../shared/problems.js';
 import { Interaction, type Channel, type InteractionDoc, type InteractionType } from './model.js';
 
@@ -28,10 +29,9 @@ export async function listInteractions(args: {
   const f = args.filter ?? {};
   const and: Record<string, unknown>[] = [];
   if (f.customerId != null) {
-    if (!Types.ObjectId.isValid(f.customerId) || f.customerId.length !== 24) {
-      return emptyPage();
-    }
-    and.push({ customerId: new Types.ObjectId(f.customerId) });
+    const customerId = objectIdOrNull(f.customerId);
+    if (!customerId) return emptyPage();
+    and.push({ customerId });
   }
   if (f.types?.length) and.push({ type: mongoose.trusted({ $in: f.types }) });
   if (f.channels?.length) and.push({ channel: mongoose.trusted({ $in: f.channels }) });

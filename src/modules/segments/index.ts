@@ -11,3 +11,4 @@ export const segmentsModule = {
   indexedModels: [SegmentChange],
   resolvers,
 } satisfies DomainModule;
+export { segmentChangesByCustomer, type SegmentChangeDoc } from './history.js';

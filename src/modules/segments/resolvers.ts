@@ -2,11 +2,10 @@ import type { Resolvers } from '../../generated/graphql.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { eventCursor, filterEvents, seqFromAfter } from '../../graphql/event-stream.js';
 import { localIdOf } from '../../shared/ids.js';
-import { diffFields } from '../audit/service.js';
+import { diffFields } from '../audit/index.js';
 import { MoneyError, parseAmount, toMoney } from '../../shared/money.js';
 import type { EventDoc } from '../../events/model.js';
 import { SEGMENTS, type SegmentPolicy } from '../../shared/segment-policy.js';
-import type { SegmentChangedPayload } from './events.js';
 
 export const resolvers = {
   Query: {
@@ -56,17 +55,16 @@ export const resolvers = {
         const customer = customerId != null ? (localIdOf(customerId, 'Customer') ?? '') : null;
         return filterEvents(ctx.domain.events.subscribe(seqFromAfter(after)), (e) => {
           if (e.type !== 'SEGMENT_CHANGED') return false;
-          const change = e.payload as SegmentChangedPayload;
+          const change = e.payload;
           return (
             (customer === null || String(change.customer._id) === customer) &&
             (!segments?.length || segments.includes(change.to))
           );
         });
       },
-      resolve: (e: EventDoc, _a: unknown, ctx: GraphQLContext) => {
-        const change = e.payload as SegmentChangedPayload;
+      resolve: (e: EventDoc<'SEGMENT_CHANGED'>, _a: unknown, ctx: GraphQLContext) => {
         ctx.renewLoaders();
-        return { ...change, cursor: eventCursor(e.seq) };
+        return { ...e.payload, cursor: eventCursor(e.seq) };
       },
     },
   },

@@ -2,7 +2,8 @@ import mongoose, { Types } from 'mongoose';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { currencyExponent } from '../../shared/money.js';
-import { Customer, type CustomerDoc } from '../customers/model.js';
+import { assignSegment, countCustomersBySegment, streamCustomers } from '../customers/index.js';
+import type { CustomerDoc } from '../customers/model.js';
 import type { EventLog } from '../../events/log.js';
 import type { SegmentChangedPayload } from './events.js';
 import { SegmentChange, Setting, type SegmentChangeReason } from './model.js';
@@ -58,7 +59,7 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
         to: c.to,
         changedAt: c.customer.segmentChangedAt,
         reason: c.reason,
-      })) as never[],
+      })),
     );
     const inc: Record<string, number> = {};
     for (const c of changes) {
@@ -104,11 +105,7 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
       const target = segmentFor(current, p, clock.now());
       if (target === current.segment) return current;
       const now = clock.now();
-      const before = await Customer.findOneAndUpdate(
-        { _id: current._id },
-        { $set: { segment: target, segmentChangedAt: now, updatedAt: now } },
-        { returnDocument: 'before' },
-      ).lean<CustomerDoc>();
+      const before = await assignSegment(current._id, target, now);
       if (!before) return current; // deleted meanwhile
       const after: CustomerDoc = { ...before, segment: target, segmentChangedAt: now, updatedAt: now };
       if (before.segment !== target) await record({ customer: after, from: before.segment, to: target, reason });
@@ -187,11 +184,11 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
         $lt: inactiveSince(Math.min(policy.atRiskAfterDays, policy.churnedAfterDays), now),
       }),
     };
-    return settleMany(Customer.find(filter).lean<CustomerDoc[]>().cursor({ batchSize: 500 }), 'TIME', policy);
+    return settleMany(streamCustomers(filter), 'TIME', policy);
   }
 
   async function reevaluateAll(policy: SegmentPolicy) {
-    return settleMany(Customer.find({}).lean<CustomerDoc[]>().cursor({ batchSize: 500 }), 'POLICY', policy);
+    return settleMany(streamCustomers({}), 'POLICY', policy);
   }
 
   async function updatePolicy(changes: Partial<Omit<SegmentPolicy, 'updatedAt'>>) {
@@ -214,10 +211,7 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
    * customer's segment write and its count update. Run at start, before traffic.
    */
   async function recountSegments(): Promise<SegmentCounts> {
-    const rows = await Customer.aggregate<{ _id: Segment; n: number }>([
-      { $group: { _id: '$segment', n: { $sum: 1 } } },
-    ]);
-    const counts = Object.fromEntries(SEGMENTS.map((s) => [s, rows.find((r) => r._id === s)?.n ?? 0])) as SegmentCounts;
+    const counts = await countCustomersBySegment();
     await Setting.updateOne({ _id: COUNTS_ID }, { $set: counts }, { upsert: true });
     return counts;
   }

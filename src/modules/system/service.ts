@@ -1,12 +1,11 @@
 import { Repeater } from '@repeaterjs/repeater';
-import mongoose from 'mongoose';
 import { pingDatabase } from '../../db/connection.js';
 import { currentSequence } from '../../db/counters.js';
-import { Job } from '../automation/model.js';
-import { Campaign } from '../campaigns/model.js';
 import type { EventLog } from '../../events/log.js';
 import { EVENT_SEQUENCE } from '../../events/model.js';
-import { WebhookDelivery } from '../webhooks/model.js';
+import { pendingAutomationStepsCount } from '../automation/index.js';
+import { pendingCampaignsCount } from '../campaigns/index.js';
+import { pendingWebhookDeliveriesCount } from '../webhooks/index.js';
 import type { Clock } from '../../shared/clock.js';
 import { EVENT_LOOP_RESOLUTION_MS, type ServerRuntime } from '../../shared/runtime.js';
 
@@ -32,9 +31,9 @@ export type QueueDepths = { automationSteps: number; webhookDeliveries: number; 
 /** Pending background work (small collections: their pending items only). */
 export async function readQueueDepths(): Promise<QueueDepths> {
   const [automationSteps, webhookDeliveries, campaigns] = await Promise.all([
-    Job.countDocuments({ status: 'PENDING' }),
-    WebhookDelivery.countDocuments({ status: 'PENDING' }),
-    Campaign.countDocuments({ status: mongoose.trusted({ $in: ['SCHEDULED', 'RUNNING'] }) }),
+    pendingAutomationStepsCount(),
+    pendingWebhookDeliveriesCount(),
+    pendingCampaignsCount(),
   ]);
   return { automationSteps, webhookDeliveries, campaigns };
 }

@@ -2,7 +2,8 @@ import type { DomainModule } from '../../app/module.js';
 import { User } from './model.js';
 import { resolvers } from './resolvers.js';
 
-export { createUsersService, resolveJwtSecret } from './service.js';
+export { createUsersService, resolveJwtSecret, type UsersService, type Viewer } from './service.js';
+export { ROLES, type ApiKeyDoc, type Role, type UserDoc } from './model.js';
 export { passwordChecks } from './passwords.js';
 
 /** The users domain as the composition root sees it. */
@@ -11,3 +12,4 @@ export const usersModule = {
   indexedModels: [User],
   resolvers,
 } satisfies DomainModule;
+export { findUser, findUsers } from './directory.js';

@@ -4,9 +4,10 @@ import type { Resolvers } from '../../generated/graphql.js';
 import { toUserErrors } from '../../graphql/payloads.js';
 import { requireViewer } from '../../graphql/auth.js';
 import { localIdOf, toGlobalId } from '../../shared/ids.js';
-import { diffFields } from '../audit/service.js';
+import { notFound } from '../../shared/problems.js';
+import { diffFields } from '../audit/index.js';
 
-const NOT_FOUND = [{ field: ['id'], message: 'no user has this id', code: 'NOT_FOUND' }];
+const noSuchUser = () => toUserErrors(notFound('user').problems);
 
 export const resolvers = {
   Query: {
@@ -39,7 +40,7 @@ export const resolvers = {
     },
     updateUser: async (_p, { id, input }, ctx) => {
       const localId = localIdOf(id, 'User');
-      if (!localId) return { user: null, userErrors: NOT_FOUND };
+      if (!localId) return { user: null, userErrors: noSuchUser() };
       const before = await ctx.domain.users.findById(localId);
       const result = await ctx.domain.users.updateUser(localId, input);
       if (before && result.user)
@@ -58,11 +59,11 @@ export const resolvers = {
       const apiKey = localId ? await ctx.domain.users.revokeApiKey(localId) : null;
       return apiKey
         ? { apiKey, userErrors: [] }
-        : { apiKey: null, userErrors: [{ field: ['id'], message: 'no API key has this id', code: 'NOT_FOUND' }] };
+        : { apiKey: null, userErrors: toUserErrors(notFound('API key').problems) };
     },
     deactivateUser: async (_p, { id }, ctx) => {
       const localId = localIdOf(id, 'User');
-      if (!localId) return { user: null, userErrors: NOT_FOUND };
+      if (!localId) return { user: null, userErrors: noSuchUser() };
       const before = await ctx.domain.users.findById(localId);
       const result = await ctx.domain.users.deactivateUser(localId);
       if (before && result.user)

@@ -6,8 +6,9 @@ import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { Types } from 'mongoose';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
-import { InvalidFieldError, normalizeEmail, normalizeName } from '../customers/normalize.js';
-import type { FieldProblem } from '../../shared/problems.js';
+import { InvalidFieldError, normalizeEmail, normalizeName } from '../customers/index.js';
+import { objectIdOrNull } from '../../shared/ids.js';
+import { notFound, problem, type FieldProblem } from '../../shared/problems.js';
 import { ApiKey, User, type ApiKeyDoc, type Role, type UserDoc } from './model.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { isDuplicateKeyError } from '../../db/errors.js';
@@ -17,7 +18,6 @@ export type Viewer = { userId: string; role: Role; expiresAt: Date };
 
 const TOKEN_LIFETIME_S = 60 * 60;
 const API_KEY_PREFIX = 'pcrm_';
-const NO_SUCH_USER: FieldProblem = { field: ['id'], message: 'no user has this id', code: 'NOT_FOUND' };
 /**
  * A verified token's viewer is reused this long, so a request costs no user lookup. Changes to
  * a user clear its entries at once in this process; other processes see them within this time.
@@ -26,6 +26,8 @@ const VIEWER_CACHE_MS = 5_000;
 const VIEWER_CACHE_MAX = 10_000;
 const MIN_PASSWORD = 10;
 const DEV_ADMIN = { email: 'admin@example.com', password: 'admin' };
+
+const tooShortPassword = () => problem(['input', 'password'], `at least ${MIN_PASSWORD} characters`, 'INVALID');
 
 export class AuthConfigError extends Error {
   override name = 'AuthConfigError';
@@ -97,8 +99,9 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
     if (token.startsWith(API_KEY_PREFIX)) return verifyApiKey(token);
     try {
       const { payload } = await jwtVerify(token, deps.secret, { algorithms: ['HS256'] });
-      if (!payload.sub || !Types.ObjectId.isValid(payload.sub) || typeof payload.exp !== 'number') return null;
-      const user = await User.findById(payload.sub).lean<UserDoc>();
+      const userId = payload.sub ? objectIdOrNull(payload.sub) : null;
+      if (!userId || typeof payload.exp !== 'number') return null;
+      const user = await User.findById(userId).lean<UserDoc>();
       if (!user?.isActive) return null;
       // A password change moves the version on: tokens issued before it end.
       if ((payload.tv ?? 0) !== (user.tokenVersion ?? 0)) return null;
@@ -113,9 +116,7 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
     emailText: string,
     password: string,
   ): Promise<{ user: UserDoc; token: string; expiresAt: Date } | { problems: FieldProblem[] }> {
-    const wrong: { problems: FieldProblem[] } = {
-      problems: [{ field: null, message: 'wrong email or password', code: 'INVALID_CREDENTIALS' }],
-    };
+    const wrong = problem(null, 'wrong email or password', 'INVALID_CREDENTIALS');
     let email: string;
     try {
       email = normalizeEmail(emailText);
@@ -145,14 +146,10 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
       email = normalizeEmail(input.email);
       name = normalizeName(input.name);
     } catch (err) {
-      if (err instanceof InvalidFieldError)
-        return { problems: [{ field: ['input', err.field], message: err.message, code: 'INVALID' }] };
+      if (err instanceof InvalidFieldError) return problem(['input', err.field], err.message, 'INVALID');
       throw err;
     }
-    if (input.password.length < MIN_PASSWORD)
-      return {
-        problems: [{ field: ['input', 'password'], message: `at least ${MIN_PASSWORD} characters`, code: 'INVALID' }],
-      };
+    if (input.password.length < MIN_PASSWORD) return tooShortPassword();
     const doc: UserDoc = {
       _id: new Types.ObjectId(),
       email,
@@ -163,10 +160,9 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
       createdAt: clock.now(),
     };
     try {
-      await User.collection.insertOne(doc as never);
+      await User.collection.insertOne(doc);
     } catch (err) {
-      if (isDuplicateKeyError(err))
-        return { problems: [{ field: ['input', 'email'], message: 'another user has this email', code: 'DUPLICATE' }] };
+      if (isDuplicateKeyError(err)) return problem(['input', 'email'], 'another user has this email', 'DUPLICATE');
       throw err;
     }
     return { user: doc };
@@ -176,45 +172,44 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
     id: string,
     input: { name?: string | null; role?: Role | null; password?: string | null },
   ): Promise<UserChange> {
-    if (!Types.ObjectId.isValid(id)) return { problems: [NO_SUCH_USER] };
+    const _id = objectIdOrNull(id);
+    if (!_id) return notFound('user');
     const set: Partial<UserDoc> = {};
     if (input.name != null) {
       try {
         set.name = normalizeName(input.name);
       } catch (err) {
-        if (err instanceof InvalidFieldError)
-          return { problems: [{ field: ['input', 'name'], message: err.message, code: 'INVALID' }] };
+        if (err instanceof InvalidFieldError) return problem(['input', 'name'], err.message, 'INVALID');
         throw err;
       }
     }
     if (input.role != null) set.role = input.role;
     if (input.password != null) {
-      if (input.password.length < MIN_PASSWORD)
-        return {
-          problems: [
-            { field: ['input', 'password'], message: `at least ${MIN_PASSWORD} characters`, code: 'INVALID' },
-          ] as FieldProblem[],
-        };
+      if (input.password.length < MIN_PASSWORD) return tooShortPassword();
       set.passwordHash = await hashPassword(input.password);
     }
     // A new password ends every token issued before it.
-    return setUserFields(id, set, input.password != null ? { tokenVersion: 1 } : undefined);
+    return setUserFields(_id, set, input.password != null ? { tokenVersion: 1 } : undefined);
   }
 
   /** Applies a change to a user and forgets its cached tokens, so the change holds at once. */
-  async function setUserFields(id: string, set: Partial<UserDoc>, inc?: { tokenVersion: 1 }): Promise<UserChange> {
+  async function setUserFields(
+    _id: Types.ObjectId,
+    set: Partial<UserDoc>,
+    inc?: { tokenVersion: 1 },
+  ): Promise<UserChange> {
     const user = await User.findOneAndUpdate(
-      { _id: new Types.ObjectId(id) },
+      { _id },
       { $set: set, ...(inc ? { $inc: inc } : {}) },
       { returnDocument: 'after' },
     ).lean<UserDoc>();
-    forgetUser(id);
-    return user ? { user } : { problems: [NO_SUCH_USER] };
+    forgetUser(String(_id));
+    return user ? { user } : notFound('user');
   }
 
   async function deactivateUser(id: string): Promise<UserChange> {
-    if (!Types.ObjectId.isValid(id)) return { problems: [NO_SUCH_USER] };
-    return setUserFields(id, { isActive: false });
+    const _id = objectIdOrNull(id);
+    return _id ? setUserFields(_id, { isActive: false }) : notFound('user');
   }
 
   /**
@@ -250,7 +245,7 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
       isActive: true,
       createdAt: clock.now(),
     };
-    await User.collection.insertOne(doc as never).catch((err: unknown) => {
+    await User.collection.insertOne(doc).catch((err: unknown) => {
       if (!isDuplicateKeyError(err)) throw err; // another instance bootstrapped first
     });
   }
@@ -279,8 +274,7 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
     try {
       name = normalizeName(input.name);
     } catch (err) {
-      if (err instanceof InvalidFieldError)
-        return { problems: [{ field: ['input', 'name'], message: err.message, code: 'INVALID' }] };
+      if (err instanceof InvalidFieldError) return problem(['input', 'name'], err.message, 'INVALID');
       throw err;
     }
     const secret = randomBytes(24).toString('base64url');
@@ -291,14 +285,15 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
       secretHash: createHash('sha256').update(secret).digest('hex'),
       createdAt: clock.now(),
     };
-    await ApiKey.collection.insertOne(apiKey as never);
+    await ApiKey.collection.insertOne(apiKey);
     return { apiKey, secret: `${API_KEY_PREFIX}${String(apiKey._id)}_${secret}` };
   }
 
   async function revokeApiKey(id: string): Promise<ApiKeyDoc | null> {
-    if (!Types.ObjectId.isValid(id)) return null;
+    const _id = objectIdOrNull(id);
+    if (!_id) return null;
     const key = await ApiKey.findOneAndUpdate(
-      { _id: new Types.ObjectId(id) },
+      { _id },
       { $set: { revokedAt: clock.now() } },
       { returnDocument: 'after' },
     ).lean<ApiKeyDoc>();
@@ -309,8 +304,10 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
   const listApiKeys = () => ApiKey.find({}).sort({ createdAt: 1 }).lean<ApiKeyDoc[]>().exec();
 
   const list = () => User.find({}).sort({ createdAt: 1 }).lean<UserDoc[]>().exec();
-  const findById = (id: string) =>
-    Types.ObjectId.isValid(id) ? User.findById(id).lean<UserDoc>().exec() : Promise.resolve(null);
+  const findById = async (id: string) => {
+    const _id = objectIdOrNull(id);
+    return _id ? User.findById(_id).lean<UserDoc>().exec() : null;
+  };
 
   return {
     issueToken,

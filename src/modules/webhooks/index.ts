@@ -2,7 +2,7 @@ import type { DomainModule } from '../../app/module.js';
 import { Endpoint, WebhookDelivery } from './model.js';
 import { resolvers } from './resolvers.js';
 
-export { createWebhooksService } from './service.js';
+export { createWebhooksService, type WebhooksService } from './service.js';
 
 /** The webhooks domain as the composition root sees it. */
 export const webhooksModule = {
@@ -10,3 +10,5 @@ export const webhooksModule = {
   indexedModels: [Endpoint, WebhookDelivery],
   resolvers,
 } satisfies DomainModule;
+export { automationActionData, webhookBody } from './payloads.js';
+export { pendingWebhookDeliveriesCount } from './queue.js';

@@ -1,3 +1,4 @@
+import { storedCollection } from '../../db/collections.js';
 import mongoose, { Schema, Types } from 'mongoose';
 
 export const WEBHOOK_EVENT_TYPES = [
@@ -84,3 +85,6 @@ deliverySchema.index({ status: 1, nextAttemptAt: 1 });
 deliverySchema.index({ endpointId: 1, createdAt: -1, _id: -1 });
 
 export const WebhookDelivery = mongoose.model<DeliveryDoc>('WebhookDelivery', deliverySchema);
+
+/** The deliveries' collection as the driver sees it, typed: deliveries are queued through it, uncast. */
+export const deliveryDocs = storedCollection(WebhookDelivery);

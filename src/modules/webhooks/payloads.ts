@@ -1,12 +1,11 @@
 import type { Types } from 'mongoose';
+import type { EventPayloads } from '../../events/map.js';
+import type { EventDoc } from '../../events/model.js';
 import { toGlobalId } from '../../shared/ids.js';
 import { toMoney, type Money } from '../../shared/money.js';
-import type { AlertDoc, TaskDoc } from '../automation/model.js';
 import type { CampaignProgressPayload } from '../campaigns/events.js';
-import { Customer, type CustomerDoc } from '../customers/model.js';
-import type { EventDoc } from '../../events/model.js';
+import { findCustomer } from '../customers/index.js';
 import type { InteractionRecordedPayload } from '../interactions/events.js';
-import type { SegmentChangedPayload } from '../segments/events.js';
 import type { WebhookEventType } from './model.js';
 
 /*
@@ -18,6 +17,11 @@ import type { WebhookEventType } from './model.js';
  */
 
 export type CustomerRef = { id: string; code: string };
+
+/** A customer as the events carry it. */
+type CustomerDoc = InteractionRecordedPayload['customer'];
+type TaskDoc = EventPayloads['TASK_CREATED']['task'];
+type AlertDoc = EventPayloads['ALERT_RAISED']['alert'];
 
 /** What a delivery's body is: the event type as `crm.<type>`, when it happened, and its data. */
 export function webhookBody(type: WebhookEventType, at: Date, data: Record<string, unknown>) {
@@ -40,7 +44,7 @@ const ruleRef = (ruleId: Types.ObjectId | string | null | undefined) =>
  */
 async function customerRefById(customerId: Types.ObjectId | string | null | undefined): Promise<CustomerRef | null> {
   if (!customerId) return null;
-  const customer = await Customer.findById(customerId).select({ code: 1 }).lean<Pick<CustomerDoc, '_id' | 'code'>>();
+  const customer = await findCustomer(customerId);
   return customer ? customerRef(customer) : null;
 }
 
@@ -109,7 +113,7 @@ async function alertRaisedData(alert: AlertDoc) {
 export async function eventData(event: EventDoc, currency: string): Promise<Record<string, unknown> | null> {
   switch (event.type) {
     case 'SEGMENT_CHANGED': {
-      const p = event.payload as SegmentChangedPayload;
+      const p = event.payload;
       return {
         customer: customerRef(p.customer),
         from: p.from ?? null,
@@ -119,13 +123,13 @@ export async function eventData(event: EventDoc, currency: string): Promise<Reco
       };
     }
     case 'INTERACTION_RECORDED':
-      return interactionRecordedData(event.payload as InteractionRecordedPayload, currency);
+      return interactionRecordedData(event.payload, currency);
     case 'CAMPAIGN_PROGRESS':
-      return campaignProgressData(event.payload as CampaignProgressPayload, currency);
+      return campaignProgressData(event.payload, currency);
     case 'TASK_CREATED':
-      return taskCreatedData((event.payload as { task: TaskDoc }).task);
+      return taskCreatedData(event.payload.task);
     case 'ALERT_RAISED':
-      return alertRaisedData((event.payload as { alert: AlertDoc }).alert);
+      return alertRaisedData(event.payload.alert);
     default:
       return null;
   }

@@ -3,15 +3,13 @@ import { connectionResolvers } from '../../graphql/connections.js';
 import { userInputError } from '../../graphql/errors.js';
 import { toUserErrors } from '../../graphql/payloads.js';
 import { localIdOf, toGlobalId } from '../../shared/ids.js';
-import type { DeliveryDoc, EndpointDoc } from './model.js';
+import type { EndpointResult } from './endpoints.js';
+import type { DeliveryDoc } from './model.js';
 
-type Result<K extends string, T> =
-  ({ [key in K]: T } & { problems?: never }) | { problems: Parameters<typeof toUserErrors>[0] };
-
-function endpointPayload(result: Result<'endpoint', EndpointDoc>) {
-  return 'problems' in result && result.problems
+function endpointPayload(result: EndpointResult) {
+  return result.problems
     ? { endpoint: null, userErrors: toUserErrors(result.problems) }
-    : { endpoint: (result as { endpoint: EndpointDoc }).endpoint, userErrors: [] };
+    : { endpoint: result.endpoint, userErrors: [] };
 }
 
 export const resolvers = {
@@ -22,7 +20,7 @@ export const resolvers = {
     createWebhookEndpoint: async (_p, { input }, ctx) => {
       const result = await ctx.domain.webhooks.createEndpoint(input);
       if (result.problems) return { endpoint: null, secret: null, userErrors: toUserErrors(result.problems) };
-      return { endpoint: result.endpoint!, secret: result.endpoint!.secret, userErrors: [] };
+      return { endpoint: result.endpoint, secret: result.endpoint.secret, userErrors: [] };
     },
     updateWebhookEndpoint: async (_p, { id, input }, ctx) =>
       endpointPayload(await ctx.domain.webhooks.updateEndpoint(localIdOf(id, 'WebhookEndpoint') ?? '', input)),

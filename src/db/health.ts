@@ -1,0 +1,92 @@
+import mongoose from 'mongoose';
+import type { Logger } from '../shared/logger.js';
+
+/**
+ * Whether the database answers, as this process last saw it. The driver reconnects by itself
+ * (to a restarted engine, a restarted server, a new primary); this is what the API tells
+ * clients and operators meanwhile, and what its background work waits on instead of failing
+ * once per poll.
+ */
+export type DatabaseStatus = {
+  isAvailable: boolean;
+  /** Since when the current state holds. */
+  since: Date;
+  /** Why it is unavailable ("connection lost", "embedded engine restarting"), or null. */
+  reason: string | null;
+};
+
+const waiters = new Set<() => void>();
+let status: DatabaseStatus = { isAvailable: true, since: new Date(), reason: null };
+let log: Logger | undefined;
+
+export function databaseStatus(): DatabaseStatus {
+  return status;
+}
+
+export function isDatabaseAvailable(): boolean {
+  return status.isAvailable;
+}
+
+/** Marks the database unavailable; logged once per change of state, not per failed call. */
+export function markDatabaseUnavailable(reason: string): void {
+  if (!status.isAvailable) {
+    if (status.reason !== reason) status = { ...status, reason };
+    return;
+  }
+  status = { isAvailable: false, since: new Date(), reason };
+  log?.warn({ reason }, 'database unavailable: operations answer DATABASE_UNAVAILABLE until it returns');
+}
+
+export function markDatabaseAvailable(): void {
+  if (status.isAvailable) return;
+  const downMs = Date.now() - status.since.getTime();
+  status = { isAvailable: true, since: new Date(), reason: null };
+  log?.info({ downMs }, 'database available again');
+  for (const wake of [...waiters]) wake();
+}
+
+/** Resolves when the database is available (at once when it is), or when `signal` aborts. */
+export function whenDatabaseAvailable(signal?: AbortSignal): Promise<void> {
+  if (status.isAvailable || signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      waiters.delete(done);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    waiters.add(done);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Follows the driver's view of the connection: lost, and back again. */
+export function watchDatabaseConnection(logger: Logger): void {
+  log = logger;
+  const connection = mongoose.connection;
+  connection.on('disconnected', () => markDatabaseUnavailable('connection lost'));
+  connection.on('reconnected', markDatabaseAvailable);
+  connection.on('connected', markDatabaseAvailable);
+}
+
+const UNAVAILABLE_ERRORS = new Set([
+  'MongoServerSelectionError',
+  'MongooseServerSelectionError',
+  'MongoNetworkError',
+  'MongoNetworkTimeoutError',
+  'MongoNotConnectedError',
+  'MongoTopologyClosedError',
+  'MongoPoolClearedError',
+  'MongoServerClosedError',
+]);
+
+/**
+ * True when a call failed because the database could not be reached (not because of what it
+ * asked): the caller may retry it once the database is back.
+ */
+export function isDatabaseUnavailableError(err: unknown): boolean {
+  for (let e = err as { name?: string; cause?: unknown } | undefined, depth = 0; e && depth < 4; depth++) {
+    if (typeof e.name === 'string' && UNAVAILABLE_ERRORS.has(e.name)) return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}

@@ -1,0 +1,85 @@
+import mongoose, { type Types } from 'mongoose';
+import { isDuplicateKeyError } from '../../db/errors.js';
+import { DAY_MS } from '../../shared/clock.js';
+import { raiseAlert } from './alerts.js';
+import type { Automation } from './deps.js';
+import { HOUR_MS, hourOf, startOfHour } from './hours.js';
+import { ComplaintHour, ComplaintWindow } from './model.js';
+
+const COMPLAINT_WINDOW_DAYS = 30;
+const WEEK_HOURS = 168;
+
+/** One complaint as the rule consumer sees it: the event's seq and time, and when it happened. */
+export type Complaint = { customerId: Types.ObjectId; seq: number; at: Date; occurredAt: Date };
+
+/** Keeps a customer's recent complaints (idempotent by seq) and the hourly complaint counts. */
+export async function noteComplaint(deps: Pick<Automation, 'clock' | 'events' | 'settings'>, c: Complaint) {
+  const window = await ComplaintWindow.findById(c.customerId).lean();
+  const complaints = window?.complaints ?? [];
+  if (!complaints.some((kept) => kept.seq === c.seq)) {
+    const since = c.at.getTime() - COMPLAINT_WINDOW_DAYS * DAY_MS;
+    const kept = [...complaints.filter((k) => k.at.getTime() > since), { seq: c.seq, at: c.occurredAt }];
+    await ComplaintWindow.updateOne({ _id: c.customerId }, { $set: { complaints: kept } }, { upsert: true });
+  }
+  // The hour's count moves once per event: the guard is the last seq counted.
+  try {
+    await ComplaintHour.updateOne(
+      { _id: hourOf(c.at), lastSeq: mongoose.trusted({ $lt: c.seq }) },
+      { $inc: { n: 1 }, $set: { lastSeq: c.seq } },
+      { upsert: true },
+    );
+  } catch (err) {
+    if (!isDuplicateKeyError(err)) throw err; // counted before
+  }
+  await checkComplaintAnomaly(deps, c.at);
+}
+
+/** Complaints in the event's hour above `factor` × their hourly average over the 7 days before. */
+async function checkComplaintAnomaly(deps: Pick<Automation, 'clock' | 'events' | 'settings'>, at: Date) {
+  const { settings } = deps;
+  const hourStart = startOfHour(at);
+  const current = (await ComplaintHour.findById(hourOf(at)).lean())?.n ?? 0;
+  if (current < settings.anomalyMinComplaints) return;
+  const previous = await Promise.all(
+    Array.from({ length: WEEK_HOURS }, (_, i) =>
+      ComplaintHour.findById(new Date(hourStart - (i + 1) * HOUR_MS).toISOString()).lean(),
+    ),
+  );
+  const average = previous.reduce((sum, h) => sum + (h?.n ?? 0), 0) / WEEK_HOURS;
+  if (current <= settings.anomalyFactor * average) return;
+  await raiseAlert(deps, {
+    _id: `anomaly:complaints:${hourOf(at)}`,
+    title: `Complaint volume: ${current} this hour, ${settings.anomalyFactor}× above the 7-day hourly average (${average.toFixed(2)})`,
+    severity: 'CRITICAL',
+    departments: ['SUPPORT'],
+    kind: 'ANOMALY',
+    raisedAt: deps.clock.now(),
+  });
+}
+
+/** How many complaints a customer filed in the 7 days up to `at` (and up to event `uptoSeq`, when given). */
+export async function complaintsInWeek(customerId: Types.ObjectId, at: Date, uptoSeq?: number): Promise<number> {
+  const window = await ComplaintWindow.findById(customerId).lean();
+  return countInWeek(window?.complaints ?? [], at, uptoSeq);
+}
+
+/** `complaintsInWeek` for several customers in one read, in their order (a DataLoader's batch). */
+export async function complaintsInWeekOf(customerIds: Types.ObjectId[], at: Date): Promise<number[]> {
+  const windows = customerIds.length
+    ? await ComplaintWindow.find({ _id: mongoose.trusted({ $in: customerIds }) }).lean()
+    : [];
+  const byCustomer = new Map(windows.map((w) => [String(w._id), w.complaints]));
+  return customerIds.map((id) => countInWeek(byCustomer.get(String(id)) ?? [], at));
+}
+
+function countInWeek(complaints: Array<{ seq: number; at: Date }>, at: Date, uptoSeq?: number): number {
+  const from = at.getTime() - 7 * DAY_MS;
+  return complaints.filter(
+    (c) => c.at.getTime() > from && c.at.getTime() <= at.getTime() && (uptoSeq === undefined || c.seq <= uptoSeq),
+  ).length;
+}
+
+/** Every customer's recent complaints, by customer id: one read for a pass over all customers. */
+export async function complaintWindows(): Promise<Map<string, Array<{ seq: number; at: Date }>>> {
+  return new Map((await ComplaintWindow.find({}).lean()).map((w) => [String(w._id), w.complaints]));
+}

@@ -1,0 +1,59 @@
+import mongoose, { Types } from 'mongoose';
+import type { EventLog } from '../../events/log.js';
+import { Event } from '../../events/model.js';
+import type { Logger } from '../../shared/logger.js';
+import { findCustomer } from '../customers/index.js';
+import { recomputeCustomer, type AggregatesDeps } from './aggregates.js';
+import { Interaction, PendingApplication, type InteractionDoc } from './model.js';
+
+/** A journal entry older than this belongs to a writer that died; its customer is repaired. */
+const STALE_PENDING_MS = 60_000;
+
+export type RepairDeps = AggregatesDeps & {
+  logger: Logger;
+  events: Pick<EventLog, 'append'>;
+  onRecorded?: (recorded: InteractionDoc[]) => Promise<unknown>;
+};
+
+/**
+ * Finishes what a crashed writer left in the journal: for each customer named there, its
+ * aggregates are recomputed from all of its interactions and written with `$set` (so running
+ * this twice, or after a writer that did finish, changes nothing), then its segment settled.
+ */
+export async function repairPendingApplications(deps: RepairDeps, olderThanMs = STALE_PENDING_MS): Promise<number> {
+  const cutoff = new Date(deps.clock.now().getTime() - olderThanMs);
+  const stale = await PendingApplication.find({ startedAt: mongoose.trusted({ $lte: cutoff }) }).lean();
+  if (!stale.length) return 0;
+  const customerIds = [...new Set(stale.map((p) => String(p.customerId)))].map((id) => new Types.ObjectId(id));
+  for (const customerId of customerIds) await recomputeCustomer(deps, customerId);
+  const published = await publishedAmong(stale.map((p) => p.interactionId));
+  for (const p of stale) {
+    const interaction = await Interaction.findById(p.interactionId).lean<InteractionDoc>();
+    const customer = interaction && (await findCustomer(interaction.customerId));
+    if (interaction && customer && !published.has(interaction._id)) {
+      await deps.events.append('INTERACTION_RECORDED', { interaction, customer });
+    }
+    // Attribution is idempotent by the purchase's id: safe to run again.
+    if (interaction) await deps.onRecorded?.([interaction]);
+    await PendingApplication.deleteOne({ _id: p._id });
+  }
+  deps.logger.warn(
+    { repaired: stale.length, customers: customerIds.length },
+    'repaired interactions left by a crashed writer',
+  );
+  return stale.length;
+}
+
+/**
+ * Which of these interactions a crashed writer did publish (one scan of the log, on this
+ * repair path only), so that no consumer — automation, webhooks, analytics — sees one twice.
+ */
+async function publishedAmong(interactionIds: string[]): Promise<Set<string>> {
+  const events = await Event.find({
+    type: 'INTERACTION_RECORDED',
+    'payload.interaction._id': mongoose.trusted({ $in: interactionIds }),
+  })
+    .select({ 'payload.interaction._id': 1 })
+    .lean<Array<{ payload: { interaction: { _id: string } } }>>();
+  return new Set(events.map((e) => e.payload.interaction._id));
+}

@@ -1,0 +1,328 @@
+/**
+ * The API survives its database going away and coming back: the embedded engine killed with
+ * SIGKILL under a steady write load, and an external engine (MONGODB_URI) stopped and started
+ * again. Each run checks that the API recovers by itself, that every acknowledged write is
+ * stored, that a live subscriber resuming from its cursor gets every event exactly once and in
+ * order, and that a shutdown during an outage ends within its deadline with exit code 0.
+ */
+import { readFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { startFerretDb, type RunningEngine } from '../src/db/ferretdb/engine.js';
+import { enginePidsFor, eventually, spawnEntryPoint, type ApiProcess } from './helpers/process.js';
+import { login, TEST_AUTH_ENV } from './helpers/server.js';
+
+type Api = { process: ApiProcess; baseUrl: string; token: string };
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+});
+
+async function startApi(env: Record<string, string | undefined>): Promise<Api> {
+  const api = spawnEntryPoint('src/main.ts', { LOG_LEVEL: 'info', ...env });
+  cleanups.push(async () => {
+    if (api.child.exitCode === null && api.child.signalCode === null) api.child.kill('SIGKILL');
+    await api.exited;
+  });
+  const [, url] = await api.waitForLine(/ready at (\S+)/, 120_000);
+  const baseUrl = url!.replace(/\/graphql$/, '');
+  const token = await login(baseUrl, TEST_AUTH_ENV.CRM_ADMIN_EMAIL, TEST_AUTH_ENV.CRM_ADMIN_PASSWORD);
+  return { process: api, baseUrl, token };
+}
+
+async function graphql<T>(api: Api, query: string, variables?: Record<string, unknown>) {
+  const res = await fetch(`${api.baseUrl}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${api.token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await res.json()) as { data?: T; errors?: Array<{ message: string; extensions?: { code?: string } }> };
+  return { status: res.status, headers: res.headers, body };
+}
+
+async function createCustomer(api: Api): Promise<string> {
+  const res = await graphql<{ createCustomer: { customer: { id: string } } }>(
+    api,
+    'mutation { createCustomer(input: { name: "Steady Writer" }) { customer { id } } }',
+  );
+  return res.body.data!.createCustomer.customer.id;
+}
+
+/**
+ * Records interactions one after another, each under its own externalId, until stopped; an
+ * attempt that fails (the database is away, the connection broke) is sent again with the same
+ * key until it is acknowledged, so each key is stored exactly once.
+ */
+function startWriter(api: Api, customerId: string) {
+  const acknowledged: string[] = [];
+  const refusals = new Map<string, number>();
+  let isStopped = false;
+  const done = (async () => {
+    for (let i = 0; !isStopped; i++) {
+      const key = `w-${i}`;
+      for (;;) {
+        try {
+          const res = await graphql<{ recordInteraction: { interaction: { id: string } | null } }>(
+            api,
+            `
+              mutation ($input: RecordInteractionInput!) {
+                recordInteraction(input: $input) {
+                  interaction {
+                    id
+                  }
+                }
+              }
+            `,
+            { input: { customerId, type: 'SUPPORT', channel: 'PHONE', description: key, externalId: key } },
+          );
+          if (res.body.data?.recordInteraction.interaction) {
+            acknowledged.push(key);
+            break;
+          }
+          const code = res.body.errors?.[0]?.extensions?.code ?? 'NONE';
+          refusals.set(code, (refusals.get(code) ?? 0) + 1);
+        } catch {
+          refusals.set('NETWORK', (refusals.get('NETWORK') ?? 0) + 1);
+        }
+        await new Promise((r) => setTimeout(r, 50)); // a client's pause before it retries
+      }
+    }
+  })();
+  return {
+    acknowledged,
+    refusals,
+    stop: async () => {
+      isStopped = true;
+      await done;
+    },
+  };
+}
+
+/**
+ * A live subscriber of the timeline that, whenever its subscription ends or its socket drops,
+ * subscribes again from the last cursor it received: what a client is told to do.
+ */
+function startSubscriber(api: Api) {
+  const received: string[] = [];
+  let cursor: string | null = null;
+  let isStopped = false;
+  let client: Client | undefined;
+  const subscribeFromCursor = () => {
+    if (isStopped) return;
+    client ??= createClient({
+      url: `${api.baseUrl.replace(/^http/, 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      // No silent resubscription with the first cursor: an ended subscription is sent again
+      // from the last cursor (below), on a new socket when the old one closed.
+      retryAttempts: 0,
+      lazy: true,
+      connectionParams: { authorization: `Bearer ${api.token}` },
+    });
+    client.subscribe<{ interactionRecorded: { cursor: string; interaction: { externalId: string } } }>(
+      {
+        query: `subscription($after: String) { interactionRecorded(after: $after) { cursor interaction { externalId } } }`,
+        variables: { after: cursor },
+      },
+      {
+        next: (result) => {
+          const event = result.data?.interactionRecorded;
+          if (!event) return;
+          received.push(event.interaction.externalId);
+          cursor = event.cursor;
+        },
+        error: () => setTimeout(subscribeFromCursor, 200),
+        complete: () => setTimeout(subscribeFromCursor, 200),
+      },
+    );
+  };
+  return {
+    received,
+    start: subscribeFromCursor,
+    stop: async () => {
+      isStopped = true;
+      await client?.dispose();
+    },
+  };
+}
+
+async function status(api: Api, route: '/readyz' | '/healthz') {
+  const res = await fetch(`${api.baseUrl}${route}`);
+  return { status: res.status, body: (await res.json()) as { database?: { status?: string } } };
+}
+
+/** Waits until the writer has had `n` more writes acknowledged. */
+const writesMore = (writer: ReturnType<typeof startWriter>, n: number) => {
+  const target = writer.acknowledged.length + n;
+  return eventually(
+    async () => writer.acknowledged.length,
+    (count) => count >= target,
+    30_000,
+  );
+};
+
+/** Every acknowledged key stored once, and seen once, in order, by the subscriber. */
+async function expectNothingLost(api: Api, customerId: string, writer: ReturnType<typeof startWriter>, seen: string[]) {
+  type TimelinePage = {
+    edges: Array<{ node: { externalId: string } }>;
+    pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  };
+  const stored: string[] = [];
+  let after: string | null = null;
+  for (;;) {
+    const res: { body: { data?: { customer: { interactions: TimelinePage } } } } = await graphql(
+      api,
+      `
+        query ($id: ID!, $after: String) {
+          customer(id: $id) {
+            interactions(first: 100, after: $after) {
+              edges {
+                node {
+                  externalId
+                }
+              }
+              pageInfo {
+                hasNextPage
+                endCursor
+              }
+            }
+          }
+        }
+      `,
+      { id: customerId, after },
+    );
+    const page: TimelinePage = res.body.data!.customer.interactions;
+    stored.push(...page.edges.map((e) => e.node.externalId));
+    if (!page.pageInfo.hasNextPage) break;
+    after = page.pageInfo.endCursor;
+  }
+  expect(new Set(stored).size).toBe(stored.length);
+  expect(stored.sort()).toEqual([...writer.acknowledged].sort());
+  await eventually(
+    async () => seen.length,
+    (n) => n >= writer.acknowledged.length,
+    30_000,
+  );
+  expect(seen).toEqual(writer.acknowledged);
+}
+
+async function stopApi(api: Api) {
+  api.process.child.kill('SIGTERM');
+  return api.process.exited;
+}
+
+const logLines = (api: Api, message: string) =>
+  api.process
+    .output()
+    .stdout.split('\n')
+    .filter((line) => line.includes(`"msg":"${message}`)).length;
+
+describe('faults', () => {
+  it('recovers by itself after the embedded engine is killed under load', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pulse-faults-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const api = await startApi({ CRM_DATA_DIR: dataDir });
+    const customerId = await createCustomer(api);
+    const subscriber = startSubscriber(api);
+    cleanups.push(subscriber.stop);
+    subscriber.start();
+    const writer = startWriter(api, customerId);
+    cleanups.push(writer.stop);
+    await writesMore(writer, 20);
+
+    const [engine] = await engineProcesses(dataDir);
+    process.kill(engine!, 'SIGKILL');
+    const readiness = await eventually(
+      () => status(api, '/readyz'),
+      (r) => r.status === 503,
+      10_000,
+    );
+    expect(readiness.status).toBe(503);
+    expect((await status(api, '/healthz')).status).toBe(200);
+    await eventually(
+      () => status(api, '/readyz'),
+      (r) => r.status === 200,
+      20_000,
+    );
+    expect((await status(api, '/healthz')).body.database?.status).toBe('available');
+    await writesMore(writer, 20);
+    await writer.stop();
+
+    await expectNothingLost(api, customerId, writer, subscriber.received);
+    await subscriber.stop();
+    // One line when the database went away and one when it came back, not one per failed call.
+    expect(logLines(api, 'database unavailable')).toBe(1);
+    expect(logLines(api, 'database available again')).toBe(1);
+    expect(await stopApi(api)).toEqual({ code: 0, signal: null });
+  }, 180_000);
+
+  it('recovers when an external engine stops and starts again, and shuts down cleanly while it is away', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pulse-faults-external-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const binary = process.env.PULSE_TEST_ENGINE_BINARY!;
+    let engine: RunningEngine = await startFerretDb({ binary, dataDir });
+    cleanups.push(() => engine.stop());
+    const api = await startApi({ MONGODB_URI: engine.uri, MONGODB_DB: 'faults' });
+    const customerId = await createCustomer(api);
+    const subscriber = startSubscriber(api);
+    cleanups.push(subscriber.stop);
+    subscriber.start();
+    const writer = startWriter(api, customerId);
+    cleanups.push(writer.stop);
+    await writesMore(writer, 20);
+
+    await engine.stop();
+    await eventually(
+      () => status(api, '/readyz'),
+      (r) => r.status === 503,
+      10_000,
+    );
+    const health = await eventually(
+      () => status(api, '/healthz'),
+      (r) => r.body.database?.status === 'unavailable',
+      10_000,
+    );
+    expect(health.status).toBe(200);
+    // Operations are refused at once, with a code that says to retry.
+    const refused = await graphql(api, '{ customers(first: 1) { totalCount } }');
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBeTruthy();
+    expect(refused.body.errors?.[0]?.extensions?.code).toBe('DATABASE_UNAVAILABLE');
+
+    engine = await startFerretDb({ binary, dataDir, port: engine.port });
+    await eventually(
+      () => status(api, '/readyz'),
+      (r) => r.status === 200,
+      20_000,
+    );
+    await writesMore(writer, 20);
+    await writer.stop();
+    await expectNothingLost(api, customerId, writer, subscriber.received);
+    await subscriber.stop();
+
+    // A shutdown during an outage does not wait on calls that cannot complete.
+    await engine.stop();
+    await eventually(
+      () => status(api, '/readyz'),
+      (r) => r.status === 503,
+      10_000,
+    );
+    expect(await stopApi(api)).toEqual({ code: 0, signal: null });
+  }, 180_000);
+});
+
+/** FerretDB's own process serving `dataDir` (not its watchdog shell). */
+async function engineProcesses(dataDir: string): Promise<number[]> {
+  const pids = await enginePidsFor(dataDir);
+  const engines: number[] = [];
+  for (const pid of pids) {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (!cmdline.startsWith('sh\0')) engines.push(pid);
+  }
+  expect(engines).toHaveLength(1);
+  return engines;
+}

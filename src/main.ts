@@ -8,10 +8,13 @@ import { startEmbeddedDbIfNeeded } from './db/embedded.js';
 import { EngineBuildError } from './db/ferretdb/build.js';
 import { EngineStartError } from './db/ferretdb/engine.js';
 import type { EngineGaveUpError } from './db/ferretdb/supervisor.js';
-import { isDatabaseAvailable, watchDatabaseConnection } from './db/health.js';
+import { checkDatabase, isDatabaseAvailable, watchDatabaseConnection } from './db/health.js';
 import { startServer } from './app/server.js';
 import { systemClock } from './shared/clock.js';
 import { createLogger } from './shared/logger.js';
+
+/** During an outage, how long a shutdown waits for work that waits on the database. */
+const OUTAGE_STOP_GRACE_MS = 2_000;
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -56,14 +59,27 @@ async function main(): Promise<void> {
       process.exit(1);
     }, config.shutdownTimeoutMs);
     watchdog.unref();
-    // During an outage nothing waits on calls that cannot complete: closing the connection
-    // first fails them at once (none of them was acknowledged to a client).
-    const isOutage = !isDatabaseAvailable();
-    if (isOutage) await disconnectDatabase();
-    await server.stop();
-    logger.info('server stopped');
-    if (!isOutage) await disconnectDatabase();
-    logger.info('database disconnected');
+    const isOutage =
+      !isDatabaseAvailable() ||
+      !(await checkDatabase().then(
+        () => true,
+        () => false,
+      ));
+    if (isOutage) {
+      // Nothing can be written now, so nothing is lost by not waiting for the work that waits
+      // on the database (none of it was acknowledged): sockets and requests end, then we go.
+      const isStopped = await Promise.race([
+        server.stop().then(() => true),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), OUTAGE_STOP_GRACE_MS).unref()),
+      ]);
+      logger.info({ isStopped }, 'server stopped while the database was unavailable');
+      void disconnectDatabase().catch(() => undefined);
+    } else {
+      await server.stop();
+      logger.info('server stopped');
+      await disconnectDatabase();
+      logger.info('database disconnected');
+    }
     await database.engine?.stop();
     logger.info('stopped');
     process.exit(exitCode);

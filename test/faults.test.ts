@@ -58,14 +58,14 @@ async function createCustomer(api: Api): Promise<string> {
  * attempt that fails (the database is away, the connection broke) is sent again with the same
  * key until it is acknowledged, so each key is stored exactly once.
  */
-function startWriter(api: Api, customerId: string) {
+function startWriter(api: Api, customerId: string, prefix: string) {
   const acknowledged: string[] = [];
   const refusals = new Map<string, number>();
   let isStopped = false;
   const done = (async () => {
     for (let i = 0; !isStopped; i++) {
-      const key = `w-${i}`;
-      for (;;) {
+      const key = `${prefix}-${i}`;
+      while (!isStopped) {
         try {
           const res = await graphql<{ recordInteraction: { interaction: { id: string } | null } }>(
             api,
@@ -94,6 +94,7 @@ function startWriter(api: Api, customerId: string) {
     }
   })();
   return {
+    prefix,
     acknowledged,
     refusals,
     stop: async () => {
@@ -102,6 +103,8 @@ function startWriter(api: Api, customerId: string) {
     },
   };
 }
+
+type Writer = ReturnType<typeof startWriter>;
 
 /**
  * A live subscriber of the timeline that, whenever its subscription ends or its socket drops,
@@ -155,22 +158,33 @@ async function status(api: Api, route: '/readyz' | '/healthz') {
   return { status: res.status, body: (await res.json()) as { database?: { status?: string } } };
 }
 
-/** Waits until the writer has had `n` more writes acknowledged. */
-const writesMore = (writer: ReturnType<typeof startWriter>, n: number) => {
-  const target = writer.acknowledged.length + n;
+/** Waits until the writers together have had `n` more writes acknowledged. */
+const writesMore = (writers: Writer[], n: number) => {
+  const count = () => writers.reduce((sum, w) => sum + w.acknowledged.length, 0);
+  const target = count() + n;
   return eventually(
-    async () => writer.acknowledged.length,
-    (count) => count >= target,
+    async () => count(),
+    (c) => c >= target,
     30_000,
   );
 };
 
-/** Every acknowledged key stored once, and seen once, in order, by the subscriber. */
-async function expectNothingLost(api: Api, customerId: string, writer: ReturnType<typeof startWriter>, seen: string[]) {
+/** Three clients writing at once, each its own sequence of keys. */
+function startWriters(api: Api, customerId: string): Writer[] {
+  const writers = ['a', 'b', 'c'].map((prefix) => startWriter(api, customerId, prefix));
+  for (const w of writers) cleanups.push(w.stop);
+  return writers;
+}
+
+const stopWriters = (writers: Writer[]) => Promise.all(writers.map((w) => w.stop()));
+
+/** Every acknowledged key stored once, and seen once by the subscriber, each writer's in order. */
+async function expectNothingLost(api: Api, customerId: string, writers: Writer[], seen: string[]) {
   type TimelinePage = {
     edges: Array<{ node: { externalId: string } }>;
     pageInfo: { hasNextPage: boolean; endCursor: string | null };
   };
+  const acknowledged = writers.flatMap((w) => w.acknowledged);
   const stored: string[] = [];
   let after: string | null = null;
   for (;;) {
@@ -201,18 +215,29 @@ async function expectNothingLost(api: Api, customerId: string, writer: ReturnTyp
     after = page.pageInfo.endCursor;
   }
   expect(new Set(stored).size).toBe(stored.length);
-  expect(stored.sort()).toEqual([...writer.acknowledged].sort());
+  expect(stored.sort()).toEqual([...acknowledged].sort());
   await eventually(
     async () => seen.length,
-    (n) => n >= writer.acknowledged.length,
+    (n) => n >= acknowledged.length,
     30_000,
   );
-  expect(seen).toEqual(writer.acknowledged);
+  expect([...seen].sort()).toEqual([...acknowledged].sort());
+  for (const w of writers) expect(seen.filter((key) => key.startsWith(`${w.prefix}-`))).toEqual(w.acknowledged);
 }
 
 async function stopApi(api: Api) {
   api.process.child.kill('SIGTERM');
-  return api.process.exited;
+  const exit = await api.process.exited;
+  if (exit.code !== 0)
+    process.stdout.write(
+      `DEBUG-OUTPUT\n${api.process
+        .output()
+        .stdout.split('\n')
+        .filter((l) => !l.includes('request completed'))
+        .slice(-40)
+        .join('\n')}\n${api.process.output().stderr}\n`,
+    );
+  return exit;
 }
 
 const logLines = (api: Api, message: string) =>
@@ -230,9 +255,8 @@ describe('faults', () => {
     const subscriber = startSubscriber(api);
     cleanups.push(subscriber.stop);
     subscriber.start();
-    const writer = startWriter(api, customerId);
-    cleanups.push(writer.stop);
-    await writesMore(writer, 20);
+    const writers = startWriters(api, customerId);
+    await writesMore(writers, 30);
 
     const [engine] = await engineProcesses(dataDir);
     process.kill(engine!, 'SIGKILL');
@@ -249,10 +273,10 @@ describe('faults', () => {
       20_000,
     );
     expect((await status(api, '/healthz')).body.database?.status).toBe('available');
-    await writesMore(writer, 20);
-    await writer.stop();
+    await writesMore(writers, 30);
+    await stopWriters(writers);
 
-    await expectNothingLost(api, customerId, writer, subscriber.received);
+    await expectNothingLost(api, customerId, writers, subscriber.received);
     await subscriber.stop();
     // One line when the database went away and one when it came back, not one per failed call.
     expect(logLines(api, 'database unavailable')).toBe(1);
@@ -271,9 +295,8 @@ describe('faults', () => {
     const subscriber = startSubscriber(api);
     cleanups.push(subscriber.stop);
     subscriber.start();
-    const writer = startWriter(api, customerId);
-    cleanups.push(writer.stop);
-    await writesMore(writer, 20);
+    const writers = startWriters(api, customerId);
+    await writesMore(writers, 30);
 
     await engine.stop();
     await eventually(
@@ -299,9 +322,9 @@ describe('faults', () => {
       (r) => r.status === 200,
       20_000,
     );
-    await writesMore(writer, 20);
-    await writer.stop();
-    await expectNothingLost(api, customerId, writer, subscriber.received);
+    await writesMore(writers, 30);
+    await stopWriters(writers);
+    await expectNothingLost(api, customerId, writers, subscriber.received);
     await subscriber.stop();
 
     // A shutdown during an outage does not wait on calls that cannot complete.

@@ -5,8 +5,7 @@ import { randomUUID } from 'node:crypto';
 import express from 'express';
 import { pinoHttp } from 'pino-http';
 import type { Config } from '../config.js';
-import { pingDatabase } from '../db/connection.js';
-import { databaseStatus } from '../db/health.js';
+import { checkDatabase, databaseStatus } from '../db/health.js';
 import { ErrorCode } from '../graphql/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
@@ -65,7 +64,7 @@ export function addHealthRoutes(app: express.Express): void {
   });
   app.get('/readyz', async (_req, res) => {
     try {
-      const pingMs = await pingDatabase();
+      const pingMs = await checkDatabase();
       res.json({ status: 'ready', database: { pingMs } });
     } catch (err) {
       res.status(503).json({ status: 'unavailable', database: { error: (err as Error).message } });

@@ -1,4 +1,5 @@
 import type { Config } from '../config.js';
+import { logBackgroundFailure, onDatabaseReturn } from '../db/health.js';
 import type { Logger } from '../shared/logger.js';
 import { startIntervalJob, type IntervalJob } from '../shared/interval-job.js';
 import type { Domain } from './domain.js';
@@ -31,5 +32,11 @@ export function startBackgroundJobs(domain: Domain, config: Config, logger: Logg
       },
     ],
   ];
-  return jobs.map(([name, intervalMs, work]) => startIntervalJob(name, intervalMs, work, logger));
+  const started = jobs.map(([name, intervalMs, work]) => startIntervalJob(name, intervalMs, work, logger));
+  // Writes that failed midway while the database was away are finished as soon as it returns.
+  const repair = started.find((job) => job.name === 'repair-pending')!;
+  const stopListening = onDatabaseReturn(() => {
+    repair.runNow().catch((err: unknown) => logBackgroundFailure(logger, err, { job: repair.name }, 'repair failed'));
+  });
+  return started.map((job) => (job === repair ? { ...job, stop: () => (stopListening(), job.stop()) } : job));
 }

@@ -1,5 +1,9 @@
 import mongoose from 'mongoose';
 import type { Logger } from '../shared/logger.js';
+import { pingDatabase } from './connection.js';
+
+/** While the database is away, how often a ping asks whether it is back. */
+const PROBE_INTERVAL_MS = 500;
 
 /**
  * Whether the database answers, as this process last saw it. The driver reconnects by itself
@@ -16,6 +20,7 @@ export type DatabaseStatus = {
 };
 
 const waiters = new Set<() => void>();
+const returnListeners = new Set<() => void>();
 let status: DatabaseStatus = { isAvailable: true, since: new Date(), reason: null };
 let log: Logger | undefined;
 
@@ -35,6 +40,37 @@ export function markDatabaseUnavailable(reason: string): void {
   }
   status = { isAvailable: false, since: new Date(), reason };
   log?.warn({ reason }, 'database unavailable: operations answer DATABASE_UNAVAILABLE until it returns');
+  void probeUntilAvailable();
+}
+
+/**
+ * Pings until the database answers: the driver's own events say when a connection was lost
+ * and regained, but a database that stops answering without closing its sockets is only seen
+ * by asking it.
+ */
+async function probeUntilAvailable(): Promise<void> {
+  while (!status.isAvailable) {
+    await new Promise((resolve) => setTimeout(resolve, PROBE_INTERVAL_MS).unref());
+    if (status.isAvailable) return;
+    try {
+      await pingDatabase();
+      markDatabaseAvailable();
+    } catch {
+      // still away
+    }
+  }
+}
+
+/** A ping: on failure the database is marked unavailable, on success available. */
+export async function checkDatabase(): Promise<number> {
+  try {
+    const pingMs = await pingDatabase();
+    markDatabaseAvailable();
+    return pingMs;
+  } catch (err) {
+    markDatabaseUnavailable('not answering');
+    throw err;
+  }
 }
 
 export function markDatabaseAvailable(): void {
@@ -43,6 +79,13 @@ export function markDatabaseAvailable(): void {
   status = { isAvailable: true, since: new Date(), reason: null };
   log?.info({ downMs }, 'database available again');
   for (const wake of [...waiters]) wake();
+  for (const listener of [...returnListeners]) listener();
+}
+
+/** Calls `listener` each time the database comes back; returns the way to stop listening. */
+export function onDatabaseReturn(listener: () => void): () => void {
+  returnListeners.add(listener);
+  return () => returnListeners.delete(listener);
 }
 
 /** Resolves when the database is available (at once when it is), or when `signal` aborts. */
@@ -89,4 +132,18 @@ export function isDatabaseUnavailableError(err: unknown): boolean {
     e = e.cause as typeof e;
   }
   return false;
+}
+
+/**
+ * Logs a background failure, unless it is the database being away: that is logged once, as a
+ * change of state, not once per poll of every worker.
+ */
+export function logBackgroundFailure(
+  logger: Logger,
+  err: unknown,
+  fields: Record<string, unknown>,
+  message: string,
+): void {
+  if (isDatabaseUnavailableError(err)) return;
+  logger.error({ err, ...fields }, message);
 }

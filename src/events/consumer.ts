@@ -7,6 +7,7 @@ import type { Logger } from '../shared/logger.js';
 import type { EventLog } from './log.js';
 import { Event, EVENT_SEQUENCE, eventId, type EventDoc } from './model.js';
 import { WakeableSleep } from '../shared/wakeable-sleep.js';
+import { logBackgroundFailure } from '../db/health.js';
 
 /** How often `whenCaughtUp` reads the stored position: another process may be the one moving it. */
 const CAUGHT_UP_POLL_MS = 25;
@@ -109,7 +110,7 @@ export class LogConsumer {
         if (claimed) await this.#consume(claimed.position);
       } catch (err) {
         if (this.#isRunning)
-          this.deps.logger.error({ err, consumer: this.deps.name }, 'event consumer failed; retrying');
+          logBackgroundFailure(this.deps.logger, err, { consumer: this.deps.name }, 'event consumer failed; retrying');
       }
       if (this.#isRunning) await this.#pause.sleep(Math.min(1_000, this.deps.leaseMs / 3));
     }

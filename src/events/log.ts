@@ -7,6 +7,7 @@ import type { AppendableEventType, EventPayloads } from './map.js';
 import { Event, EVENT_SEQUENCE, eventId, type EventDoc } from './model.js';
 import { duplicateIndexesOf, isDuplicateKeyError } from '../db/errors.js';
 import { WakeableSleep } from '../shared/wakeable-sleep.js';
+import { logBackgroundFailure } from '../db/health.js';
 
 /** How long a tailer waits for an allocated but unwritten seq before filling it with a GAP. */
 const GAP_WAIT_MS = 3_000;
@@ -193,7 +194,7 @@ export class EventLog {
           missingSince = undefined;
         }
       } catch (err) {
-        if (this.#isRunning) this.deps.logger.error({ err }, 'event log tailer: read failed; retrying');
+        if (this.#isRunning) logBackgroundFailure(this.deps.logger, err, {}, 'event log tailer: read failed; retrying');
       }
       if (!progressed) await this.#pause.sleep(missingSince === undefined ? IDLE_POLL_MS : BUSY_POLL_MS);
     }

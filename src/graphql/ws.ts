@@ -19,7 +19,7 @@ import type { GraphQLContext } from './context.js';
 import type { Viewer } from '../modules/users/service.js';
 import { createSubscriptionFanout } from './subscription-fanout.js';
 import { recordMutationAudit } from './audit.js';
-import { isDatabaseAvailable } from '../db/health.js';
+import { isDatabaseAvailable, logBackgroundFailure } from '../db/health.js';
 import { createErrorFormatter, databaseUnavailableError, ErrorCode } from './errors.js';
 import { identityKey, type RateLimits } from './rate-limits.js';
 import { operationLimitErrors } from './limits.js';
@@ -102,7 +102,7 @@ export function graphqlWsOptions(deps: {
         (viewer) => {
           if (!viewer && open.has(ctx)) closeForbidden(ctx);
         },
-        (err: unknown) => deps.logger.warn({ err }, 'could not check a WebSocket viewer again'),
+        (err: unknown) => logBackgroundFailure(deps.logger, err, {}, 'could not check a WebSocket viewer again'),
       );
     }
   }, RECHECK_INTERVAL_MS);

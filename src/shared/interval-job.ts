@@ -1,4 +1,5 @@
 import type { Logger } from './logger.js';
+import { logBackgroundFailure } from '../db/health.js';
 
 export type IntervalJob = {
   name: string;
@@ -33,7 +34,7 @@ export function startIntervalJob(
     intervalMs > 0
       ? setInterval(() => {
           if (running) return;
-          runOnce().catch((err: unknown) => logger.error({ err, job: name }, 'background job failed'));
+          runOnce().catch((err: unknown) => logBackgroundFailure(logger, err, { job: name }, 'background job failed'));
         }, intervalMs)
       : undefined;
   timer?.unref();

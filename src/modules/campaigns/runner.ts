@@ -7,6 +7,7 @@ import { failCampaign, finishSending, recordFailedTry } from './finish.js';
 import { claimDueCampaign, handOver, keepLease, LeaseLost, type RunnerDeps, type Sender } from './lease.js';
 import type { CampaignDoc } from './model.js';
 import { sendChunk } from './sending.js';
+import { logBackgroundFailure } from '../../db/health.js';
 
 /** Progress events at most this often per campaign: a few per second, not one per recipient. */
 const PROGRESS_EVERY_MS = 250;
@@ -81,7 +82,8 @@ export class CampaignRunner {
       try {
         hasSent = await this.#turn();
       } catch (err) {
-        if (this.#isRunning) this.#sender.logger.error({ err }, 'campaign runner: claim failed; retrying');
+        if (this.#isRunning)
+          logBackgroundFailure(this.#sender.logger, err, {}, 'campaign runner: claim failed; retrying');
       }
       if (!hasSent) await this.#pause.sleep(this.#sender.settings.pollMs);
     }

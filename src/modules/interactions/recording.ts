@@ -25,6 +25,10 @@ export type RecordingDeps = AggregatesDeps & {
   events: Pick<EventLog, 'appendMany'>;
   segments: Pick<SegmentsService, 'getPolicy' | 'settleSegment' | 'recordChanges'>;
   knownCustomers: KnownCustomers;
+  /** This process's attempts that failed midway: interaction id → journal entry id. */
+  unfinished: Map<string, string>;
+  /** Finishes this process's failed attempts at these interactions (before another attempt). */
+  finishUnfinished: (interactionIds: string[]) => Promise<void>;
   /**
    * Called with what was recorded (once the customer and the event are written, before the
    * journal entry is removed, so a crash replays it): campaign attribution.
@@ -112,6 +116,9 @@ async function record(deps: RecordingDeps, inputs: RecordInteractionInput[], mod
     if ('problems' in checked) results[index] = checked;
     else candidates.push({ index, input, interaction: checked.interaction });
   }
+  // An earlier attempt of this process at the same interaction that failed midway is finished
+  // first: so it and this one never both publish it.
+  await deps.finishUnfinished(candidates.map((c) => c.interaction._id));
   if (mode.findsReplaysFirst) {
     const replays = await Promise.all(
       candidates.map((c) => c.input.externalId != null && Interaction.exists({ _id: c.interaction._id })),
@@ -127,41 +134,52 @@ async function record(deps: RecordingDeps, inputs: RecordInteractionInput[], mod
   });
   if (!writable.length) return results;
 
-  const { attemptIds, inserted, duplicates } = await insertJournaled(deps, writable);
-  const after = await applyToCustomers(deps, inserted, mode);
-  // Customers erased meanwhile (another process's cache still knew them): their items go.
-  const gone = inserted.filter((c) => !after.has(String(c.interaction.customerId)));
-  if (gone.length) await Interaction.deleteMany({ _id: mongoose.trusted({ $in: gone.map((c) => c.interaction._id) }) });
-  for (const c of gone) results[c.index] = customerNotFound(mode.pathOf(c.index));
-  const recorded = inserted.filter((c) => after.has(String(c.interaction.customerId)));
+  const attemptIds = writable.map(() => new Types.ObjectId().toHexString());
+  // Items that turned out to be another attempt's interaction: that attempt finishes them.
+  let othersOwn = new Set<Candidate>();
+  try {
+    const { inserted, duplicates } = await insertJournaled(deps, writable, attemptIds);
+    othersOwn = new Set(duplicates);
+    const after = await applyToCustomers(deps, inserted, mode);
+    // Customers erased meanwhile (another process's cache still knew them): their items go.
+    const gone = inserted.filter((c) => !after.has(String(c.interaction.customerId)));
+    if (gone.length)
+      await Interaction.deleteMany({ _id: mongoose.trusted({ $in: gone.map((c) => c.interaction._id) }) });
+    for (const c of gone) results[c.index] = customerNotFound(mode.pathOf(c.index));
+    const recorded = inserted.filter((c) => after.has(String(c.interaction.customerId)));
 
-  await deps.events.appendMany(
-    'INTERACTION_RECORDED',
-    recorded.map((c) => ({
-      interaction: c.interaction,
-      customer: after.get(String(c.interaction.customerId))!,
-      ...(c.input.causedBy ? { causedBy: c.input.causedBy } : {}),
-    })) satisfies InteractionRecordedPayload[],
-  );
-  await deps.onRecorded?.(recorded.map((c) => c.interaction));
-  await PendingApplication.deleteMany({ _id: mongoose.trusted({ $in: attemptIds }) });
+    await deps.events.appendMany(
+      'INTERACTION_RECORDED',
+      recorded.map((c) => ({
+        interaction: c.interaction,
+        customer: after.get(String(c.interaction.customerId))!,
+        ...(c.input.causedBy ? { causedBy: c.input.causedBy } : {}),
+      })) satisfies InteractionRecordedPayload[],
+    );
+    await deps.onRecorded?.(recorded.map((c) => c.interaction));
+    await PendingApplication.deleteMany({ _id: mongoose.trusted({ $in: attemptIds }) });
 
-  for (const c of recorded)
-    results[c.index] = {
-      interaction: c.interaction,
-      customer: after.get(String(c.interaction.customerId)) ?? null,
-      isReplay: false,
-    };
-  for (const c of duplicates) results[c.index] = await replayOf(c, mode);
-  return results;
+    for (const c of recorded)
+      results[c.index] = {
+        interaction: c.interaction,
+        customer: after.get(String(c.interaction.customerId)) ?? null,
+        isReplay: false,
+      };
+    for (const c of duplicates) results[c.index] = await replayOf(c, mode);
+    return results;
+  } catch (err) {
+    // Nothing of this attempt was acknowledged; whatever it wrote is finished by a replay of
+    // the same externalId, or by the repair job, without waiting for the stale delay.
+    writable.forEach((c, k) => othersOwn.has(c) || deps.unfinished.set(c.interaction._id, attemptIds[k]!));
+    throw err;
+  }
 }
 
 /**
  * The journal entries, then the interactions, each with one command; an interaction whose
  * `_id` exists already (in the same call or before it) is a replay, not inserted.
  */
-async function insertJournaled(deps: RecordingDeps, writable: Candidate[]) {
-  const attemptIds = writable.map(() => new Types.ObjectId().toHexString());
+async function insertJournaled(deps: RecordingDeps, writable: Candidate[], attemptIds: string[]) {
   await stored.pendingApplications().insertMany(
     writable.map((c, k) => ({
       _id: attemptIds[k]!,
@@ -182,7 +200,6 @@ async function insertJournaled(deps: RecordingDeps, writable: Candidate[]) {
     for (const index of indexes) duplicateAt.add(index);
   }
   return {
-    attemptIds,
     inserted: writable.filter((_, k) => !duplicateAt.has(k)),
     duplicates: writable.filter((_, k) => duplicateAt.has(k)),
   };

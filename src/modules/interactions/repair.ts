@@ -4,13 +4,15 @@ import { Event } from '../../events/model.js';
 import type { Logger } from '../../shared/logger.js';
 import { findCustomer } from '../customers/index.js';
 import { recomputeCustomer, type AggregatesDeps } from './aggregates.js';
-import { Interaction, PendingApplication, type InteractionDoc } from './model.js';
+import { Interaction, PendingApplication, type InteractionDoc, type PendingApplicationDoc } from './model.js';
 
 /** A journal entry older than this belongs to a writer that died; its customer is repaired. */
 const STALE_PENDING_MS = 60_000;
 
 export type RepairDeps = AggregatesDeps & {
   logger: Logger;
+  /** This process's attempts that failed midway: interaction id → journal entry id. */
+  unfinished: Map<string, string>;
   events: Pick<EventLog, 'append'>;
   onRecorded?: (recorded: InteractionDoc[]) => Promise<unknown>;
 };
@@ -21,27 +23,53 @@ export type RepairDeps = AggregatesDeps & {
  * this twice, or after a writer that did finish, changes nothing), then its segment settled.
  */
 export async function repairPendingApplications(deps: RepairDeps, olderThanMs = STALE_PENDING_MS): Promise<number> {
+  await finishUnfinishedAttempts(deps);
   const cutoff = new Date(deps.clock.now().getTime() - olderThanMs);
   const stale = await PendingApplication.find({ startedAt: mongoose.trusted({ $lte: cutoff }) }).lean();
   if (!stale.length) return 0;
-  const customerIds = [...new Set(stale.map((p) => String(p.customerId)))].map((id) => new Types.ObjectId(id));
+  await finishAttempts(deps, stale);
+  deps.logger.warn(
+    { repaired: stale.length, customers: new Set(stale.map((p) => String(p.customerId))).size },
+    'repaired interactions left by a crashed writer',
+  );
+  return stale.length;
+}
+
+/**
+ * Finishes the attempts of this process that failed midway (the database went away): at once,
+ * instead of after the stale delay, since no writer is still working on them. With
+ * `interactionIds`, only theirs (a replay finishes its original before it answers).
+ */
+export async function finishUnfinishedAttempts(deps: RepairDeps, interactionIds?: string[]): Promise<void> {
+  const wanted = interactionIds ?? [...deps.unfinished.keys()];
+  if (!wanted.some((id) => deps.unfinished.has(id))) return;
+  await deps.perCustomer.run('unfinished-attempts', async () => {
+    const attemptIds = wanted.flatMap((id) => deps.unfinished.get(id) ?? []);
+    if (!attemptIds.length) return;
+    const entries = await PendingApplication.find({ _id: mongoose.trusted({ $in: attemptIds }) }).lean();
+    await finishAttempts(deps, entries);
+    for (const id of wanted) deps.unfinished.delete(id);
+  });
+}
+
+/**
+ * Each journal entry's customer recomputed from all of its interactions (`$set`: running this
+ * twice, or after a writer that did finish, changes nothing), the event appended unless it
+ * was, attribution run again (idempotent by the purchase's id), the entry removed.
+ */
+async function finishAttempts(deps: RepairDeps, entries: PendingApplicationDoc[]): Promise<void> {
+  const customerIds = [...new Set(entries.map((p) => String(p.customerId)))].map((id) => new Types.ObjectId(id));
   for (const customerId of customerIds) await recomputeCustomer(deps, customerId);
-  const published = await publishedAmong(stale.map((p) => p.interactionId));
-  for (const p of stale) {
+  const published = await publishedAmong(entries.map((p) => p.interactionId));
+  for (const p of entries) {
     const interaction = await Interaction.findById(p.interactionId).lean<InteractionDoc>();
     const customer = interaction && (await findCustomer(interaction.customerId));
     if (interaction && customer && !published.has(interaction._id)) {
       await deps.events.append('INTERACTION_RECORDED', { interaction, customer });
     }
-    // Attribution is idempotent by the purchase's id: safe to run again.
     if (interaction) await deps.onRecorded?.([interaction]);
     await PendingApplication.deleteOne({ _id: p._id });
   }
-  deps.logger.warn(
-    { repaired: stale.length, customers: customerIds.length },
-    'repaired interactions left by a crashed writer',
-  );
-  return stale.length;
 }
 
 /**

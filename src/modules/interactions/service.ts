@@ -10,7 +10,7 @@ import type { RecordInteractionInput } from './input.js';
 import { createKnownCustomers } from './known-customers.js';
 import type { InteractionDoc } from './model.js';
 import { recordInteraction, recordInteractions, type RecordingDeps, type RecordResult } from './recording.js';
-import { repairPendingApplications, type RepairDeps } from './repair.js';
+import { finishUnfinishedAttempts, repairPendingApplications, type RepairDeps } from './repair.js';
 import { findInteractionById, firstPagesForCustomers, listInteractions } from './timeline.js';
 
 export type { RecordInteractionInput } from './input.js';
@@ -37,6 +37,8 @@ export function createInteractionsService(deps: {
     ...deps,
     perCustomer: new KeyedMutex(),
     knownCustomers: createKnownCustomers(),
+    unfinished: new Map(),
+    finishUnfinished: (interactionIds) => finishUnfinishedAttempts(bound, interactionIds),
   };
   return {
     recordInteraction: (input: RecordInteractionInput, path?: string[]) => recordInteraction(bound, input, path),

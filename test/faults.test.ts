@@ -6,7 +6,7 @@
  * order, and that a shutdown during an outage ends within its deadline with exit code 0.
  */
 import { readFile } from 'node:fs/promises';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
@@ -283,6 +283,25 @@ describe('faults', () => {
     expect(logLines(api, 'database available again')).toBe(1);
     expect(await stopApi(api)).toEqual({ code: 0, signal: null });
   }, 180_000);
+
+  it('gives up with a message and exit code 1 when the engine cannot be started again', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pulse-faults-giveup-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const api = await startApi({ CRM_DATA_DIR: dataDir });
+    // The data folder is taken away (the engine keeps its open files until it dies): every
+    // start that follows fails.
+    await rename(dataDir, `${dataDir}.gone`);
+    cleanups.push(() => rm(`${dataDir}.gone`, { recursive: true, force: true }));
+    await writeFile(dataDir, 'not a folder');
+    const [engine] = await engineProcesses(`${dataDir}`);
+    process.kill(engine!, 'SIGKILL');
+    const exit = await api.process.exited;
+    expect(exit).toEqual({ code: 1, signal: null });
+    expect(api.process.output().stderr).toMatch(
+      /The embedded database stopped and could not be kept running \(\d+ exits or failed starts .*Check the free disk space and the permissions of /,
+    );
+    expect(await enginePidsFor(dataDir)).toEqual([]);
+  }, 120_000);
 
   it('recovers when an external engine stops and starts again, and shuts down cleanly while it is away', async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pulse-faults-external-'));

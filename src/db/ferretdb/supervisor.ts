@@ -58,7 +58,8 @@ export function superviseEngine(opts: {
     return failures.length > maxRestarts;
   };
 
-  async function restartUntilRunning(exit: { code: number | null; signal: NodeJS.Signals | null }): Promise<void> {
+  /** Starts the engine again; false when it gave up. */
+  async function restartUntilRunning(exit: { code: number | null; signal: NodeJS.Signals | null }): Promise<boolean> {
     logger.error(
       { code: exit.code, signal: exit.signal, dataDir: current.dataDir },
       'the embedded database exited unexpectedly; starting it again on the same data folder',
@@ -69,32 +70,32 @@ export function superviseEngine(opts: {
       if (isCrashLoop()) {
         opts.onGiveUp(
           new EngineGaveUpError(
-            `The embedded database stopped ${failures.length} times within ${windowMs / 1000} s and was not started again` +
-              (lastError ? ` (last error: ${lastError.message.split('\n')[0]})` : '') +
-              `. Check the free disk space and the permissions of ${current.dataDir}, that port ${current.port} is free, ` +
+            `The embedded database stopped and could not be kept running (${failures.length} exits or failed starts within ${windowMs / 1000} s` +
+              (lastError ? `; last error: ${lastError.message.split('\n')[0]}` : '') +
+              `). Check the free disk space and the permissions of ${current.dataDir}, that port ${current.port} is free, ` +
               'and the engine output logged above; then start the API again.',
           ),
         );
-        return;
+        return false;
       }
       await backoff(Math.min(250 * 2 ** (failures.length - 1), MAX_BACKOFF_MS));
-      if (isStopping) return;
+      if (isStopping) return false;
       try {
         current = await opts.start(current.port);
         logger.info({ port: current.port }, 'the embedded database is running again');
-        return;
+        return true;
       } catch (err) {
         lastError = err as Error;
         logger.error({ err }, 'the embedded database could not be started again');
       }
     }
+    return false;
   }
 
   const supervision = (async () => {
     while (!isStopping) {
       const exit = await current.exited;
-      if (isStopping) return;
-      await restartUntilRunning(exit);
+      if (isStopping || !(await restartUntilRunning(exit))) return;
     }
   })();
 

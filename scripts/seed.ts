@@ -22,11 +22,11 @@ import { searchKeysFor } from '../src/modules/customers/normalize.js';
 import { describeRebuild } from '../src/modules/analytics/rebuild.js';
 import { createDomain } from '../src/app/domain.js';
 import { CHANNELS, Interaction, type InteractionDoc, type InteractionType } from '../src/modules/interactions/model.js';
-import { SegmentChange } from '../src/modules/segments/model.js';
-import { segmentFor } from '../src/shared/segment-policy.js';
+import { SegmentChange, type SegmentChangeDoc } from '../src/modules/segments/model.js';
 import { systemClock } from '../src/shared/clock.js';
 import { createLogger } from '../src/shared/logger.js';
 import { seededRandom } from '../src/shared/prng.js';
+import { segmentHistory } from './seed-history.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -142,6 +142,7 @@ async function main(): Promise<void> {
     for (let start = 0; start < customersWanted; start += 500) {
       const customers: CustomerDoc[] = [];
       const interactions: InteractionDoc[] = [];
+      const segmentChanges: SegmentChangeDoc[] = [];
       for (let i = start; i < Math.min(start + 500, customersWanted); i++) {
         const style = random();
         const name =
@@ -196,7 +197,24 @@ async function main(): Promise<void> {
             ...(amountMinor ? { amountMinor, currency: config.currency } : {}),
           });
         }
-        const aggregates = { totalPurchasesMinor: total, purchaseCount: purchases, lastInteractionAt: last, joinedAt };
+        const history = segmentHistory(
+          joinedAt,
+          interactions
+            .slice(interactions.length - count)
+            .map((x) => ({ at: x.occurredAt, isActivity: x.type !== 'MARKETING', amountMinor: x.amountMinor })),
+          policy,
+          now,
+        );
+        for (const move of history)
+          segmentChanges.push({
+            _id: new Types.ObjectId(),
+            customerId: _id,
+            from: move.from,
+            to: move.to,
+            changedAt: move.at,
+            reason: move.reason,
+          });
+        const settled = history.at(-1)!;
         customers.push({
           _id,
           code,
@@ -206,8 +224,8 @@ async function main(): Promise<void> {
           tags: random() < 0.3 ? [pick(['newsletter', 'wholesale', 'seoul', 'busan', 'online-only'])] : [],
           searchKeys: searchKeysFor({ name, email, phone, code }, config.defaultRegion),
           nameLower: name.toLowerCase(),
-          segment: segmentFor(aggregates, policy, now),
-          segmentChangedAt: now,
+          segment: settled.to,
+          segmentChangedAt: settled.at,
           totalPurchasesMinor: total,
           purchaseCount: purchases,
           interactionCount: count,
@@ -216,23 +234,14 @@ async function main(): Promise<void> {
           activityAt: last ?? joinedAt,
           joinedAt,
           rev: 0,
-          createdAt: now,
+          createdAt: joinedAt,
           updatedAt: now,
         });
       }
       await Customer.collection.insertMany(customers as never[], { ordered: false });
       for (let k = 0; k < interactions.length; k += 2_000)
         await Interaction.collection.insertMany(interactions.slice(k, k + 2_000) as never[], { ordered: false });
-      await SegmentChange.collection.insertMany(
-        customers.map((c) => ({
-          _id: new Types.ObjectId(),
-          customerId: c._id,
-          from: null,
-          to: c.segment,
-          changedAt: now,
-          reason: 'CREATED',
-        })) as never[],
-      );
+      await SegmentChange.collection.insertMany(segmentChanges as never[]);
       interactionTotal += interactions.length;
       process.stderr.write(
         `\rseeded ${Math.min(start + 500, customersWanted)} of ${customersWanted} customers, ${interactionTotal} interactions`,

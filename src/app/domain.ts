@@ -17,8 +17,8 @@ import {
   streamCustomers,
 } from '../modules/customers/index.js';
 import { eraseRecipient } from '../modules/campaigns/index.js';
-import { complaintsInWeek } from '../modules/automation/index.js';
-import { createRfm, type ComplaintCounts } from '../modules/insights/index.js';
+import { complaintsInWeekOf } from '../modules/automation/index.js';
+import { createRfm } from '../modules/insights/index.js';
 import { createInteractionsService } from '../modules/interactions/index.js';
 import { createSegmentsService } from '../modules/segments/index.js';
 import { createUsersService } from '../modules/users/index.js';
@@ -101,8 +101,6 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
     mergeCustomers: (primaryId: string, duplicateId: string) =>
       mergeCustomers({ ...erasure, region: config.defaultRegion }, primaryId, duplicateId),
   };
-  // One count per customer until automation offers the counts of many in one read.
-  const complaintsInWeekOf: ComplaintCounts = (ids, at) => Promise.all(ids.map((id) => complaintsInWeek(id, at)));
   const secret = deps.jwtSecret ?? randomBytes(32);
   const users = createUsersService({ clock, logger, secret });
   return {

@@ -51,12 +51,17 @@ export function dashboardTicks(events: EventLog): AsyncIterableIterator<{ seq: n
       while (!stopped && latest > sent) {
         const target = latest;
         const deadline = Date.now() + COUNTED_WAIT_MS;
-        while (!stopped && (await countedUpTo()) < target && Date.now() < deadline)
+        let counted = await countedUpTo();
+        while (!stopped && counted < target && Date.now() < deadline) {
           await new Promise((r) => setTimeout(r, POLL_MS));
+          counted = await countedUpTo();
+        }
         const wait = lastAt + MIN_INTERVAL_MS - Date.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         if (stopped) return;
-        sent = latest;
+        // Sent as far as it was counted: when the consumer lags past the wait, this value is
+        // partly old and another follows once the rest is counted, so no tile stays stale.
+        sent = Math.min(target, counted);
         lastAt = Date.now();
         await push({ seq: sent });
       }

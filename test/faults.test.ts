@@ -225,20 +225,30 @@ async function expectNothingLost(api: Api, customerId: string, writers: Writer[]
   for (const w of writers) expect(seen.filter((key) => key.startsWith(`${w.prefix}-`))).toEqual(w.acknowledged);
 }
 
+/** SIGTERM, and the process's exit; on an unclean exit its last log lines are shown. */
 async function stopApi(api: Api) {
   api.process.child.kill('SIGTERM');
   const exit = await api.process.exited;
-  if (exit.code !== 0)
+  if (exit.code !== 0) {
+    const { stdout, stderr } = api.process.output();
+    const lastLines = stdout
+      .split('\n')
+      .filter((line) => !line.includes('request completed'))
+      .slice(-40);
     process.stdout.write(
-      `DEBUG-OUTPUT\n${api.process
-        .output()
-        .stdout.split('\n')
-        .filter((l) => !l.includes('request completed'))
-        .slice(-40)
-        .join('\n')}\n${api.process.output().stderr}\n`,
+      `The API exited with ${JSON.stringify(exit)}; its last lines:\n${lastLines.join('\n')}\n${stderr}\n`,
     );
+  }
   return exit;
 }
+
+/** Waits until /readyz answers `code` (the database away: 503; back: 200). */
+const readinessBecomes = (api: Api, code: number, timeoutMs: number) =>
+  eventually(
+    () => status(api, '/readyz'),
+    (r) => r.status === code,
+    timeoutMs,
+  );
 
 const logLines = (api: Api, message: string) =>
   api.process
@@ -260,18 +270,10 @@ describe('faults', () => {
 
     const [engine] = await engineProcesses(dataDir);
     process.kill(engine!, 'SIGKILL');
-    const readiness = await eventually(
-      () => status(api, '/readyz'),
-      (r) => r.status === 503,
-      10_000,
-    );
+    const readiness = await readinessBecomes(api, 503, 10_000);
     expect(readiness.status).toBe(503);
     expect((await status(api, '/healthz')).status).toBe(200);
-    await eventually(
-      () => status(api, '/readyz'),
-      (r) => r.status === 200,
-      20_000,
-    );
+    await readinessBecomes(api, 200, 20_000);
     expect((await status(api, '/healthz')).body.database?.status).toBe('available');
     await writesMore(writers, 30);
     await stopWriters(writers);
@@ -318,11 +320,7 @@ describe('faults', () => {
     await writesMore(writers, 30);
 
     await engine.stop();
-    await eventually(
-      () => status(api, '/readyz'),
-      (r) => r.status === 503,
-      10_000,
-    );
+    await readinessBecomes(api, 503, 10_000);
     const health = await eventually(
       () => status(api, '/healthz'),
       (r) => r.body.database?.status === 'unavailable',
@@ -336,11 +334,7 @@ describe('faults', () => {
     expect(refused.body.errors?.[0]?.extensions?.code).toBe('DATABASE_UNAVAILABLE');
 
     engine = await startFerretDb({ binary, dataDir, port: engine.port });
-    await eventually(
-      () => status(api, '/readyz'),
-      (r) => r.status === 200,
-      20_000,
-    );
+    await readinessBecomes(api, 200, 20_000);
     await writesMore(writers, 30);
     await stopWriters(writers);
     await expectNothingLost(api, customerId, writers, subscriber.received);
@@ -348,11 +342,7 @@ describe('faults', () => {
 
     // A shutdown during an outage does not wait on calls that cannot complete.
     await engine.stop();
-    await eventually(
-      () => status(api, '/readyz'),
-      (r) => r.status === 503,
-      10_000,
-    );
+    await readinessBecomes(api, 503, 10_000);
     expect(await stopApi(api)).toEqual({ code: 0, signal: null });
   }, 180_000);
 });

@@ -110,6 +110,23 @@ const envSchema = z.object({
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(1).default(10_000),
   WEBHOOK_ALLOW_PRIVATE: booleanFlag.optional(),
   WEBHOOK_ALLOWED_HOSTS: hostList.default([]),
+  EVENT_RETENTION_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .default(7 * 86_400_000),
+  EVENT_PRUNE_INTERVAL_MS: z.coerce.number().int().min(0).default(600_000),
+  JOB_RETENTION_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(30 * 86_400_000),
+  WEBHOOK_DELIVERY_RETENTION_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(30 * 86_400_000),
+  AUDIT_RETENTION_MS: z.coerce.number().int().min(0).default(0),
 });
 
 export type Config = {
@@ -174,6 +191,17 @@ export type Config = {
     anomalyMinComplaints: number;
   };
   webhooks: { retryBaseMs: number; retryForMs: number; timeoutMs: number; leaseMs: number; outbound: OutboundPolicy };
+  /** How long data is kept (docs/DATA-LIFECYCLE.md); 0 keeps jobs, deliveries or audit entries forever. */
+  retention: RetentionSettings;
+};
+
+export type RetentionSettings = {
+  eventsMs: number;
+  /** How often the retention job runs on background workers; 0: only when asked. */
+  pruneIntervalMs: number;
+  finishedJobsMs: number;
+  settledDeliveriesMs: number;
+  auditMs: number;
 };
 
 export class ConfigError extends Error {
@@ -268,6 +296,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
       leaseMs: e.AUTOMATION_LEASE_MS,
       outbound,
+    },
+    retention: {
+      eventsMs: e.EVENT_RETENTION_MS,
+      pruneIntervalMs: e.EVENT_PRUNE_INTERVAL_MS,
+      finishedJobsMs: e.JOB_RETENTION_MS,
+      settledDeliveriesMs: e.WEBHOOK_DELIVERY_RETENTION_MS,
+      auditMs: e.AUDIT_RETENTION_MS,
     },
   };
 }

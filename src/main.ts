@@ -9,6 +9,7 @@ import { EngineBuildError } from './db/ferretdb/build.js';
 import { EngineStartError } from './db/ferretdb/engine.js';
 import type { EngineGaveUpError } from './db/ferretdb/supervisor.js';
 import { checkDatabase, isDatabaseAvailable, watchDatabaseConnection } from './db/health.js';
+import { NewerDatabaseError } from './db/migrations/runner.js';
 import { startServer } from './app/server.js';
 import { systemClock } from './shared/clock.js';
 import { createLogger } from './shared/logger.js';
@@ -90,7 +91,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  const isExpected = err instanceof ConfigError || err instanceof EngineBuildError || err instanceof EngineStartError;
+  const isExpected =
+    err instanceof ConfigError ||
+    err instanceof EngineBuildError ||
+    err instanceof EngineStartError ||
+    err instanceof NewerDatabaseError;
   process.stderr.write(
     `Pulse CRM could not start: ${isExpected ? (err as Error).message : ((err as Error)?.stack ?? String(err))}\n`,
   );

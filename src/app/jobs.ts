@@ -2,11 +2,12 @@ import type { Config } from '../config.js';
 import { logBackgroundFailure, onDatabaseReturn } from '../db/health.js';
 import type { Logger } from '../shared/logger.js';
 import { startIntervalJob, type IntervalJob } from '../shared/interval-job.js';
+import { pruneRetainedData } from '../modules/system/index.js';
 import type { Domain } from './domain.js';
 
 /**
  * The periodic background work of one process. Sweeps and repairs run on every process; the
- * workers (steps, deliveries, inactivity) only where `isBackgroundWorker` is set.
+ * workers (steps, deliveries, inactivity, retention) only where `isBackgroundWorker` is set.
  */
 export function startBackgroundJobs(domain: Domain, config: Config, logger: Logger): IntervalJob[] {
   const workers = config.isBackgroundWorker;
@@ -22,6 +23,12 @@ export function startBackgroundJobs(domain: Domain, config: Config, logger: Logg
       'automation-inactivity',
       workers ? config.automation.inactivityIntervalMs : 0,
       () => domain.automation.scanInactivity(),
+    ],
+    // Events, finished automation work, settled deliveries (and audit entries) past retention.
+    [
+      'prune-retention',
+      workers ? config.retention.pruneIntervalMs : 0,
+      () => pruneRetainedData({ events: domain.events, logger, settings: config.retention }),
     ],
     [
       'repair-pending',

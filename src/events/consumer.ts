@@ -172,8 +172,21 @@ export class LogConsumer {
 /** True when every seq after `position` up to `target` is written and is a GAP. */
 async function isOnlyGaps(position: number, target: number): Promise<boolean> {
   if (target - position > GAP_LOOKAHEAD) return false;
-  const entries = await Event.find({ _id: mongoose.trusted({ $gt: eventId(position), $lte: eventId(target) }) })
+  // `_id` equality (`$in`), which the embedded engine answers from its index; a range it scans.
+  const ids = Array.from({ length: target - position }, (_, i) => eventId(position + 1 + i));
+  const entries = await Event.find({ _id: mongoose.trusted({ $in: ids }) })
     .select({ type: 1 })
     .lean();
   return entries.length === target - position && entries.every((e) => e.type === 'GAP');
+}
+
+/**
+ * The durable consumer furthest behind, by its stored position, or null when none ever started.
+ * Every consumer that ever ran counts, running now or not: retention keeps what it has not
+ * handled. One that was retired for good is removed from `log_consumers` by an operator.
+ */
+export async function slowestConsumer(): Promise<{ name: string; position: number } | null> {
+  const stored = await Consumer.find({}).select({ position: 1 }).lean();
+  const slowest = stored.sort((a, b) => a.position - b.position)[0];
+  return slowest ? { name: slowest._id, position: slowest.position } : null;
 }

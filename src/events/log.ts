@@ -8,6 +8,7 @@ import { Event, EVENT_SEQUENCE, eventId, type EventDoc } from './model.js';
 import { duplicateIndexesOf, isDuplicateKeyError } from '../db/errors.js';
 import { WakeableSleep } from '../shared/wakeable-sleep.js';
 import { logBackgroundFailure } from '../db/health.js';
+import { CursorExpiredError, oldestKeptEvent, removedBelow } from './retention.js';
 
 /** How long a tailer waits for an allocated but unwritten seq before filling it with a GAP. */
 const GAP_WAIT_MS = 3_000;
@@ -69,6 +70,22 @@ export class EventLog {
   /** The seq of the last event this tailer has made available. */
   get position(): number {
     return this.#position;
+  }
+
+  /** The clock events are stamped with: retention measures their age by it. */
+  get clock(): Clock {
+    return this.deps.clock;
+  }
+
+  /** The oldest event retention has kept (its seq and time), or null while the log is empty. */
+  oldestKept(): Promise<{ seq: number; at: Date } | null> {
+    return oldestKeptEvent(this.#position);
+  }
+
+  /** Throws CursorExpiredError when retention removed events a replay after `afterSeq` needs. */
+  async assertReplayable(afterSeq: number): Promise<void> {
+    const keptFrom = await removedBelow();
+    if (afterSeq + 1 < keptFrom) throw new CursorExpiredError(afterSeq, keptFrom);
   }
 
   async append<T extends AppendableEventType>(type: T, payload: EventPayloads[T]): Promise<EventDoc<T>> {
@@ -242,7 +259,8 @@ export class EventLog {
 
   /**
    * Events after `afterSeq` (or from now on when null), in order, without gaps or repeats:
-   * first those already in the log (a replay), then live ones as the tailer sees them.
+   * first those already in the log (a replay), then live ones as the tailer sees them. Ends with
+   * CursorExpiredError when retention removed, or removes while it reads, an event it owes.
    */
   subscribe(afterSeq: number | null): AsyncIterableIterator<EventDoc> {
     return new Repeater<EventDoc>(async (push, stop) => {
@@ -251,11 +269,14 @@ export class EventLog {
       void stop.then(() => {
         isStopped = true;
       });
+      if (afterSeq !== null) await this.assertReplayable(afterSeq);
       // Every erasure that finished before now announced itself at or below this seq.
       const erasuresAnnouncedBy = await currentSequence(EVENT_SEQUENCE);
       while (!isStopped && this.#isRunning) {
         if (next <= this.#position) {
           const doc = await this.#get(next, this.#position >= erasuresAnnouncedBy);
+          // Missing at or before the tailer's position: pruned, or a hole a crashed writer left.
+          if (!doc) await this.assertReplayable(next - 1);
           next++;
           if (doc && doc.type !== 'GAP') await push(doc);
           continue;

@@ -19,6 +19,8 @@ export const ErrorCode = {
   NotFound: 'NOT_FOUND',
   RateLimited: 'RATE_LIMITED',
   TooManySubscriptions: 'TOO_MANY_SUBSCRIPTIONS',
+  /** An `after` cursor older than the event log keeps; `extensions.oldestCursor` replays what is kept. */
+  CursorExpired: 'CURSOR_EXPIRED',
   /** The database does not answer right now; the same request may be sent again shortly. */
   DatabaseUnavailable: 'DATABASE_UNAVAILABLE',
   Internal: 'INTERNAL_SERVER_ERROR',
@@ -29,6 +31,18 @@ const CLIENT_VISIBLE = new Set<string>(Object.values(ErrorCode).filter((c) => c 
 
 export function userInputError(message: string, argument?: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: ErrorCode.BadUserInput, ...(argument ? { argument } : {}) } });
+}
+
+/**
+ * Retention removed events after the client's `after`: never a silent gap. `oldestCursor` (sealed
+ * like every event cursor) replays from the oldest event kept.
+ */
+export function cursorExpiredError(oldestCursor: string): GraphQLError {
+  return new GraphQLError(
+    'The events after this cursor are older than the event log keeps; subscribe again with `after: oldestCursor` ' +
+      'to receive every event still kept.',
+    { extensions: { code: ErrorCode.CursorExpired, argument: 'after', oldestCursor } },
+  );
 }
 
 /** Seconds a client is asked to wait before retrying while the database is away. */

@@ -57,7 +57,12 @@ export type TestServer = {
 
 /** The periodic jobs of a server (src/app/jobs.ts). */
 export type JobName =
-  'segment-sweep' | 'automation-steps' | 'webhook-deliveries' | 'automation-inactivity' | 'repair-pending';
+  | 'segment-sweep'
+  | 'automation-steps'
+  | 'webhook-deliveries'
+  | 'automation-inactivity'
+  | 'repair-pending'
+  | 'prune-retention';
 
 export type StartOptions = { clock?: Clock; keepData?: boolean; env?: Record<string, string> };
 

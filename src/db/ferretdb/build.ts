@@ -20,17 +20,21 @@ export class EngineBuildError extends Error {
 
 type Progress = (message: string) => void;
 
-type Patch = { name: string; text: string };
+type SourceFile = { name: string; text: string };
 
-async function readPatches(): Promise<Patch[]> {
-  const names = (await readdir(PATCHES_DIR)).filter((n) => n.endsWith('.patch')).sort();
-  return Promise.all(names.map(async (name) => ({ name, text: await readFile(path.join(PATCHES_DIR, name), 'utf8') })));
+/** The files of `dir` whose names end with `extension`, in name order. */
+async function readSources(dir: string, extension: string): Promise<SourceFile[]> {
+  const names = (await readdir(dir)).filter((n) => n.endsWith(extension)).sort();
+  return Promise.all(names.map(async (name) => ({ name, text: await readFile(path.join(dir, name), 'utf8') })));
 }
 
-/** The cache key: the engine version plus every patch, in order, by name and content. */
-function patchesHash(patches: Patch[]): string {
+/**
+ * A cache key: the engine version plus every file (the patches, or the tool's source), in
+ * order, by name and content.
+ */
+function cacheKey(files: SourceFile[]): string {
   const h = createHash('sha256').update(FERRETDB_VERSION);
-  for (const p of patches) h.update('\0').update(p.name).update('\0').update(p.text);
+  for (const p of files) h.update('\0').update(p.name).update('\0').update(p.text);
   return h.digest('hex').slice(0, 12);
 }
 
@@ -113,25 +117,20 @@ async function applyPatch(dir: string, patchFile: string): Promise<void> {
 export type EngineBinary = { path: string; isFreshBuild: boolean };
 
 /**
- * Returns the patched FerretDB binary, building it into the cache when it is missing.
- * `go install …@v1.24.2` builds a binary that panics at start (the version file is
- * generated in a release build, not shipped in the module), so we build from the module
- * source with the version file written and our patches applied.
+ * Builds one command from FerretDB's module source into `binary` in the cache: the source comes
+ * through the Go module proxy (or the module cache, offline), is copied to a writable tree that
+ * `prepare` may change (patches, extra commands), and `go build` compiles `pkg` there.
  */
-export async function ensureFerretDbBinary(
-  opts: { cacheDir?: string | undefined; progress?: Progress } = {},
-): Promise<EngineBinary> {
-  const progress = opts.progress ?? ((m: string) => process.stderr.write(`[engine] ${m}\n`));
-  const patches = await readPatches();
-  const cacheDir = opts.cacheDir ?? defaultCacheDir();
-  const binary = path.join(cacheDir, `ferretdb-${FERRETDB_VERSION}-${patchesHash(patches)}`);
-  if (existsSync(binary)) return { path: binary, isFreshBuild: false };
-
+async function buildFromModuleTree(opts: {
+  binary: string;
+  pkg: string;
+  prepare: (src: string) => Promise<void>;
+  progress: Progress;
+}): Promise<void> {
+  const { binary, progress } = opts;
   const started = Date.now();
-  progress(
-    `building FerretDB ${FERRETDB_VERSION} with ${patches.length} patches into ${binary} (first run only; about a minute)`,
-  );
   const go = await findGo();
+  const cacheDir = path.dirname(binary);
   await mkdir(cacheDir, { recursive: true });
   const work = await mkdtemp(path.join(cacheDir, 'build-'));
   try {
@@ -150,22 +149,82 @@ export async function ensureFerretDbBinary(
     await cp(info.Dir, src, { recursive: true });
     // The module cache is read-only; the copy must be writable to patch it.
     await run('chmod', ['-R', 'u+w', src], { cwd: work });
-    await writeFile(path.join(src, 'build', 'version', 'version.txt'), `${FERRETDB_VERSION}\n`);
-    for (const p of patches) {
-      progress(`applying ${p.name}`);
-      await applyPatch(src, path.join(PATCHES_DIR, p.name));
-    }
+    await opts.prepare(src);
 
-    progress('compiling (go build ./cmd/ferretdb)');
-    const tmpBinary = path.join(work, 'ferretdb');
-    await compile(go, ['build', '-trimpath', '-o', tmpBinary, './cmd/ferretdb'], src, goEnv, progress);
+    progress(`compiling (go build ${opts.pkg})`);
+    const tmpBinary = path.join(work, path.basename(binary));
+    await compile(go, ['build', '-trimpath', '-o', tmpBinary, opts.pkg], src, goEnv, progress);
     await chmod(tmpBinary, 0o755);
     await access(tmpBinary);
     // Rename is atomic: a concurrent build or reader sees either nothing or a whole binary.
     await rename(tmpBinary, binary);
     progress(`built in ${Math.round((Date.now() - started) / 1000)} s`);
-    return { path: binary, isFreshBuild: true };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Returns the patched FerretDB binary, building it into the cache when it is missing.
+ * `go install …@v1.24.2` builds a binary that panics at start (the version file is
+ * generated in a release build, not shipped in the module), so we build from the module
+ * source with the version file written and our patches applied.
+ */
+export async function ensureFerretDbBinary(
+  opts: { cacheDir?: string | undefined; progress?: Progress } = {},
+): Promise<EngineBinary> {
+  const progress = opts.progress ?? ((m: string) => process.stderr.write(`[engine] ${m}\n`));
+  const patches = await readSources(PATCHES_DIR, '.patch');
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  const binary = path.join(cacheDir, `ferretdb-${FERRETDB_VERSION}-${cacheKey(patches)}`);
+  if (existsSync(binary)) return { path: binary, isFreshBuild: false };
+
+  progress(
+    `building FerretDB ${FERRETDB_VERSION} with ${patches.length} patches into ${binary} (first run only; about a minute)`,
+  );
+  await buildFromModuleTree({
+    binary,
+    pkg: './cmd/ferretdb',
+    progress,
+    prepare: async (src) => {
+      await writeFile(path.join(src, 'build', 'version', 'version.txt'), `${FERRETDB_VERSION}\n`);
+      for (const p of patches) {
+        progress(`applying ${p.name}`);
+        await applyPatch(src, path.join(PATCHES_DIR, p.name));
+      }
+    },
+  });
+  return { path: binary, isFreshBuild: true };
+}
+
+/** The backup tool's Go source (src/db/ferretdb/backup-tool/*.go): see docs/BACKUP.md. */
+export const BACKUP_TOOL_DIR = path.join(projectRoot, 'src', 'db', 'ferretdb', 'backup-tool');
+
+/**
+ * Returns the backup tool (db:backup, db:restore), building it into the cache when missing.
+ * It is compiled as one more command inside FerretDB's module tree, so it links the engine's
+ * own SQLite (modernc.org/sqlite, already required by FerretDB's go.mod) and needs nothing the
+ * engine build did not fetch. Its cache key is the engine version plus its source.
+ */
+export async function ensureBackupToolBinary(
+  opts: { cacheDir?: string | undefined; progress?: Progress } = {},
+): Promise<EngineBinary> {
+  const progress = opts.progress ?? ((m: string) => process.stderr.write(`[backup-tool] ${m}\n`));
+  const sources = await readSources(BACKUP_TOOL_DIR, '.go');
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  const binary = path.join(cacheDir, `pulse-sqlite-backup-${FERRETDB_VERSION}-${cacheKey(sources)}`);
+  if (existsSync(binary)) return { path: binary, isFreshBuild: false };
+
+  progress(`building the backup tool into ${binary} (first run only)`);
+  await buildFromModuleTree({
+    binary,
+    pkg: './cmd/pulse-sqlite-backup',
+    progress,
+    prepare: async (src) => {
+      const dir = path.join(src, 'cmd', 'pulse-sqlite-backup');
+      await mkdir(dir, { recursive: true });
+      for (const s of sources) await writeFile(path.join(dir, s.name), s.text);
+    },
+  });
+  return { path: binary, isFreshBuild: true };
 }

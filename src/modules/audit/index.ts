@@ -12,3 +12,4 @@ export const auditModule = {
   resolvers,
 } satisfies DomainModule;
 export { diffFields } from './service.js';
+export { pruneAuditEntries } from './retention.js';

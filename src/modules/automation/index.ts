@@ -14,3 +14,4 @@ export { pendingAutomationStepsCount } from './queue.js';
 export { createAutomationLoaders } from './loaders.js';
 export { complaintsInWeek, complaintsInWeekOf } from './complaints.js';
 export type { AutomationService } from './service.js';
+export { pruneFinishedAutomationWork, type AutomationPruneOutcome } from './retention.js';

@@ -3,7 +3,7 @@ import { forbidden, requireViewer } from '../../graphql/auth.js';
 import { connectionResolvers } from '../../graphql/connections.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { userInputError } from '../../graphql/errors.js';
-import { eventCursor, filterEvents, seqFromAfter } from '../../graphql/event-stream.js';
+import { eventCursor, subscribeToEvents } from '../../graphql/event-stream.js';
 import { toUserErrors } from '../../graphql/payloads.js';
 import { localIdOf, toGlobalId } from '../../shared/ids.js';
 import { formatAmount, toMoney } from '../../shared/money.js';
@@ -124,7 +124,7 @@ export const resolvers = {
     alertRaised: {
       subscribe: (_p, { departments, after }, ctx) => {
         const visible = visibleDepartments(ctx, departments);
-        return filterEvents(ctx.domain.events.subscribe(seqFromAfter(after)), (e) => {
+        return subscribeToEvents(ctx, after, (e) => {
           if (e.type !== 'ALERT_RAISED') return false;
           return !visible || e.payload.alert.departments.some((d) => visible.includes(d));
         });

@@ -2,7 +2,7 @@ import type { Resolvers } from '../../generated/graphql.js';
 import { connectionResolvers } from '../../graphql/connections.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { userInputError } from '../../graphql/errors.js';
-import { eventCursor, filterEvents, seqFromAfter } from '../../graphql/event-stream.js';
+import { eventCursor, subscribeToEvents } from '../../graphql/event-stream.js';
 import { toUserErrors } from '../../graphql/payloads.js';
 import { localIdOf, toGlobalId } from '../../shared/ids.js';
 import { toMoney } from '../../shared/money.js';
@@ -91,8 +91,9 @@ export const resolvers = {
     campaignProgress: {
       subscribe: (_p, { campaignId, after }, ctx) => {
         const campaign = campaignId != null ? (localIdOf(campaignId, 'Campaign') ?? '') : null;
-        return filterEvents(
-          ctx.domain.events.subscribe(seqFromAfter(after)),
+        return subscribeToEvents(
+          ctx,
+          after,
           (e) => e.type === 'CAMPAIGN_PROGRESS' && (campaign === null || e.payload.campaignId === campaign),
         );
       },

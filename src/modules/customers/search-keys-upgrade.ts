@@ -1,20 +1,18 @@
-import mongoose, { type AnyBulkWriteOperation } from 'mongoose';
+import type { AnyBulkWriteOperation } from 'mongoose';
 import type { Logger } from '../../shared/logger.js';
 import { Customer, type CustomerDoc } from './model.js';
 import { searchKeysFor } from './normalize.js';
 
-const MARK = 'customers.searchKeys.contact-marked';
 const BATCH = 500;
 
 /**
- * Once per database: search keys written before contact keys were marked (an e-mail or phone
- * digits stored as a plain key, so any role could match them) are written again. Done before
- * traffic, idempotent, and recorded in the `migrations` collection so later starts skip it; two
- * instances running it at once write the same keys.
+ * The data migration `customers.searchKeys.contact-marked` (listed in src/app/migrations): search
+ * keys written before contact keys were marked (an e-mail or phone digits stored as a plain key,
+ * so any role could match them) are written again. Idempotent, as a migration must be: a
+ * customer whose keys are already what this version writes is left alone, so a run interrupted
+ * halfway finishes the rest when it runs again.
  */
 export async function upgradeSearchKeys(region: string, logger: Logger): Promise<number> {
-  const migrations = mongoose.connection.db!.collection<{ _id: string; at: Date }>('migrations');
-  if (await migrations.findOne({ _id: MARK })) return 0;
   let changed = 0;
   let pending: Array<AnyBulkWriteOperation<CustomerDoc>> = [];
   const flush = async () => {
@@ -22,7 +20,8 @@ export async function upgradeSearchKeys(region: string, logger: Logger): Promise
     changed += pending.length;
     pending = [];
   };
-  // One pass over the customers (a cursor, not pages: each page would be a scan of its own).
+  // One pass over the customers (a cursor, not pages: each page would be a scan of its own),
+  // written back in batches of BATCH.
   const cursor = Customer.find({})
     .select({ name: 1, email: 1, phone: 1, code: 1, searchKeys: 1, erasedAt: 1 })
     .lean<CustomerDoc[]>()
@@ -35,7 +34,6 @@ export async function upgradeSearchKeys(region: string, logger: Logger): Promise
     if (pending.length >= BATCH) await flush();
   }
   await flush();
-  await migrations.updateOne({ _id: MARK }, { $setOnInsert: { at: new Date() } }, { upsert: true });
-  if (changed) logger.info({ changed }, 'search keys of existing customers rewritten (contact keys marked)');
+  logger.info({ changed }, 'search keys of existing customers rewritten (contact keys marked)');
   return changed;
 }

@@ -5,7 +5,7 @@ import type { GraphQLContext } from '../../graphql/context.js';
 import { forbidden, requireViewer } from '../../graphql/auth.js';
 import { userInputError } from '../../graphql/errors.js';
 import type { Role } from '../users/model.js';
-import { eventCursor, filterEvents, seqFromAfter } from '../../graphql/event-stream.js';
+import { eventCursor, subscribeToEvents } from '../../graphql/event-stream.js';
 import { toUserErrors } from '../../graphql/payloads.js';
 import { localIdOf, toGlobalId } from '../../shared/ids.js';
 import { toMoney } from '../../shared/money.js';
@@ -89,7 +89,7 @@ export const resolvers = {
     interactionRecorded: {
       subscribe: (_p, { customerId, types, after }, ctx) => {
         const customer = customerId != null ? (localIdOf(customerId, 'Customer') ?? '') : null;
-        return filterEvents(ctx.domain.events.subscribe(seqFromAfter(after)), (e) => {
+        return subscribeToEvents(ctx, after, (e) => {
           if (e.type !== 'INTERACTION_RECORDED') return false;
           const { interaction } = e.payload;
           return (

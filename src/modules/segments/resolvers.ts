@@ -1,6 +1,6 @@
 import type { Resolvers } from '../../generated/graphql.js';
 import type { GraphQLContext } from '../../graphql/context.js';
-import { eventCursor, filterEvents, seqFromAfter } from '../../graphql/event-stream.js';
+import { eventCursor, subscribeToEvents } from '../../graphql/event-stream.js';
 import { localIdOf } from '../../shared/ids.js';
 import { diffFields } from '../audit/index.js';
 import { MoneyError, parseAmount, toMoney } from '../../shared/money.js';
@@ -53,7 +53,7 @@ export const resolvers = {
     segmentChanged: {
       subscribe: (_p, { segments, customerId, after }, ctx) => {
         const customer = customerId != null ? (localIdOf(customerId, 'Customer') ?? '') : null;
-        return filterEvents(ctx.domain.events.subscribe(seqFromAfter(after)), (e) => {
+        return subscribeToEvents(ctx, after, (e) => {
           if (e.type !== 'SEGMENT_CHANGED') return false;
           const change = e.payload;
           return (

@@ -1,5 +1,6 @@
 import type { Resolvers } from '../../generated/graphql.js';
 import { userInputError } from '../../graphql/errors.js';
+import { eventCursor } from '../../graphql/event-stream.js';
 import { readSystemStatus, STATUS_INTERVAL_SECONDS, watchSystemStatus, type SystemStatusSnapshot } from './service.js';
 
 export const resolvers = {
@@ -20,5 +21,9 @@ export const resolvers = {
       },
       resolve: (payload: SystemStatusSnapshot) => payload,
     },
+  },
+  SystemStatus: {
+    // The cursor just before the oldest event: a replay after it begins with that event.
+    oldestEvent: ({ oldestEvent }) => oldestEvent && { cursor: eventCursor(oldestEvent.seq - 1), at: oldestEvent.at },
   },
 } satisfies Resolvers;

@@ -1,4 +1,5 @@
 import { Repeater } from '@repeaterjs/repeater';
+import mongoose from 'mongoose';
 import { pingDatabase } from '../../db/connection.js';
 import { currentSequence } from '../../db/counters.js';
 import type { EventLog } from '../../events/log.js';
@@ -8,6 +9,7 @@ import { pendingCampaignsCount } from '../campaigns/index.js';
 import { pendingWebhookDeliveriesCount } from '../webhooks/index.js';
 import type { Clock } from '../../shared/clock.js';
 import { EVENT_LOOP_RESOLUTION_MS, type ServerRuntime } from '../../shared/runtime.js';
+import { createTtlCache } from '../../shared/ttl-cache.js';
 
 export type SystemStatusSnapshot = {
   version: string;
@@ -23,7 +25,9 @@ export type SystemStatusSnapshot = {
   errorRate: number;
   eventLogLag: number;
   queues: QueueDepths;
-  database: { kind: 'EMBEDDED' | 'EXTERNAL'; isReachable: boolean; pingMs: number | null };
+  /** The oldest event retention kept (its seq: the resolver turns it into a cursor). */
+  oldestEvent: { seq: number; at: Date } | null;
+  database: { kind: 'EMBEDDED' | 'EXTERNAL'; isReachable: boolean; pingMs: number | null; sizeBytes: number | null };
 };
 
 export type QueueDepths = { automationSteps: number; webhookDeliveries: number; campaigns: number };
@@ -38,6 +42,18 @@ export async function readQueueDepths(): Promise<QueueDepths> {
   return { automationSteps, webhookDeliveries, campaigns };
 }
 
+/**
+ * The database's data and indexes on disk (`dbStats`). The embedded engine computes it from
+ * SQLite's page index (about 1.5 ms per MB measured), so it is read at most once a minute.
+ */
+const databaseSize = createTtlCache(60_000, async (): Promise<number | null> => {
+  const db = mongoose.connection.db;
+  if (!db) return null;
+  const stats = await db.command({ dbStats: 1, scale: 1 });
+  const total = Number(stats.totalSize ?? Number(stats.storageSize) + Number(stats.indexSize));
+  return Number.isFinite(total) ? total : null;
+});
+
 /** Events appended (by any process) that this process's tailer has not reached. */
 export async function readEventLogLag(events: EventLog): Promise<number> {
   return Math.max(0, (await currentSequence(EVENT_SEQUENCE)) - events.position);
@@ -51,9 +67,11 @@ export async function readSystemStatus(
   const pingMs = await pingDatabase().catch(() => null);
   const memory = process.memoryUsage();
   const lagMs = Math.max(0, runtime.eventLoop.percentile(99) / 1e6 - EVENT_LOOP_RESOLUTION_MS);
-  const [eventLogLag, queues] = await Promise.all([
+  const [eventLogLag, queues, oldestEvent, sizeBytes] = await Promise.all([
     readEventLogLag(events).catch(() => 0),
     readQueueDepths().catch(() => ({ automationSteps: 0, webhookDeliveries: 0, campaigns: 0 })),
+    events.oldestKept().catch(() => null),
+    pingMs === null ? null : databaseSize.get().catch(() => null),
   ]);
   return {
     version: runtime.version,
@@ -67,10 +85,12 @@ export async function readSystemStatus(
     ...runtime.requests.summary(runtime.startedAt),
     eventLogLag,
     queues,
+    oldestEvent,
     database: {
       kind: runtime.databaseKind === 'embedded' ? 'EMBEDDED' : 'EXTERNAL',
       isReachable: pingMs !== null,
       pingMs,
+      sizeBytes,
     },
   };
 }

@@ -12,3 +12,4 @@ export const webhooksModule = {
 } satisfies DomainModule;
 export { automationActionData, webhookBody } from './payloads.js';
 export { pendingWebhookDeliveriesCount } from './queue.js';
+export { pruneSettledWebhookDeliveries } from './retention.js';

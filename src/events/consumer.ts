@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import mongoose, { Schema } from 'mongoose';
+import { storedCollection } from '../db/collections.js';
 import { currentSequence } from '../db/counters.js';
 import { isDuplicateKeyError } from '../db/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -128,7 +129,7 @@ export class LogConsumer {
     try {
       // First start: the consumer begins at the current end of the log, not at its beginning.
       const position = await currentSequence(EVENT_SEQUENCE);
-      await Consumer.collection.insertOne({ _id: this.deps.name, position, ...lease } as never);
+      await storedCollection(Consumer).insertOne({ _id: this.deps.name, position, ...lease });
       return { position };
     } catch (err) {
       if (isDuplicateKeyError(err)) return null; // it exists and someone else holds it

@@ -4,6 +4,7 @@ import { currentSequence, nextSequence } from '../db/counters.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { AppendableEventType, EventPayloads } from './map.js';
+import { storedCollection } from '../db/collections.js';
 import { Event, EVENT_SEQUENCE, eventId, type EventDoc } from './model.js';
 import { duplicateIndexesOf, isDuplicateKeyError } from '../db/errors.js';
 import { WakeableSleep } from '../shared/wakeable-sleep.js';
@@ -94,7 +95,7 @@ export class EventLog {
       // The mapped type does not reduce for a generic T; `append`'s signature is what is checked.
       const doc = { _id: eventId(seq), seq, type, at: this.deps.clock.now(), payload } as EventDoc & EventDoc<T>;
       try {
-        await Event.collection.insertOne(doc as never);
+        await storedCollection<EventDoc>(Event).insertOne(doc);
         this.#offer([doc]);
         return doc;
       } catch (err) {
@@ -118,7 +119,7 @@ export class EventLog {
       return { _id: eventId(seq), seq, type, at, payload } as EventDoc & EventDoc<T>;
     });
     try {
-      await Event.collection.insertMany(docs as never[], { ordered: false });
+      await storedCollection<EventDoc>(Event).insertMany(docs, { ordered: false });
     } catch (err) {
       const duplicates = duplicateIndexesOf(err);
       if (!duplicates) throw err;
@@ -219,13 +220,13 @@ export class EventLog {
 
   async #claimGap(seq: number): Promise<void> {
     try {
-      await Event.collection.insertOne({
+      await storedCollection<EventDoc>(Event).insertOne({
         _id: eventId(seq),
         seq,
         type: 'GAP',
         at: this.deps.clock.now(),
         payload: {},
-      } as never);
+      });
       this.deps.logger.warn({ seq }, 'event seq allocated but never written; recorded as a gap');
     } catch (err) {
       if (!isDuplicateKeyError(err)) throw err; // the writer (or another tailer) got there first

@@ -1,5 +1,5 @@
 import type { DomainModule } from '../../app/module.js';
-import { Rule, Job, Task, Alert } from './model.js';
+import { Rule, Job, Task, Alert, StepDone } from './model.js';
 import { resolvers } from './resolvers.js';
 
 export { createAutomationService } from './service.js';
@@ -7,7 +7,7 @@ export { createAutomationService } from './service.js';
 /** The automation domain as the composition root sees it. */
 export const automationModule = {
   name: 'automation',
-  indexedModels: [Rule, Job, Task, Alert],
+  indexedModels: [Rule, Job, Task, Alert, StepDone],
   resolvers,
 } satisfies DomainModule;
 export { pendingAutomationStepsCount } from './queue.js';

@@ -172,13 +172,14 @@ export const Job = mongoose.model<JobDoc>('AutomationJob', jobSchema);
  */
 export type StepDoneDoc = { _id: string; outcome: 'executed' | 'skipped'; at: Date };
 
-export const StepDone = mongoose.model<StepDoneDoc>(
-  'AutomationStepDone',
-  new Schema<StepDoneDoc>(
-    { _id: String, outcome: { type: String, required: true }, at: { type: Date, required: true } },
-    { versionKey: false, collection: 'automation_steps_done' },
-  ),
+const stepDoneSchema = new Schema<StepDoneDoc>(
+  { _id: String, outcome: { type: String, required: true }, at: { type: Date, required: true } },
+  { versionKey: false, collection: 'automation_steps_done' },
 );
+// Retention reads the records older than its window by this, not the whole collection.
+stepDoneSchema.index({ at: 1 });
+
+export const StepDone = mongoose.model<StepDoneDoc>('AutomationStepDone', stepDoneSchema);
 
 export type TaskDoc = {
   _id: string;

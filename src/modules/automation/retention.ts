@@ -42,10 +42,7 @@ function pruneFailedSteps(before: Date, handledUpTo: number): Promise<number> {
   return removeEventRuns(failed, handledUpTo, (ids) => jobs.deleteMany({ _id: { $in: ids }, status: 'FAILED' }));
 }
 
-/**
- * Step records. They have no index but `_id`, so this is one read of the collection (in
- * insertion order) per run, whatever it removes.
- */
+/** Step records older than the window, read by their time (indexed). */
 function pruneStepRecords(before: Date, handledUpTo: number): Promise<number> {
   const records = storedCollection<StepDoneDoc>(StepDone);
   const done = records.find({ at: { $lt: before }, _id: { $not: /^[0-9a-f]{24}:i/ } });

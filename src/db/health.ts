@@ -53,8 +53,9 @@ async function probeUntilAvailable(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, PROBE_INTERVAL_MS).unref());
     if (status.isAvailable) return;
     try {
-      await pingDatabase();
-      markDatabaseAvailable();
+      await pingDatabase(2_000, { evenIfDisconnected: true });
+      // Back once the driver says so too: until then models would wait in mongoose's buffer.
+      if (mongoose.connection.readyState === 1) markDatabaseAvailable();
     } catch {
       // still away
     }

@@ -14,7 +14,15 @@ export type DbConnectOptions = {
   monitorCommands?: boolean;
 };
 
+/** Set while this process closes its connection on purpose: nothing may reopen it then. */
+let isClosing = false;
+
+export function isDatabaseClosing(): boolean {
+  return isClosing;
+}
+
 export async function connectDatabase(opts: DbConnectOptions): Promise<typeof mongoose> {
+  isClosing = false;
   return mongoose.connect(opts.uri, {
     dbName: opts.dbName,
     maxPoolSize: opts.maxPoolSize,
@@ -37,7 +45,7 @@ export async function connectDatabase(opts: DbConnectOptions): Promise<typeof mo
  */
 export async function pingDatabase(timeoutMs = 2_000, opts: { evenIfDisconnected?: boolean } = {}): Promise<number> {
   const db = mongoose.connection.db;
-  if (!db || (mongoose.connection.readyState !== 1 && !opts.evenIfDisconnected))
+  if (!db || isClosing || (mongoose.connection.readyState !== 1 && !opts.evenIfDisconnected))
     throw new Error('database not connected');
   const started = performance.now();
   await Promise.race([
@@ -48,5 +56,6 @@ export async function pingDatabase(timeoutMs = 2_000, opts: { evenIfDisconnected
 }
 
 export async function disconnectDatabase(): Promise<void> {
+  isClosing = true;
   await mongoose.disconnect();
 }

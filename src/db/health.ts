@@ -1,6 +1,6 @@
 import mongoose from 'mongoose';
 import type { Logger } from '../shared/logger.js';
-import { pingDatabase } from './connection.js';
+import { isDatabaseClosing, pingDatabase } from './connection.js';
 
 /** While the database is away, how often a ping asks whether it is back. */
 const PROBE_INTERVAL_MS = 500;
@@ -34,6 +34,8 @@ export function isDatabaseAvailable(): boolean {
 
 /** Marks the database unavailable; logged once per change of state, not per failed call. */
 export function markDatabaseUnavailable(reason: string): void {
+  // Closing the connection on purpose (shutdown, a test's end) is not an outage.
+  if (isDatabaseClosing()) return;
   if (!status.isAvailable) {
     if (status.reason !== reason) status = { ...status, reason };
     return;
@@ -49,9 +51,9 @@ export function markDatabaseUnavailable(reason: string): void {
  * by asking it.
  */
 async function probeUntilAvailable(): Promise<void> {
-  while (!status.isAvailable) {
+  while (!status.isAvailable && !isDatabaseClosing()) {
     await new Promise((resolve) => setTimeout(resolve, PROBE_INTERVAL_MS).unref());
-    if (status.isAvailable) return;
+    if (status.isAvailable || isDatabaseClosing()) return;
     try {
       await pingDatabase(2_000, { evenIfDisconnected: true });
       // Back once the driver says so too: until then models would wait in mongoose's buffer.

@@ -5,7 +5,8 @@ import type { GraphQLContext } from './context.js';
 import { userInputError } from './errors.js';
 
 /** The list every event cursor belongs to: one sequence, whichever subscription handed it out. */
-const EVENTS = 'events';
+/** The list name event cursors are sealed under. */
+export const EVENT_CURSOR_LIST = 'events';
 
 type Args = Record<string, unknown>;
 type FieldConfig = GraphQLFieldConfig<unknown, GraphQLContext, Args>;
@@ -65,7 +66,12 @@ function openEventCursor(field: FieldConfig): FieldConfig {
   return {
     ...field,
     subscribe: (source, args, ctx, info) =>
-      subscribe(source, withOpenedAfter(args, EVENTS, ctx, 'after is not a cursor from an event'), ctx, info),
+      subscribe(
+        source,
+        withOpenedAfter(args, EVENT_CURSOR_LIST, ctx, 'after is not a cursor from an event'),
+        ctx,
+        info,
+      ),
   };
 }
 
@@ -75,7 +81,7 @@ function sealEventCursor(field: FieldConfig): FieldConfig {
     ...field,
     resolve: async (source, args, ctx, info) => {
       const cursor: unknown = await resolve(source, args, ctx, info);
-      return typeof cursor === 'string' ? ctx.domain.cursors.seal(cursor, EVENTS) : cursor;
+      return typeof cursor === 'string' ? ctx.domain.cursors.seal(cursor, EVENT_CURSOR_LIST) : cursor;
     },
   };
 }

@@ -4,9 +4,7 @@ import type { EventDoc } from '../events/model.js';
 import { decodeCursor, encodeCursor } from '../shared/cursors.js';
 import type { GraphQLContext } from './context.js';
 import { cursorExpiredError, userInputError } from './errors.js';
-
-/** The list every event cursor is sealed for; `sealCursors` (cursor-sealing.ts) uses the same. */
-const EVENT_CURSOR_LIST = 'events';
+import { EVENT_CURSOR_LIST } from './cursor-sealing.js';
 
 export function eventCursor(seq: number): string {
   return encodeCursor([seq]);

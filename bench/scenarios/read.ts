@@ -6,6 +6,8 @@ import { Interaction, type InteractionDoc } from '../../src/modules/interactions
 import { toGlobalId } from '../../src/shared/ids.js';
 import { formatAmount } from '../../src/shared/money.js';
 import { insertCustomersWithInteractions } from './data.js';
+import type { BenchContext, Scenario } from '../context.js';
+import { inFlightCounter, timedLoad, type LoadOptions } from '../lib/load.js';
 
 export const READ_QUERY = `{ customers(first: 20) { edges { node { id code name segment totalPurchases { amount currency } interactions(first: 5) { edges { node { id type occurredAt } } } } } } }`;
 
@@ -14,8 +16,10 @@ export const READ_QUERY = `{ customers(first: 20) { edges { node { id code name 
  * raw driver (a page of customers, then their interactions in one $in query) and answering the
  * same JSON. Whatever any GraphQL layer adds is measured against this.
  */
-export async function startRawReadServer(currency: string): Promise<{ url: string; close(): void }> {
+export async function startRawReadServer(currency: string) {
+  const counter = inFlightCounter();
   const server = http.createServer((req, res) => {
+    counter.track(res);
     req.resume();
     req.on('end', async () => {
       try {
@@ -57,10 +61,49 @@ export async function startRawReadServer(currency: string): Promise<{ url: strin
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`, close: () => server.close() };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`,
+    // The driver's queries a closed connection left behind still run: waited for, or they
+    // would load the engine while the other side is timed.
+    drained: counter.drained,
+    close: () => server.close(),
+  };
 }
 
 export async function seedReadData(customers: number): Promise<void> {
   await mongoose.connection.db!.collection('customers').deleteMany({});
   await insertCustomersWithInteractions(customers, 5, 'R');
+}
+
+/**
+ * read: a page of 20 customers with 5 interactions each, through GraphQL as the bench admin,
+ * against the raw driver doing the same two reads behind a bare node:http handler.
+ */
+export async function readScenario(ctx: BenchContext, load: LoadOptions): Promise<Record<string, Scenario>> {
+  const customers = ctx.isQuick ? 1_000 : 2_000;
+  await seedReadData(customers);
+  const raw = await startRawReadServer(ctx.config.currency);
+  try {
+    const body = JSON.stringify({ query: READ_QUERY });
+    const baseline = await timedLoad(raw.url, body, load, raw.drained);
+    const ours = await timedLoad(
+      ctx.apiUrl,
+      body,
+      { ...load, headers: { authorization: `Bearer ${ctx.token}` } },
+      ctx.drained,
+    );
+    return {
+      read: {
+        ours: Math.round(ours.rate),
+        baseline: Math.round(baseline.rate),
+        unit: 'req/s',
+        ratio: +(ours.rate / baseline.rate).toFixed(3),
+        p99Ms: ours.p99Ms,
+        baselineP99Ms: baseline.p99Ms,
+        note: `${customers.toLocaleString('en')} customers with 5 interactions each`,
+      },
+    };
+  } finally {
+    raw.close();
+  }
 }

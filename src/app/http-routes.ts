@@ -1,53 +1,16 @@
 import { existsSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
 import express from 'express';
-import { pinoHttp } from 'pino-http';
 import type { Config } from '../config.js';
 import { checkDatabase, databaseStatus } from '../db/health.js';
-import { ErrorCode } from '../graphql/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import { projectRoot } from '../shared/paths.js';
+import { sendRequestError } from './graphql-http.js';
 
 export const GRAPHIQL_DIR = path.join(projectRoot, 'dist-web', 'graphiql');
 export const DASHBOARD_DIR = path.join(projectRoot, 'dist-web', 'dashboard');
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-/** The largest request: an HTTP body or a WebSocket message. */
-export const MAX_BODY_BYTES = 1024 * 1024;
-const ROUTES = new Set(['/', '/graphql', '/healthz', '/readyz', '/metrics']);
-
-/** Known routes only, never raw URLs: metric label values must stay few. */
-function routeLabel(url: string): string {
-  const p = url.split('?')[0] ?? '';
-  if (ROUTES.has(p)) return p;
-  if (p.startsWith('/dashboard/')) return '/dashboard/*';
-  return p.startsWith('/graphiql/') ? '/graphiql/*' : 'other';
-}
-
-/** The request id (kept from `x-request-id` when well formed), its log line and its duration metric. */
-export function addRequestLogging(app: express.Express, logger: Logger, metrics: Metrics): void {
-  app.use(
-    pinoHttp({
-      logger,
-      genReqId: (req, res) => {
-        const given = req.headers['x-request-id'];
-        const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-        res.setHeader('x-request-id', id);
-        return id;
-      },
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics' },
-    }),
-  );
-  app.use((req, res, next) => {
-    const endTimer = metrics.httpRequestDuration.startTimer({ method: req.method });
-    res.on('finish', () => {
-      endTimer({ route: routeLabel(req.originalUrl), status_code: String(res.statusCode) });
-    });
-    next();
-  });
-}
 
 /** Liveness and readiness. */
 export function addHealthRoutes(app: express.Express): void {
@@ -121,50 +84,30 @@ export function addPages(app: express.Express, config: Config): void {
     res.sendFile(page);
   });
 
-  if (config.isGraphiqlEnabled) {
+  if (config.isGraphiqlEnabled)
     app.use('/graphiql', express.static(GRAPHIQL_DIR, { index: false, fallthrough: false, maxAge: '1h' }));
-    app.get('/graphql', (req, res, next) => {
-      // A browser asks for HTML; API clients (GET queries) fall through to Apollo.
-      if (req.accepts(['application/graphql-response+json', 'application/json', 'text/html']) !== 'text/html') {
-        next();
-        return;
-      }
-      const page = path.join(GRAPHIQL_DIR, 'index.html');
-      if (!existsSync(page)) {
-        res.status(503).type('text').send('GraphiQL is not built: run `npm run build`.');
-        return;
-      }
-      res.sendFile(page);
-    });
-  }
 }
 
-// A body that is not JSON, or too large, is the client's fault: a GraphQL-shaped JSON answer,
-// never an HTML page or a stack trace.
-export const jsonBodyErrors: express.ErrorRequestHandler = (
-  err: { type?: string; status?: number },
-  req,
-  res,
-  next,
-) => {
-  if (res.headersSent) {
-    next(err);
+/**
+ * Whether a request to /graphql is a browser asking for GraphiQL's page (GET, HTML preferred)
+ * rather than an API call: API clients' GET and POST requests go to the GraphQL handler.
+ */
+export function wantsGraphiqlPage(config: Config, req: express.Request): boolean {
+  return (
+    config.isGraphiqlEnabled &&
+    req.method === 'GET' &&
+    req.accepts(['application/graphql-response+json', 'application/json', 'text/html']) === 'text/html'
+  );
+}
+
+export function sendGraphiqlPage(res: express.Response): void {
+  const page = path.join(GRAPHIQL_DIR, 'index.html');
+  if (!existsSync(page)) {
+    res.status(503).type('text').send('GraphiQL is not built: run `npm run build`.');
     return;
   }
-  const known: Record<string, [number, string]> = {
-    'entity.parse.failed': [400, 'The request body is not valid JSON.'],
-    'entity.too.large': [413, `The request body is larger than ${MAX_BODY_BYTES} bytes.`],
-    'encoding.unsupported': [415, 'The request body has an unsupported encoding.'],
-    'charset.unsupported': [415, 'The request body has an unsupported charset.'],
-  };
-  const [status, message] = (err.type && known[err.type]) || [500, 'Internal server error'];
-  if (status === 500) req.log.error({ err }, 'unexpected error');
-  res.status(status).json({
-    errors: [
-      {
-        message,
-        extensions: { code: status === 500 ? ErrorCode.Internal : ErrorCode.BadRequest, requestId: req.id },
-      },
-    ],
-  });
-};
+  res.sendFile(page);
+}
+
+/** Express's errors (a static file it could not read, …) answered like the GraphQL path's. */
+export const requestErrors: express.ErrorRequestHandler = (err, req, res, _next) => sendRequestError(req, res, err);

@@ -20,19 +20,29 @@ function createLoaders(domain: Domain): GraphQLContext['loaders'] {
   };
 }
 
+/**
+ * The loaders live behind a getter on the prototype, made when a resolver first asks (most
+ * operations touch few, some none). On the prototype, not the object: Apollo copies each
+ * context's own properties into a new object per operation, which would run an own getter.
+ */
+const contextPrototype = {
+  get loaders(): GraphQLContext['loaders'] {
+    const ctx = this as unknown as { domain: Domain; lazyLoaders?: GraphQLContext['loaders'] };
+    return (ctx.lazyLoaders ??= createLoaders(ctx.domain));
+  },
+  // A subscription's context lives as long as the subscription: each event gets fresh
+  // loaders, or a later event would be resolved with documents cached for an earlier one.
+  renewLoaders(this: { lazyLoaders?: unknown }): void {
+    this.lazyLoaders = undefined;
+  },
+};
+
 /** A fresh context (and fresh DataLoaders) for one HTTP request or one WebSocket operation. */
 export function createRequestContext(deps: Omit<GraphQLContext, 'audit' | 'loaders' | 'renewLoaders'>): GraphQLContext {
-  const ctx: GraphQLContext = {
-    ...deps,
+  return Object.assign(Object.create(contextPrototype) as GraphQLContext, deps, {
     audit: { calls: [], changes: [] },
-    loaders: createLoaders(deps.domain),
-    // A subscription's context lives as long as the subscription: each event gets fresh
-    // loaders, or a later event would be resolved with documents cached for an earlier one.
-    renewLoaders: () => {
-      ctx.loaders = createLoaders(deps.domain);
-    },
-  };
-  return ctx;
+    lazyLoaders: undefined,
+  });
 }
 
 /** The viewer behind an `Authorization: Bearer <token>` value; null when absent or not valid. */

@@ -3,34 +3,27 @@ import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import { useServer } from 'graphql-ws/use/ws';
 import proxyaddr from 'proxy-addr';
 import { WebSocketServer } from 'ws';
 import type { Config } from '../config.js';
-import { isDatabaseAvailable, isDatabaseUnavailableError } from '../db/health.js';
+import { isDatabaseAvailable } from '../db/health.js';
 import type { GraphQLContext } from '../graphql/context.js';
-import {
-  createErrorFormatter,
-  DATABASE_RETRY_AFTER_SECONDS,
-  databaseUnavailableError,
-  ErrorCode,
-} from '../graphql/errors.js';
+import { createErrorFormatter } from '../graphql/errors.js';
 import { errorReportingPlugin } from '../graphql/plugins/errors.js';
 import { databaseAvailabilityPlugin } from '../graphql/plugins/database-availability.js';
 import { refuseHttpSubscriptionsPlugin } from '../graphql/plugins/http-subscriptions.js';
 import { operationLimitsPlugin } from '../graphql/plugins/limits.js';
 import { metricsPlugin } from '../graphql/plugins/metrics.js';
 import { graphqlWsOptions, limitSocketsPerAddress, startWebSocketKeepalive } from '../graphql/ws.js';
-import { createRateLimits, identityKey } from '../graphql/rate-limits.js';
+import { createRateLimits } from '../graphql/rate-limits.js';
 import { graphqlResponseStatusPlugin } from '../graphql/plugins/response-status.js';
 import { applyAuthDirectives } from '../graphql/auth.js';
 import { traceMutationCalls } from '../graphql/audit.js';
 import { auditPlugin } from '../graphql/plugins/audit.js';
 import { readEventLogLag, readQueueDepths } from '../modules/system/index.js';
 import { passwordChecks, resolveJwtSecret } from '../modules/users/index.js';
-import type { Viewer } from '../modules/users/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { IntervalJob } from '../shared/interval-job.js';
 import type { Logger } from '../shared/logger.js';
@@ -41,14 +34,16 @@ import { startBackgroundJobs } from './jobs.js';
 import { prepareDatabase } from './prepare.js';
 import { createRequestContext, viewerFromAuthorization } from './request-context.js';
 import { buildSchema } from './schema.js';
+import { createGraphQLHttpHandler, MAX_BODY_BYTES } from './graphql-http.js';
 import {
   addHealthRoutes,
   addPages,
-  addRequestLogging,
-  jsonBodyErrors,
-  MAX_BODY_BYTES,
+  requestErrors,
+  sendGraphiqlPage,
   serveMetrics,
+  wantsGraphiqlPage,
 } from './http-routes.js';
+import { createRequestLogging } from './request-logging.js';
 
 export type RunningServer = {
   url: string;
@@ -102,7 +97,7 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
   const trust = app.get('trust proxy fn') as (address: string, hop: number) => boolean;
   const addressOf = (request: http.IncomingMessage) => proxyaddr(request, trust);
   const limits = createRateLimits(config.rateLimits);
-  const httpServer = http.createServer(app);
+  const httpServer = http.createServer();
 
   // The same size limit for a WebSocket message as for an HTTP body (ws closes with 1009).
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: MAX_BODY_BYTES });
@@ -177,67 +172,25 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
   });
   await apollo.start();
 
-  addRequestLogging(app, logger, metrics);
+  const graphqlHttp = createGraphQLHttpHandler({ apollo, domain, limits, clock, runtime, addressOf });
   addHealthRoutes(app);
   const metricsServer = await serveMetrics(app, config, metrics, logger);
   addPages(app, config);
-  app.use(
-    '/graphql',
-    // One budget per identity — the signed-in user or key, or the client address when nobody
-    // is — shared with its WebSocket operations; the header's text does not matter.
-    async (req, res, next) => {
-      // While the database is away nothing below can answer: say so at once (GET and POST).
-      const refuseForOutage = () =>
-        res
-          .status(503)
-          .setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS))
-          .json({ errors: [databaseUnavailableError().toJSON()] });
-      if (!isDatabaseAvailable()) {
-        refuseForOutage();
-        return;
-      }
-      try {
-        // Looked up once per request: the context below reads it from res.locals.
-        const viewer = await viewerFromAuthorization(domain, req.headers.authorization);
-        res.locals.viewer = viewer;
-        const refused = await limits.operation(identityKey(viewer, req.ip ?? 'unknown'));
-        if (!refused) {
-          next();
-          return;
-        }
-        res
-          .status(429)
-          .setHeader('Retry-After', String(refused.retryAfterSeconds))
-          .json({
-            errors: [
-              {
-                message: refused.message,
-                extensions: { code: ErrorCode.RateLimited, retryAfterSeconds: refused.retryAfterSeconds },
-              },
-            ],
-          });
-      } catch (err) {
-        if (isDatabaseUnavailableError(err)) refuseForOutage();
-        else next(err);
-      }
-    },
-    express.json({ limit: MAX_BODY_BYTES }),
-    expressMiddleware(apollo, {
-      context: async ({ req, res }): Promise<GraphQLContext> =>
-        createRequestContext({
-          requestId: String(req.id),
-          logger: req.log,
-          clock,
-          runtime,
-          domain,
-          limits,
-          clientAddress: req.ip ?? 'unknown',
-          viewer: res.locals.viewer as Viewer | null,
-        }),
-    }),
-  );
+  // A browser's GET gets GraphiQL's page; API GETs are served like POSTs.
+  app.get('/graphql', (req, res) => (wantsGraphiqlPage(config, req) ? sendGraphiqlPage(res) : graphqlHttp(req, res)));
+  app.use(requestErrors);
 
-  app.use(jsonBodyErrors);
+  // GraphQL's POST (nearly every API call) goes straight to its handler; the pages, health
+  // checks and metrics through Express.
+  const logRequest = createRequestLogging(logger, metrics);
+  httpServer.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const pathname = query >= 0 ? url.slice(0, query) : url;
+    logRequest(req, res, pathname);
+    if ((pathname === '/graphql' || pathname === '/graphql/') && req.method !== 'GET') void graphqlHttp(req, res);
+    else app(req, res);
+  });
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);

@@ -1,7 +1,7 @@
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
-import { GraphQLError, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { GraphQLError, Kind, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { getComplexity, simpleEstimator, type ComplexityEstimator } from 'graphql-query-complexity';
 import { pageSize } from '../db/pagination.js';
 import { MAX_PAGE_SIZE } from '../shared/cursors.js';
@@ -45,6 +45,38 @@ export function operationLimitErrors(
   variables: Record<string, unknown> | undefined,
   operationName: string | undefined,
 ): GraphQLError[] {
+  // Apollo hands the same parsed document for the same query text, so what depends on the
+  // document alone is checked once per document; the cost too when no variable can change it.
+  let checked = checkedDocuments.get(document);
+  if (!checked) {
+    checked = {
+      shapeErrors: shapeErrors(schema, document),
+      costByOperation: new Map(),
+      hasVariables: document.definitions.some(
+        (d) => d.kind === Kind.OPERATION_DEFINITION && Boolean(d.variableDefinitions?.length),
+      ),
+    };
+    checkedDocuments.set(document, checked);
+  }
+  // Fresh errors each time (the pipeline may decorate the ones it is given).
+  if (checked.shapeErrors.length) return checked.shapeErrors.map(tooComplex);
+  if (checked.hasVariables) return costErrors(schema, document, variables, operationName).map(tooComplex);
+  const key = operationName ?? '';
+  let problems = checked.costByOperation.get(key);
+  if (!problems) {
+    problems = costErrors(schema, document, undefined, operationName);
+    checked.costByOperation.set(key, problems);
+  }
+  return problems.map(tooComplex);
+}
+
+const checkedDocuments = new WeakMap<
+  DocumentNode,
+  { shapeErrors: string[]; costByOperation: Map<string, string[]>; hasVariables: boolean }
+>();
+
+/** What makes the document too deep or too wide, as messages. */
+function shapeErrors(schema: GraphQLSchema, document: DocumentNode): string[] {
   const rejected: GraphQLError[] = [];
   const collect = { propagateOnRejection: false, onReject: [(_ctx: unknown, err: GraphQLError) => rejected.push(err)] };
   validate(schema, document, [
@@ -52,7 +84,15 @@ export function operationLimitErrors(
     maxAliasesRule({ n: LIMITS.aliases, ...collect }),
     maxDirectivesRule({ n: LIMITS.directives, ...collect }),
   ]);
-  if (rejected.length) return rejected.map((e) => tooComplex(e.message.replace(/^Syntax Error: /, '')));
+  return rejected.map((e) => e.message.replace(/^Syntax Error: /, ''));
+}
+
+function costErrors(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  variables: Record<string, unknown> | undefined,
+  operationName: string | undefined,
+): string[] {
   try {
     const cost = getComplexity({
       schema,
@@ -62,9 +102,7 @@ export function operationLimitErrors(
       estimators: [pageSizeEstimator, simpleEstimator({ defaultComplexity: 1 })],
     });
     if (cost > LIMITS.cost)
-      return [
-        tooComplex(`Query cost ${cost} exceeds the limit of ${LIMITS.cost}; ask for smaller pages or fewer fields.`),
-      ];
+      return [`Query cost ${cost} exceeds the limit of ${LIMITS.cost}; ask for smaller pages or fewer fields.`];
   } catch (err) {
     // Invalid variables and the like: validation and execution report those properly.
     void err;

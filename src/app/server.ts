@@ -2,7 +2,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
 import express from 'express';
 import { useServer } from 'graphql-ws/use/ws';
 import proxyaddr from 'proxy-addr';
@@ -161,6 +164,8 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
       },
       // Our own GraphiQL is served below; Apollo's landing page would load from a CDN.
       ApolloServerPluginLandingPageDisabled(),
+      // No type or field has a cache hint: the plugin would only cost a hook per resolved field.
+      ApolloServerPluginCacheControlDisabled(),
       metricsPlugin(metrics, runtime),
       errorReportingPlugin(),
       refuseHttpSubscriptionsPlugin(),

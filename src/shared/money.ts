@@ -10,8 +10,16 @@ export class MoneyError extends Error {
 
 /** Digits after the decimal point for a currency: KRW 0, USD 2, BHD 3. */
 export function currencyExponent(currency: string): number {
-  return new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
+  // Building a NumberFormat costs more than the rest of a money field: asked once per currency.
+  let exponent = exponents.get(currency);
+  if (exponent === undefined) {
+    exponent =
+      new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
+    exponents.set(currency, exponent);
+  }
+  return exponent;
 }
+const exponents = new Map<string, number>();
 
 const DECIMAL = /^(\d{1,16})(?:\.(\d{1,6}))?$/;
 

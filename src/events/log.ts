@@ -267,8 +267,10 @@ export class EventLog {
     return new Repeater<EventDoc>(async (push, stop) => {
       let next = (afterSeq ?? this.#position) + 1;
       let isStopped = false;
+      let wake: (() => void) | undefined;
       void stop.then(() => {
         isStopped = true;
+        wake?.();
       });
       if (afterSeq !== null) await this.assertReplayable(afterSeq);
       // Every erasure that finished before now announced itself at or below this seq.
@@ -282,7 +284,11 @@ export class EventLog {
           if (doc && doc.type !== 'GAP') await push(doc);
           continue;
         }
-        await Promise.race([this.#waitBeyond(next - 1), stop]);
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          void this.#waitBeyond(next - 1).then(resolve);
+        });
+        wake = undefined;
       }
       stop();
     });

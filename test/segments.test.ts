@@ -3,6 +3,7 @@
  * injected clock (no sleeping).
  */
 import { describe, expect, it } from '@jest/globals';
+import mongoose from 'mongoose';
 import { ManualClock } from '../src/shared/clock.js';
 import {
   createCustomer,
@@ -146,5 +147,44 @@ describe('segments', () => {
     expect(after.VIP).toBe(before.VIP! + 1); // the 999,999 customer
     const total = (s: Record<string, number>) => Object.values(s).reduce((a, b) => a + b, 0);
     expect(total(after)).toBe(total(before));
+  });
+
+  it('moves a sweep wrote but did not record before it died are recorded by the next sweep, once', async () => {
+    const moved = await createCustomer(t, { name: 'Moved Unrecorded', joinedAt: daysBefore(clock.now(), 85) });
+    const notReached = await createCustomer(t, { name: 'Not Reached', joinedAt: daysBefore(clock.now(), 85) });
+    clock.advance(6 * DAY_MS);
+    const localId = (id: string) => new mongoose.Types.ObjectId(Buffer.from(id, 'base64url').toString().split(':')[1]);
+    // What a sweep killed between its segment writes and their history and events leaves behind:
+    // its journal entry, one customer moved, one not reached yet.
+    const db = mongoose.connection.db!;
+    await db
+      .collection('customers')
+      .updateOne(
+        { _id: localId(moved.id) },
+        { $set: { segment: 'AT_RISK', segmentChangedAt: clock.now(), updatedAt: clock.now() } },
+      );
+    await db.collection('pending_segment_moves').insertOne({
+      reason: 'TIME',
+      customerIds: [localId(moved.id), localId(notReached.id)],
+      startedAt: new Date(clock.now().getTime() - 11 * 60_000),
+    });
+
+    await sweep(t);
+    await sweep(t);
+    const history = async (id: string) =>
+      (await getCustomer(t, id, 'segmentHistory { from to reason changedAt }')).segmentHistory;
+    expect(await history(moved.id)).toEqual([
+      { from: 'NEW', to: 'AT_RISK', reason: 'TIME', changedAt: clock.now().toISOString() },
+      expect.objectContaining({ from: null, to: 'NEW', reason: 'CREATED' }),
+    ]);
+    expect(await history(notReached.id)).toEqual([
+      { from: 'NEW', to: 'AT_RISK', reason: 'TIME', changedAt: clock.now().toISOString() },
+      expect.objectContaining({ from: null, to: 'NEW', reason: 'CREATED' }),
+    ]);
+    const events = await db
+      .collection('events')
+      .countDocuments({ type: 'SEGMENT_CHANGED', 'payload.customer._id': localId(moved.id), 'payload.reason': 'TIME' });
+    expect(events).toBe(1);
+    expect(await db.collection('pending_segment_moves').countDocuments()).toBe(0);
   });
 });

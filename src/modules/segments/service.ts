@@ -7,6 +7,7 @@ import type { CustomerDoc } from '../customers/model.js';
 import type { EventLog } from '../../events/log.js';
 import type { SegmentChangedPayload } from './events.js';
 import { SegmentChange, Setting, type SegmentChangeReason } from './model.js';
+import { clearMoves, journalMoves, staleMoves, unrecordedMoves } from './pending-moves.js';
 import {
   DEFAULT_POLICY,
   inactiveSince,
@@ -21,10 +22,15 @@ const POLICY_ID = 'segment_policy';
 const COUNTS_ID = 'segment_counts';
 /** How many customers a sweep or a re-evaluation settles at once. */
 const SETTLE_CONCURRENCY = 8;
-/** How many customers to move a sweep collects before it settles them (bounds its memory). */
-const SETTLE_BUFFER = 5_000;
+/**
+ * How many customers to move a sweep collects before it settles them: bounds its memory, and
+ * beyond it the writes of the next buffer overlap the consumers' work on the events of the last.
+ */
+const SETTLE_BUFFER = 10_000;
 /** How many segment changes a sweep records at once. */
 const RECORD_BATCH = 100;
+/** A journal entry of moves older than this belongs to a run that died (a live one takes minutes). */
+const STALE_MOVES_MS = 10 * 60_000;
 
 export type SegmentCounts = Record<Segment, number>;
 
@@ -51,6 +57,17 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
   /** History, counts and events of several changes, in three writes whatever their number. */
   async function recordChanges(changes: SegmentMove[]): Promise<void> {
     if (!changes.length) return;
+    await insertHistory(changes);
+    const inc: Record<string, number> = {};
+    for (const c of changes) {
+      inc[c.to] = (inc[c.to] ?? 0) + 1;
+      if (c.from) inc[c.from] = (inc[c.from] ?? 0) - 1;
+    }
+    await Setting.updateOne({ _id: COUNTS_ID }, { $inc: inc }, { upsert: true });
+    await publishChanges(changes);
+  }
+
+  async function insertHistory(changes: SegmentMove[]): Promise<void> {
     await SegmentChange.collection.insertMany(
       changes.map((c) => ({
         _id: new Types.ObjectId(),
@@ -61,12 +78,9 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
         reason: c.reason,
       })),
     );
-    const inc: Record<string, number> = {};
-    for (const c of changes) {
-      inc[c.to] = (inc[c.to] ?? 0) + 1;
-      if (c.from) inc[c.from] = (inc[c.from] ?? 0) - 1;
-    }
-    await Setting.updateOne({ _id: COUNTS_ID }, { $inc: inc }, { upsert: true });
+  }
+
+  async function publishChanges(changes: SegmentMove[]): Promise<void> {
     const payloads: SegmentChangedPayload[] = changes.map((c) => ({
       customer: c.customer,
       from: c.from,
@@ -120,32 +134,29 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
   }
 
   /**
-   * Settles every customer the cursor yields that the policy would move, a few at a time, and
-   * records their changes in batches (three writes per batch instead of four per change). A
-   * crash mid-batch leaves those customers' segments right but can lose up to one batch of
-   * history rows and events; the counts are recounted at start.
-   *
-   * The customers to move are collected while the cursor runs (up to SETTLE_BUFFER of them) and
-   * settled after it, rather than during it: on the embedded engine the writes otherwise compete
-   * with the scan: a sweep of 100,000 customers (1,000 moving) took 9.9 s instead of 7.2 s.
+   * Settles every customer the cursor yields that the policy would move, a few at a time. The
+   * movers are collected while the cursor runs (up to SETTLE_BUFFER of them) and settled after
+   * it, rather than during it (on the embedded engine the writes otherwise compete with the
+   * read), and their changes are recorded in batches once all of their segments are written:
+   * the event-log consumers then work on the moves after the writes instead of between them
+   * (2,000 movers among 20,000 customers: 4.5 s instead of 10–14 s). The journal entry around a
+   * buffer lets a later run record what a crash left unrecorded; the counts are recounted at start.
    */
   async function settleMany(cursor: AsyncIterable<CustomerDoc>, reason: SegmentChangeReason, policy: SegmentPolicy) {
     let evaluated = 0;
     let changed = 0;
-    let pending: SegmentMove[] = [];
-    const flush = async () => {
-      const batch = pending;
-      pending = [];
-      await recordChanges(batch);
-    };
-    const record = async (c: SegmentMove) => {
-      pending.push(c);
-      if (pending.length >= RECORD_BATCH) await flush();
-    };
     let movers: CustomerDoc[] = [];
     const settleMovers = async () => {
       const queue = movers;
       movers = [];
+      if (!queue.length) return;
+      const entry = await journalMoves(
+        queue.map((c) => c._id),
+        reason,
+        clock.now(),
+      );
+      const moves: SegmentMove[] = [];
+      const record = async (move: SegmentMove) => void moves.push(move);
       const worker = async () => {
         for (let c = queue.shift(); c; c = queue.shift()) {
           const after = await settleSegment(c, reason, policy, record);
@@ -153,6 +164,8 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
         }
       };
       await Promise.all(Array.from({ length: Math.min(SETTLE_CONCURRENCY, queue.length) }, worker));
+      for (let i = 0; i < moves.length; i += RECORD_BATCH) await recordChanges(moves.slice(i, i + RECORD_BATCH));
+      await clearMoves(entry);
     };
     for await (const c of cursor) {
       evaluated++;
@@ -162,29 +175,52 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
       if (movers.length >= SETTLE_BUFFER) await settleMovers();
     }
     await settleMovers();
-    await flush();
     return { evaluatedCount: evaluated, changedCount: changed };
   }
 
   /**
-   * Time-based moves: only customers whose last activity crossed a threshold are read (an
-   * index on segment + activityAt serves this on MongoDB; the embedded engine scans once per
-   * sweep), in batches through a cursor, never all at once.
+   * The history and events of the moves a run wrote but did not record before it died. Their
+   * counts are left to the recount at start, as for any write a crash cut short.
+   */
+  async function recordMovesOfDeadRuns(): Promise<void> {
+    const stale = await staleMoves(new Date(clock.now().getTime() - STALE_MOVES_MS));
+    for (const entry of stale) {
+      const moves = await unrecordedMoves(entry);
+      for (let i = 0; i < moves.length; i += RECORD_BATCH) {
+        await insertHistory(moves.slice(i, i + RECORD_BATCH));
+        await publishChanges(moves.slice(i, i + RECORD_BATCH));
+      }
+      await clearMoves(entry._id);
+      deps.logger.warn(
+        { startedAt: entry.startedAt, customers: entry.customerIds.length, recorded: moves.length },
+        'recorded the segment moves of a run that died',
+      );
+    }
+  }
+
+  /**
+   * Time-based moves: only customers whose last activity crossed a threshold are read, from the
+   * segment + activityAt index, in batches through a cursor, never all at once.
    */
   async function sweepTimeBasedSegments(): Promise<{ evaluatedCount: number; changedCount: number }> {
+    await recordMovesOfDeadRuns();
     const policy = await getPolicy();
-    const now = clock.now();
-    // Everyone past the AT_RISK line who is not CHURNED yet: a superset of the movers (AT_RISK
-    // customers not yet past the CHURNED line come too and are skipped in TypeScript). A plain
-    // conjunction rather than an $or per target: the embedded engine evaluates it for every
-    // customer, and the $or made the scan ~15% slower (measured on 100,000 customers).
-    const filter = {
-      segment: mongoose.trusted({ $in: ['NEW', 'LOYAL', 'AT_RISK'] as Segment[] }),
-      activityAt: mongoose.trusted({
-        $lt: inactiveSince(Math.min(policy.atRiskAfterDays, policy.churnedAfterDays), now),
-      }),
-    };
-    return settleMany(streamCustomers(filter), 'TIME', policy);
+    const crossedBefore = inactiveSince(Math.min(policy.atRiskAfterDays, policy.churnedAfterDays), clock.now());
+    return settleMany(timeBasedCandidates(crossedBefore), 'TIME', policy);
+  }
+
+  /**
+   * Everyone past the AT_RISK line who is not CHURNED yet: a superset of the movers (AT_RISK
+   * customers not yet past the CHURNED line come too and are skipped in TypeScript). One read per
+   * segment rather than one `$in`: an equality and a range seek the index on both of its fields,
+   * where the embedded engine answers `$in` plus a range by reading every customer of those
+   * segments (1.2 s instead of 0.03 s for 200 candidates among 20,000 customers). AT_RISK comes
+   * first: a customer this sweep moves out of NEW or LOYAL past the AT_RISK line is then not
+   * read a second time.
+   */
+  async function* timeBasedCandidates(crossedBefore: Date): AsyncIterable<CustomerDoc> {
+    for (const segment of ['AT_RISK', 'NEW', 'LOYAL'] as const)
+      yield* streamCustomers({ segment, activityAt: mongoose.trusted({ $lt: crossedBefore }) });
   }
 
   async function reevaluateAll(policy: SegmentPolicy) {

@@ -1,4 +1,8 @@
 /**
+ * `npm run bench:soak -- --api [--minutes 10] [--subscribers 1000] [--interactions-per-second 20]
+ * [--sample-seconds 15] [--warm-up-seconds 30] [--out bench/soak-memory.json] [--heap-snapshots <dir>]`: the API's heap
+ * and RSS over a long run with events flowing and idle subscribers connected (bench/lib/memory-soak.ts).
+ *
  * `npm run bench:soak -- [--seconds 120] [--rate 200] [--retention-ms 10000]
  * [--prune-interval-ms 2000] [--backlog 50000]`: the event log under a steady stream of appends
  * with a short retention, on a fresh embedded engine. Appends run 10 at a time at `rate` events
@@ -25,6 +29,8 @@ import { eventPersonalData } from '../src/modules/customers/erasure.js';
 import { systemClock } from '../src/shared/clock.js';
 import { startIntervalJob } from '../src/shared/interval-job.js';
 import { createLogger } from '../src/shared/logger.js';
+import { projectRoot } from '../src/shared/paths.js';
+import { soakApiMemory } from './lib/memory-soak.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -33,6 +39,14 @@ const { values: args } = parseArgs({
     'retention-ms': { type: 'string', default: '10000' },
     'prune-interval-ms': { type: 'string', default: '2000' },
     backlog: { type: 'string', default: '50000' },
+    api: { type: 'boolean', default: false },
+    minutes: { type: 'string', default: '10' },
+    subscribers: { type: 'string', default: '1000' },
+    'interactions-per-second': { type: 'string', default: '20' },
+    'sample-seconds': { type: 'string', default: '15' },
+    'warm-up-seconds': { type: 'string', default: '30' },
+    out: { type: 'string', default: path.join(projectRoot, 'bench', 'soak-memory.json') },
+    'heap-snapshots': { type: 'string' },
   },
 });
 const seconds = Number(args.seconds);
@@ -174,10 +188,24 @@ async function pruneBacklog() {
 }
 
 try {
-  await log.start();
-  consumer.start();
-  if (seconds > 0) await soak();
-  if (backlog > 0) await pruneBacklog();
+  if (args.api) {
+    await soakApiMemory({
+      uri: engine.uri,
+      dbName: DB,
+      minutes: Number(args.minutes),
+      subscribers: Number(args.subscribers),
+      interactionsPerSecond: Number(args['interactions-per-second']),
+      sampleSeconds: Number(args['sample-seconds']),
+      warmUpSeconds: Number(args['warm-up-seconds']),
+      out: path.resolve(args.out),
+      ...(args['heap-snapshots'] ? { heapSnapshots: path.resolve(args['heap-snapshots']) } : {}),
+    });
+  } else {
+    await log.start();
+    consumer.start();
+    if (seconds > 0) await soak();
+    if (backlog > 0) await pruneBacklog();
+  }
 } finally {
   await consumer.stop();
   await log.stop();

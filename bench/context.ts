@@ -25,6 +25,8 @@ export type Role = 'ADMIN' | 'SALES' | 'MARKETING' | 'SUPPORT' | 'ANALYST';
 
 export type BenchContext = {
   isQuick: boolean;
+  /** A size for this run: `--smoke` (the smallest that still exercises the path), `--quick`, or full. */
+  size<T>(sizes: { smoke: T; quick: T; full: T }): T;
   config: Config;
   /** `http://127.0.0.1:<port>/graphql` of the API under test (in this process). */
   apiUrl: string;

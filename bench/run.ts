@@ -1,6 +1,7 @@
 /**
  * `npm run bench` (add `-- --quick` for a short run, `--only=http,read` for some scenarios,
- * `--check` to exit 1 when a target is missed). Each scenario is measured beside a baseline in
+ * `--check` to exit 1 when a target is missed, `--smoke` for the smallest run, which ends
+ * `npm test`). Each scenario is measured beside a baseline in
  * the same run on the same machine and database and reported as a ratio where higher is better.
  *
  * The API runs as in production: NODE_ENV=production, logging at info (to a file), the rate
@@ -33,14 +34,16 @@ import type { LoadOptions } from './lib/load.js';
 import { renderResults } from './lib/report.js';
 
 const BENCH_ADMIN = { email: 'bench@pulse.test', password: 'bench password 0123' };
-const isQuick = process.argv.includes('--quick');
+/** `--smoke`: the smallest sizes and windows, for `npm test` (the shape is checked, not the figures). */
+const isSmoke = process.argv.includes('--smoke');
+const isQuick = isSmoke || process.argv.includes('--quick');
 const isCheck = process.argv.includes('--check');
 /** `--only=read,campaign` runs just those scenarios. */
 const onlyArg = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const wants = (name: string) => !onlyArg || onlyArg.split(',').includes(name);
 
 const LOAD: LoadOptions = {
-  durationS: isQuick ? 5 : 15,
+  durationS: isSmoke ? 1 : isQuick ? 5 : 15,
   warmUpS: isQuick ? 1 : 3,
   connections: 20,
   minRequests: 50,
@@ -142,6 +145,7 @@ async function main(): Promise<void> {
   const roleTokens = new Map<Role, string>();
   const ctx: BenchContext = {
     isQuick,
+    size: (sizes) => (isSmoke ? sizes.smoke : isQuick ? sizes.quick : sizes.full),
     config,
     apiUrl,
     token,
@@ -193,7 +197,7 @@ async function main(): Promise<void> {
       machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
       node: process.version,
       engine: database.kind === 'embedded' ? `FerretDB ${FERRETDB_VERSION} (SQLite, patched)` : 'MongoDB (MONGODB_URI)',
-      mode: isQuick ? 'quick' : 'full',
+      mode: isSmoke ? 'smoke' : isQuick ? 'quick' : 'full',
       date: new Date().toISOString(),
       commit: readCommit(),
       load: LOAD,

@@ -25,7 +25,7 @@ const TARGET_SEGMENT: Segment = 'CHURNED';
  * The send alone (snapshot ready → COMPLETED, against the baseline's inserts) is in `details`.
  */
 export async function campaignScenario(ctx: BenchContext): Promise<{ campaign: Scenario }> {
-  const seeded = ctx.isQuick ? 10_000 : 50_000;
+  const seeded = ctx.size({ smoke: 1_000, quick: 10_000, full: 50_000 });
   const batchSize = ctx.config.campaigns.batchSize;
   await insertCustomersWithInteractions(WARM_UP.recipients, 0, 'W', WARM_UP.segment);
   await insertCustomersWithInteractions(seeded, 0, 'M', TARGET_SEGMENT);

@@ -100,7 +100,7 @@ async function recordRaw(ctx: BenchContext, customers: Types.ObjectId[], run: st
  * background work has settled. Each side first records one batch on customers of its own.
  */
 export async function ingestScenario(ctx: BenchContext): Promise<{ ingest: Scenario }> {
-  const batches = ctx.isQuick ? 10 : 20;
+  const batches = ctx.size({ smoke: 2, quick: 10, full: 20 });
   const oursWarmUp = await insertCustomersWithInteractions(BATCH, 0, 'IW');
   const ours = await insertCustomersWithInteractions(CUSTOMERS, 0, 'IO');
   const rawWarmUp = await insertCustomersWithInteractions(BATCH, 0, 'JW');

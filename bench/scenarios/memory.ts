@@ -108,7 +108,7 @@ const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
  * growth per subscriber; the baseline is a bare `ws` server holding as many idle sockets.
  */
 export async function memoryScenario(ctx: BenchContext): Promise<{ memory: Scenario }> {
-  const count = ctx.isQuick ? 1_000 : 5_000;
+  const count = ctx.size({ smoke: 200, quick: 1_000, full: 5_000 });
   const ours = await measureApi(ctx, count);
   const floor = await measureBareSockets(count);
   const oursBytes = Math.max(ours.perClient.heapUsed, ours.perClient.rss);

@@ -80,7 +80,7 @@ export async function seedReadData(customers: number): Promise<void> {
  * against the raw driver doing the same two reads behind a bare node:http handler.
  */
 export async function readScenario(ctx: BenchContext, load: LoadOptions): Promise<Record<string, Scenario>> {
-  const customers = ctx.isQuick ? 1_000 : 2_000;
+  const customers = ctx.size({ smoke: 300, quick: 1_000, full: 2_000 });
   await seedReadData(customers);
   const raw = await startRawReadServer(ctx.config.currency);
   try {

@@ -18,7 +18,7 @@ const WRITE_BATCH = 500;
  * journeys message every customer that became AT_RISK) is reported beside it.
  */
 export async function sweepScenario(ctx: BenchContext): Promise<{ sweep: Scenario }> {
-  const total = ctx.isQuick ? 20_000 : 100_000;
+  const total = ctx.size({ smoke: 2_000, quick: 20_000, full: 100_000 });
   const ids = await insertActiveCustomers(total);
   try {
     await ctx.domain.segments.recountSegments();

@@ -1,62 +1,162 @@
 /**
- * The subscriber side of the fan-out and memory scenarios, in a process of its own: opens
- * `count` graphql-ws subscriptions to segmentChanged (or, for the raw baseline, plain
- * WebSockets) and reports to the parent over IPC:
- *   { live: true }                 once every subscriber has received something (a probe);
- *   { done: true, receivedAt }     once every one has received the message naming MEASURED.
- * The parent sends { close: true } to end it.
+ * The subscriber side of the fan-out scenario, in a process of its own (the scenario starts
+ * several). Told over IPC what to open, it opens one socket per subscriber: a graphql-ws
+ * subscription of its group's query with its group's token, or, for the raw baseline, a plain
+ * WebSocket to `<url>?group=<g>`. Every message names an event (`<TAG>-<k>` in the customer's
+ * name); this process timestamps each receipt and reports, per round, when every subscriber has
+ * received all of that round's events.
+ *
+ * parent → child                              child → parent
+ *   { open: ClientsPlan }                        { live: true } every subscriber got a first message
+ *   { expect: { tag, count } }                   { expecting: tag } then
+ *                                                { round: RoundReport } every subscriber got all
+ *   { report: tag } (at a deadline)              { round: RoundReport } what came so far
+ *   { close: true }                              { error } a subscription failed
  */
-import { createClient } from 'graphql-ws';
+import type { ExecutionResult } from 'graphql-ws';
 import WebSocket from 'ws';
 
-const [mode, url, countArg, token] = process.argv.slice(2);
-const count = Number(countArg);
-const QUERY = 'subscription { segmentChanged(segments: [NEW]) { to cursor customer { id name code segment } } }';
+export type SubscriberGroup = { query: string; variables?: Record<string, unknown>; token: string };
+export type ClientsPlan = { mode: 'graphql' | 'raw'; url: string; groups: SubscriberGroup[]; groupOfEach: number[] };
+export type RoundReport = {
+  tag: string;
+  /** receivedAt[k]: the receipt times (ms since the epoch, fractional) of event k, one per subscriber. */
+  receivedAt: number[][];
+  /** The first result of each group for each event: what the raw baseline sends, byte for byte. */
+  samples: Array<Array<ExecutionResult | null>>;
+  /** Receipts that came after a later event of the same round on the same subscriber. */
+  outOfOrder: number;
+  duplicates: number;
+};
+type ChildMessage = { open?: ClientsPlan; expect?: { tag: string; count: number }; report?: string; close?: true };
 
-const receivedAt: number[] = [];
-let live = 0;
+type Subscriber = { group: number; hasReceived: boolean; lastIndex: number; seen: Set<number> };
+type Round = RoundReport & { count: number; complete: number };
+
+/** The wall clock with sub-millisecond resolution, comparable across processes. */
+const now = () => performance.timeOrigin + performance.now();
+
+const subscribers: Subscriber[] = [];
 const closers: Array<() => void> = [];
+let live = 0;
+let isClosing = false;
+let round: Round | undefined;
 
-function onMessage(state: { isLive: boolean }, text: string): void {
-  if (!state.isLive) {
-    state.isLive = true;
-    if (++live === count) process.send?.({ live: true });
+function send(message: unknown): void {
+  process.send?.(message);
+}
+
+function nameOf(result: ExecutionResult | undefined): string {
+  const change = (result?.data as { segmentChanged?: { customer?: { name?: string } } } | undefined)?.segmentChanged;
+  return change?.customer?.name ?? '';
+}
+
+function onMessage(subscriber: Subscriber, result: ExecutionResult | undefined): void {
+  const at = now();
+  if (!subscriber.hasReceived) {
+    subscriber.hasReceived = true;
+    if (++live === subscribers.length) send({ live: true });
   }
-  if (text.includes('MEASURED')) {
-    receivedAt.push(Date.now());
-    if (receivedAt.length === count) process.send?.({ done: true, receivedAt });
+  const current = round;
+  if (!current) return;
+  const name = nameOf(result);
+  if (!name.startsWith(`${current.tag}-`)) return;
+  const index = Number(name.slice(current.tag.length + 1));
+  if (!Number.isInteger(index) || index < 0 || index >= current.count) return;
+  if (subscriber.seen.has(index)) {
+    current.duplicates++;
+    return;
+  }
+  if (index < subscriber.lastIndex) current.outOfOrder++;
+  subscriber.lastIndex = Math.max(subscriber.lastIndex, index);
+  subscriber.seen.add(index);
+  current.receivedAt[index]!.push(at);
+  current.samples[subscriber.group]![index] ??= result ?? null;
+  if (subscriber.seen.size === current.count && ++current.complete === subscribers.length) report(current);
+}
+
+function report(r: Round): void {
+  const { tag, receivedAt, samples, outOfOrder, duplicates } = r;
+  send({ round: { tag, receivedAt, samples, outOfOrder, duplicates } satisfies RoundReport });
+  round = undefined;
+}
+
+/**
+ * The graphql-transport-ws protocol as a load client speaks it: init, one subscribe, then one
+ * JSON.parse per message, the same work per message as the raw baseline's client. (The
+ * graphql-ws client library does several times more per message; here, on the machine the
+ * server runs on, that would be measured as the server's time.)
+ */
+function openGraphql(plan: ClientsPlan, subscriber: Subscriber): void {
+  const group = plan.groups[subscriber.group]!;
+  const socket = new WebSocket(plan.url, 'graphql-transport-ws');
+  const write = (message: unknown) => socket.send(JSON.stringify(message));
+  socket.on('open', () => write({ type: 'connection_init', payload: { authorization: `Bearer ${group.token}` } }));
+  socket.on('message', (data) => {
+    const message = JSON.parse(String(data)) as { type: string; payload?: unknown };
+    if (message.type === 'next') onMessage(subscriber, message.payload as ExecutionResult);
+    else if (message.type === 'connection_ack')
+      write({ id: '1', type: 'subscribe', payload: { query: group.query, variables: group.variables } });
+    else if (message.type === 'ping') write({ type: 'pong' });
+    else if (message.type === 'error') send({ error: `subscription failed: ${JSON.stringify(message.payload)}` });
+  });
+  socket.on('close', (code, reason) => {
+    if (!isClosing) send({ error: `socket closed: ${code} ${String(reason)}` });
+  });
+  socket.on('error', (err) => send({ error: `socket failed: ${err.message}` }));
+  closers.push(() => socket.close(1000));
+}
+
+function openRaw(plan: ClientsPlan, subscriber: Subscriber): void {
+  const socket = new WebSocket(`${plan.url}?group=${subscriber.group}`);
+  // A client of a plain broadcast still parses what it receives.
+  socket.on('message', (data) => {
+    const message = JSON.parse(String(data)) as { payload?: ExecutionResult };
+    onMessage(subscriber, message.payload);
+  });
+  socket.on('error', (err) => send({ error: `raw socket failed: ${err.message}` }));
+  closers.push(() => socket.close());
+}
+
+function open(plan: ClientsPlan): void {
+  for (const group of plan.groupOfEach) {
+    const subscriber: Subscriber = { group, hasReceived: false, lastIndex: -1, seen: new Set() };
+    subscribers.push(subscriber);
+    if (plan.mode === 'raw') openRaw(plan, subscriber);
+    else openGraphql(plan, subscriber);
   }
 }
 
-for (let i = 0; i < count; i++) {
-  const state = { isLive: false };
-  if (mode === 'raw') {
-    const ws = new WebSocket(url!);
-    ws.on('open', () => onMessage(state, ''));
-    ws.on('message', (data) => onMessage(state, String(data)));
-    closers.push(() => ws.close());
-  } else {
-    const client = createClient({
-      url: url!,
-      webSocketImpl: WebSocket,
-      retryAttempts: 0,
-      lazy: false,
-      connectionParams: { authorization: `Bearer ${token}` },
-    });
-    client.subscribe<{ segmentChanged: { customer: { name: string } } }>(
-      { query: QUERY },
-      {
-        next: (r) => onMessage(state, r.data?.segmentChanged.customer.name ?? ''),
-        error: (e) => process.send?.({ error: JSON.stringify(e) }),
-        complete: () => {},
-      },
-    );
-    closers.push(() => void client.dispose());
+function expect(tag: string, count: number, groups: number): void {
+  for (const s of subscribers) {
+    s.lastIndex = -1;
+    s.seen.clear();
   }
+  round = {
+    tag,
+    count,
+    complete: 0,
+    receivedAt: Array.from({ length: count }, () => []),
+    samples: Array.from({ length: groups }, () => Array.from({ length: count }, () => null)),
+    outOfOrder: 0,
+    duplicates: 0,
+  };
 }
 
-process.on('message', (m: { close?: boolean }) => {
-  if (!m.close) return;
-  for (const close of closers) close();
-  setTimeout(() => process.exit(0), 500);
+let groupCount = 0;
+process.on('message', (m: ChildMessage) => {
+  if (m.open) {
+    groupCount = m.open.groups.length;
+    open(m.open);
+  } else if (m.expect) {
+    expect(m.expect.tag, m.expect.count, groupCount);
+    send({ expecting: m.expect.tag });
+  } else if (m.report !== undefined) {
+    if (round?.tag === m.report) report(round);
+  } else if (m.close) {
+    isClosing = true;
+    for (const close of closers) close();
+    setTimeout(() => process.exit(0), 500);
+  }
 });
+process.on('disconnect', () => process.exit(0));

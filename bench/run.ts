@@ -31,6 +31,7 @@ import { createLogger } from '../src/shared/logger.js';
 import { projectRoot } from '../src/shared/paths.js';
 import type { BenchContext, Role, Scenario } from './context.js';
 import type { LoadOptions } from './lib/load.js';
+import { graphqlRequest } from './lib/graphql-client.js';
 import { renderResults } from './lib/report.js';
 
 const BENCH_ADMIN = { email: 'bench@pulse.test', password: 'bench password 0123' };
@@ -89,17 +90,6 @@ function resultsProblem(results: unknown): string | null {
   if (!parsed.success) return parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
   const missing = SCENARIOS.flatMap((s) => s.names).filter((n) => wants(n) && !(n in parsed.data.scenarios));
   return missing.length ? `no figures for ${missing.join(', ')}` : null;
-}
-
-async function graphqlRequest<T>(url: string, token: string, query: string, variables?: Record<string, unknown>) {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await res.json()) as { data?: T; errors?: unknown };
-  if (body.errors || !body.data) throw new Error(JSON.stringify(body.errors ?? body));
-  return body.data;
 }
 
 async function login(url: string, email: string, password: string): Promise<string> {

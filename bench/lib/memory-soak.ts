@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { openIdleClients, startApiProcess, type MemoryReading } from './measured-process.js';
+import { graphqlRequest } from './graphql-client.js';
 
 export type MemorySoakOptions = {
   uri: string;
@@ -33,16 +34,7 @@ const CUSTOMERS_AT_START = 200;
 /** More than this apart, the thirds differ by more than the noise of a collected heap. */
 const GROWTH_TOLERANCE = 0.05;
 
-async function graphql<T>(url: string, token: string, query: string, variables?: Record<string, unknown>) {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await res.json()) as { data?: T; errors?: unknown };
-  if (body.errors || !body.data) throw new Error(JSON.stringify(body.errors ?? body));
-  return body.data;
-}
+const graphql = graphqlRequest;
 
 const CREATE_CUSTOMER = 'mutation($name: String!) { createCustomer(input: { name: $name }) { customer { id } } }';
 const RECORD =

@@ -42,8 +42,6 @@ async function main(): Promise<void> {
     );
   }
   const server = await startServer({ config, logger, clock: systemClock, databaseKind: database.kind });
-  logger.info({ url: server.url, database: database.kind }, 'ready');
-  process.stdout.write(`Pulse CRM API ready at ${server.url}\n`);
 
   let isShuttingDown = false;
   const shutdown = async (reason: NodeJS.Signals | EngineGaveUpError) => {
@@ -88,6 +86,10 @@ async function main(): Promise<void> {
   onEngineGaveUp.stop = (err) => void shutdown(err);
   process.on('SIGTERM', (s) => void shutdown(s));
   process.on('SIGINT', (s) => void shutdown(s));
+  // Only now: whoever reads this line may signal us at once, and a signal that came before the
+  // handlers would kill the process without a graceful stop.
+  logger.info({ url: server.url, database: database.kind }, 'ready');
+  process.stdout.write(`Pulse CRM API ready at ${server.url}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -109,7 +109,11 @@ async function ready(api: ApiProcess): Promise<string> {
 
 async function stop(api: ApiProcess): Promise<void> {
   api.child.kill('SIGTERM');
-  expect((await api.exited).code).toBe(0);
+  const { code, signal } = await api.exited;
+  if (code !== 0) {
+    const { stdout, stderr } = api.output();
+    throw new Error(`the API exited with ${code ?? signal} on SIGTERM:\n${stdout.split('\n').slice(-30).join('\n')}\n${stderr}`);
+  }
   running.delete(api);
 }
 

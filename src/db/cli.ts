@@ -21,16 +21,17 @@ async function main(): Promise<void> {
     port,
     onLog: (line) => process.stderr.write(`[ferretdb] ${line}\n`),
   });
-  console.log(`MONGODB_URI=${engine.uri}`);
-  console.error(`embedded FerretDB serving ${engine.dataDir}; Ctrl-C or SIGTERM stops it`);
   const shutdown = () => {
     engine.stop().then(
       () => process.exit(0),
       () => process.exit(1),
     );
   };
+  // Before the URI is printed: whoever reads it may signal us at once.
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
+  console.log(`MONGODB_URI=${engine.uri}`);
+  console.error(`embedded FerretDB serving ${engine.dataDir}; Ctrl-C or SIGTERM stops it`);
 }
 
 main().catch((err: unknown) => {

@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import mongoose from 'mongoose';
 import { Job, Rule, Task } from '../src/modules/automation/model.js';
-import { Consumer } from '../src/events/consumer.js';
+import { Consumer, LogConsumer } from '../src/events/consumer.js';
+import { createLogger } from '../src/shared/logger.js';
 import { eventually, spawnEntryPoint, withDeadline, type ApiProcess } from './helpers/process.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -106,4 +107,19 @@ describe('automation across a SIGKILL and two instances', () => {
     const survivor = await Consumer.findById('automation-rules').lean();
     expect(survivor!.leaseOwner).not.toContain(`:${leaderPid}:`);
   }, 180_000);
+
+  it('stops a consumer at once when told to while it is still claiming its lease', async () => {
+    // A process signalled the moment it is ready stops its consumers mid-claim: once hung until
+    // an event came (none does on a quiet log), and the shutdown timed out.
+    const consumer = new LogConsumer({
+      name: 'stopped-while-claiming',
+      events: t.server.domain.events,
+      logger: createLogger('silent'),
+      leaseMs: 60_000,
+      handle: async () => undefined,
+    });
+    consumer.start();
+    await withDeadline(consumer.stop(), 10_000, 'a consumer stopped while claiming its lease');
+    expect(await Consumer.findById('stopped-while-claiming').lean()).toMatchObject({ leaseOwner: null });
+  });
 });

@@ -152,8 +152,10 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
                 ['event log', () => domain.events.stop()],
               ];
               for (const [name, step] of steps) {
+                const startedAt = performance.now();
                 try {
                   await step();
+                  logger.debug({ step: name, durationMs: Math.round(performance.now() - startedAt) }, 'shutdown step done');
                 } catch (err) {
                   logger.error({ err, step: name }, 'shutdown step failed');
                 }

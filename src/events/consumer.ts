@@ -153,6 +153,9 @@ export class LogConsumer {
     );
     try {
       this.#stream = this.deps.events.subscribe(from);
+      // A stop that came while the lease was being claimed found no stream to end: it would
+      // wait for an event that may never come.
+      if (!this.#isRunning) return;
       for await (const event of this.#stream) {
         if (!this.#isRunning) break;
         await this.deps.handle(event);

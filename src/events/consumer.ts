@@ -14,6 +14,9 @@ import { logBackgroundFailure } from '../db/health.js';
 const CAUGHT_UP_POLL_MS = 25;
 /** Beyond this many events behind, `whenCaughtUp` waits for the position instead of looking for gaps. */
 const GAP_LOOKAHEAD = 1_000;
+/** While later events are known, the position is stored after this many of them or this long. */
+const POSITION_EVERY = 100;
+const POSITION_MS = 100;
 
 /** An event-log consumer's position and lease: one process at a time consumes, from where the last stopped. */
 export type ConsumerDoc = { _id: string; position: number; leaseOwner: string | null; leaseUntil: Date };
@@ -34,9 +37,10 @@ export const Consumer = mongoose.model<ConsumerDoc>(
 /**
  * A durable consumer of the event log (each consumer keeps its own position):
  * across every API process, one at a time holds its lease and handles events in log order
- * from the stored position, which moves after each event (a compare-and-set on the lease). A
- * process that dies stops renewing; another takes over from the last stored position, so an
- * event can be handled twice but is never skipped — handlers are idempotent. Leases follow the
+ * from the stored position, which moves after the events handled (a compare-and-set on the
+ * lease): when the log has nothing more for now, else every POSITION_EVERY events or
+ * POSITION_MS. A process that dies stops renewing; another takes over from the last stored
+ * position, so an event can be handled twice but is never skipped — handlers are idempotent. Leases follow the
  * real time (they are about processes, not about the domain).
  */
 export class LogConsumer {
@@ -151,6 +155,19 @@ export class LogConsumer {
       },
       Math.max(50, Math.floor(this.deps.leaseMs / 3)),
     );
+    let handled = from;
+    let stored = from;
+    let isStoring = false;
+    let lateStore: NodeJS.Timeout | undefined;
+    const store = async (): Promise<boolean> => {
+      clearTimeout(lateStore);
+      lateStore = undefined;
+      const position = handled;
+      if (position <= stored) return true;
+      const isHeld = await this.#storePosition(position);
+      stored = Math.max(stored, position);
+      return isHeld;
+    };
     try {
       this.#stream = this.deps.events.subscribe(from);
       // A stop that came while the lease was being claimed found no stream to end: it would
@@ -159,17 +176,45 @@ export class LogConsumer {
       for await (const event of this.#stream) {
         if (!this.#isRunning) break;
         await this.deps.handle(event);
-        const moved = await Consumer.updateOne(
-          { _id: this.deps.name, leaseOwner: this.owner },
-          { $set: { position: event.seq, leaseUntil: new Date(Date.now() + this.deps.leaseMs) } },
-        );
-        if (moved.matchedCount === 0) break; // another process took over
-        for (const watcher of [...this.#positionWatchers]) watcher();
+        handled = event.seq;
+        // Stored at once when this process knows of no later event, else after POSITION_EVERY
+        // events or within POSITION_MS (the later events may all be GAPs, never handed over):
+        // a busy log costs no position write per event, and a crash hands at most those
+        // handled events over again (handlers are idempotent).
+        if (event.seq >= this.deps.events.position || handled - stored >= POSITION_EVERY) {
+          if (!(await store())) return; // another process took over
+        } else
+          lateStore ??= setTimeout(() => {
+            if (isStoring) return;
+            isStoring = true;
+            store()
+              .then((isHeld) => {
+                if (!isHeld) void this.#stream?.return?.();
+              })
+              .catch(() => {})
+              .finally(() => (isStoring = false));
+          }, POSITION_MS);
       }
     } finally {
       clearInterval(renew);
+      clearTimeout(lateStore);
       this.#stream = undefined;
+      await store().catch(() => false);
     }
+  }
+
+  /**
+   * Stores the position (never moving it back: a late store may finish after a newer one) and
+   * renews the lease; false when this process no longer holds it.
+   */
+  async #storePosition(position: number): Promise<boolean> {
+    const moved = await Consumer.updateOne(
+      { _id: this.deps.name, leaseOwner: this.owner },
+      { $max: { position }, $set: { leaseUntil: new Date(Date.now() + this.deps.leaseMs) } },
+    );
+    if (moved.matchedCount === 0) return false;
+    for (const watcher of [...this.#positionWatchers]) watcher();
+    return true;
   }
 }
 

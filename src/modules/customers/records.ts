@@ -16,6 +16,15 @@ export async function isLiveCustomer(id: Types.ObjectId | string): Promise<boole
   return (await Customer.exists({ _id: id, erasedAt: null })) !== null;
 }
 
+/** Which of these ids are customers that exist and were not erased: one read by `_id` (`$in`). */
+export async function liveCustomersAmong(ids: Array<Types.ObjectId | string>): Promise<Set<string>> {
+  if (!ids.length) return new Set();
+  const found = await Customer.find({ _id: mongoose.trusted({ $in: ids }), erasedAt: null })
+    .select({ _id: 1 })
+    .lean<Array<{ _id: Types.ObjectId }>>();
+  return new Set(found.map((c) => String(c._id)));
+}
+
 /**
  * The customers matching `filter` as a stream, in batches (a sweep's way to read them all
  * without holding them). `sort` defaults to the engine's order; `select` names the only fields

@@ -1,4 +1,4 @@
-import { isLiveCustomer } from '../customers/index.js';
+import { liveCustomersAmong } from '../customers/index.js';
 
 /** Forgotten wholesale beyond this many: the memory stays bounded. */
 const KNOWN_CUSTOMERS_MAX = 200_000;
@@ -14,13 +14,12 @@ export type KnownCustomers = ReturnType<typeof createKnownCustomers>;
 export function createKnownCustomers() {
   const known = new Set<string>();
 
-  /** Which of these customer ids exist: remembered ones, then one lookup by `_id` each for the rest. */
+  /** Which of these customer ids exist: remembered ones, then one read by `_id` for the rest. */
   async function liveAmong(ids: string[]): Promise<Set<string>> {
     const unknown = ids.filter((id) => !known.has(id));
-    // One lookup by _id each (the embedded engine's indexed path) rather than one $in scan.
-    const found = await Promise.all(unknown.map((id) => isLiveCustomer(id)));
+    const found = await liveCustomersAmong(unknown);
     if (known.size + unknown.length > KNOWN_CUSTOMERS_MAX) known.clear();
-    unknown.forEach((id, i) => found[i] && known.add(id));
+    for (const id of found) known.add(id);
     return new Set(ids.filter((id) => known.has(id)));
   }
 

@@ -1,8 +1,8 @@
 /**
  * The subscriber side of the fan-out scenario, in a process of its own (the scenario starts
- * several). Told over IPC what to open, it opens one socket per subscriber: a graphql-ws
- * subscription of its group's query with its group's token, or, for the raw baseline, a plain
- * WebSocket to `<url>?group=<g>`. Every message names an event (`<TAG>-<k>` in the customer's
+ * several). Told over IPC what to open, it opens one socket per subscriber, OPENING_AT_ONCE at a
+ * time: a graphql-transport-ws subscription of its group's query with its group's token, or,
+ * for the raw baseline, a plain WebSocket to `<url>?group=<g>`. Every message names an event (`<TAG>-<k>` in the customer's
  * name); this process timestamps each receipt and reports, per round, when every subscriber has
  * received all of that round's events.
  *
@@ -32,6 +32,8 @@ type ChildMessage = { open?: ClientsPlan; expect?: { tag: string; count: number 
 
 type Subscriber = { group: number; hasReceived: boolean; lastIndex: number; seen: Set<number> };
 type Round = RoundReport & { count: number; complete: number };
+
+const OPENING_AT_ONCE = 100;
 
 /** The wall clock with sub-millisecond resolution, comparable across processes. */
 const now = () => performance.timeOrigin + performance.now();
@@ -84,47 +86,64 @@ function report(r: Round): void {
 /**
  * The graphql-transport-ws protocol as a load client speaks it: init, one subscribe, then one
  * JSON.parse per message, the same work per message as the raw baseline's client. (The
- * graphql-ws client library does several times more per message; here, on the machine the
- * server runs on, that would be measured as the server's time.)
+ * graphql-ws client library does more per message; on the machine the server runs on, that
+ * would be counted against the server.)
  */
-function openGraphql(plan: ClientsPlan, subscriber: Subscriber): void {
+function openGraphql(plan: ClientsPlan, subscriber: Subscriber): Promise<void> {
   const group = plan.groups[subscriber.group]!;
   const socket = new WebSocket(plan.url, 'graphql-transport-ws');
   const write = (message: unknown) => socket.send(JSON.stringify(message));
-  socket.on('open', () => write({ type: 'connection_init', payload: { authorization: `Bearer ${group.token}` } }));
-  socket.on('message', (data) => {
-    const message = JSON.parse(String(data)) as { type: string; payload?: unknown };
-    if (message.type === 'next') onMessage(subscriber, message.payload as ExecutionResult);
-    else if (message.type === 'connection_ack')
-      write({ id: '1', type: 'subscribe', payload: { query: group.query, variables: group.variables } });
-    else if (message.type === 'ping') write({ type: 'pong' });
-    else if (message.type === 'error') send({ error: `subscription failed: ${JSON.stringify(message.payload)}` });
-  });
-  socket.on('close', (code, reason) => {
-    if (!isClosing) send({ error: `socket closed: ${code} ${String(reason)}` });
-  });
-  socket.on('error', (err) => send({ error: `socket failed: ${err.message}` }));
   closers.push(() => socket.close(1000));
-}
-
-function openRaw(plan: ClientsPlan, subscriber: Subscriber): void {
-  const socket = new WebSocket(`${plan.url}?group=${subscriber.group}`);
-  // A client of a plain broadcast still parses what it receives.
-  socket.on('message', (data) => {
-    const message = JSON.parse(String(data)) as { payload?: ExecutionResult };
-    onMessage(subscriber, message.payload);
+  return new Promise((acknowledged) => {
+    socket.on('open', () => write({ type: 'connection_init', payload: { authorization: `Bearer ${group.token}` } }));
+    socket.on('message', (data) => {
+      const message = JSON.parse(String(data)) as { type: string; payload?: unknown };
+      if (message.type === 'next') onMessage(subscriber, message.payload as ExecutionResult);
+      else if (message.type === 'connection_ack') {
+        write({ id: '1', type: 'subscribe', payload: { query: group.query, variables: group.variables } });
+        acknowledged();
+      } else if (message.type === 'ping') write({ type: 'pong' });
+      else if (message.type === 'error') fail(`subscription failed: ${JSON.stringify(message.payload)}`);
+    });
+    socket.on('close', (code, reason) => fail(`socket closed: ${code} ${String(reason)}`));
+    socket.on('error', (err) => fail(`socket failed: ${err.message}`));
   });
-  socket.on('error', (err) => send({ error: `raw socket failed: ${err.message}` }));
-  closers.push(() => socket.close());
 }
 
-function open(plan: ClientsPlan): void {
-  for (const group of plan.groupOfEach) {
-    const subscriber: Subscriber = { group, hasReceived: false, lastIndex: -1, seen: new Set() };
-    subscribers.push(subscriber);
-    if (plan.mode === 'raw') openRaw(plan, subscriber);
-    else openGraphql(plan, subscriber);
-  }
+function openRaw(plan: ClientsPlan, subscriber: Subscriber): Promise<void> {
+  const socket = new WebSocket(`${plan.url}?group=${subscriber.group}`);
+  closers.push(() => socket.close());
+  return new Promise((opened) => {
+    socket.on('open', () => opened());
+    // A client of a plain broadcast still parses what it receives.
+    socket.on('message', (data) => {
+      const message = JSON.parse(String(data)) as { payload?: ExecutionResult };
+      onMessage(subscriber, message.payload);
+    });
+    socket.on('close', (code, reason) => fail(`raw socket closed: ${code} ${String(reason)}`));
+    socket.on('error', (err) => fail(`raw socket failed: ${err.message}`));
+  });
+}
+
+/** A socket's failure, reported unless this process is closing them all. */
+function fail(why: string): void {
+  if (!isClosing) send({ error: why });
+}
+
+/** Clients connect OPENING_AT_ONCE at a time, as users arrive: not all in one instant. */
+async function open(plan: ClientsPlan): Promise<void> {
+  const pending = plan.groupOfEach.map((group) => ({
+    group,
+    hasReceived: false,
+    lastIndex: -1,
+    seen: new Set<number>(),
+  }));
+  subscribers.push(...pending);
+  const openNext = async (): Promise<void> => {
+    for (let subscriber = pending.shift(); subscriber; subscriber = pending.shift())
+      await (plan.mode === 'raw' ? openRaw(plan, subscriber) : openGraphql(plan, subscriber));
+  };
+  await Promise.all(Array.from({ length: OPENING_AT_ONCE }, openNext));
 }
 
 function expect(tag: string, count: number, groups: number): void {
@@ -147,7 +166,7 @@ let groupCount = 0;
 process.on('message', (m: ChildMessage) => {
   if (m.open) {
     groupCount = m.open.groups.length;
-    open(m.open);
+    void open(m.open);
   } else if (m.expect) {
     expect(m.expect.tag, m.expect.count, groupCount);
     send({ expecting: m.expect.tag });

@@ -6,7 +6,7 @@
 import type { BenchContext } from './context.js';
 
 /** Background mutations per second while events are measured. */
-export const LOAD_PER_SECOND = Number(process.env.FANOUT_LOAD ?? 40);
+export const LOAD_PER_SECOND = 40;
 /** Load mutations allowed in flight at once: an overloaded server is not buried deeper. */
 const LOAD_IN_FLIGHT = 8;
 const LOAD_CUSTOMERS = 20;

@@ -41,10 +41,7 @@ function environmentOf(ctx: BenchContext): NodeJS.ProcessEnv {
 
 /** Starts the process and resolves with its GraphQL URL once it is ready; stopped on any failure. */
 export async function startSecondInstance(ctx: BenchContext): Promise<SecondInstance> {
-  const profile = process.env.FANOUT_PROFILE
-    ? ['--cpu-prof', '--cpu-prof-dir=.exp/prof', '--cpu-prof-interval=500']
-    : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: projectRoot,
     env: environmentOf(ctx),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -87,7 +84,6 @@ export async function startSecondInstance(ctx: BenchContext): Promise<SecondInst
       resolve(match[1]!);
     });
     child.stderr.on('data', keep);
-    if (process.env.TAILER_DEBUG) child.stderr.pipe(process.stderr);
     void exited.then(() => {
       if (!isReady) fail(`exited with ${child.exitCode ?? child.signalCode}`);
     });

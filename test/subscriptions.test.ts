@@ -105,8 +105,9 @@ async function subscribed(
 
 /**
  * Resolves once this process's event-log tailer has looked up the event at `seq` `times` times
- * from now on. The tailer reads one seq at a time: a lookup that starts means the one before it
- * came back, so while that event is unwritten, every lookup but the last found nothing.
+ * from now on. The tailer reads from one seq at a time (that seq, or it and those after it in one
+ * `$in`): a lookup that starts means the one before it came back, so while that event is
+ * unwritten, every lookup but the last found nothing.
  */
 function tailerLookups(seq: number, times: number): Promise<void> {
   const client = mongoose.connection.getClient();
@@ -115,7 +116,9 @@ function tailerLookups(seq: number, times: number): Promise<void> {
     let seen = 0;
     const count = (e: { commandName: string; command: Record<string, unknown> }) => {
       if (e.commandName !== 'find' || e.command.find !== 'events') return;
-      if ((e.command.filter as { _id?: unknown } | undefined)?._id !== id) return;
+      const wanted = (e.command.filter as { _id?: unknown } | undefined)?._id;
+      const firstWanted = (wanted as { $in?: unknown[] } | undefined)?.$in?.[0] ?? wanted;
+      if (firstWanted !== id) return;
       if (++seen < times) return;
       client.off('commandStarted', count);
       resolve();

@@ -1,4 +1,3 @@
-import { FixedBuffer, Repeater } from '@repeaterjs/repeater';
 import {
   getOperationAST,
   GraphQLError,
@@ -10,13 +9,9 @@ import {
   type ExecutionArgs,
   type ExecutionResult,
 } from 'graphql';
+import { SubscriberQueue } from './subscriber-queue.js';
 
-type Listener = {
-  args: ExecutionArgs;
-  push: (r: ExecutionResult) => Promise<unknown>;
-  stop: (err?: unknown) => void;
-  waiting: number;
-};
+type Listener = { args: ExecutionArgs; queue: SubscriberQueue };
 type Shared = { listeners: Set<Listener>; source: AsyncIterator<ExecutionResult> };
 type SharedSlot = Promise<Shared | ExecutionResult>;
 
@@ -82,31 +77,22 @@ export function createSubscriptionFanout(opts: {
           if (done) break;
           for (const l of entry.listeners) {
             if (opts.isStillAllowed && !opts.isStillAllowed(l.args)) {
-              void l.push({
+              l.queue.endWith({
                 errors: [
                   new GraphQLError('Your token has expired: sign in again.', {
                     extensions: { code: 'UNAUTHENTICATED' },
                   }),
                 ],
               });
-              l.stop();
               continue;
             }
-            // A push waits only once the subscriber's buffer is full: it fell too far behind.
-            if (l.waiting > 0) {
-              l.stop(new SlowSubscriberError(`subscriber fell ${SUBSCRIBER_BUFFER} results behind: dropped`));
-              continue;
-            }
-            l.waiting++;
-            void l.push(value).then(
-              () => l.waiting--,
-              () => l.waiting--,
-            );
+            if (!l.queue.offer(value))
+              l.queue.end(new SlowSubscriberError(`subscriber fell ${SUBSCRIBER_BUFFER} results behind: dropped`));
           }
         }
-        for (const l of entry.listeners) l.stop();
+        for (const l of entry.listeners) l.queue.end();
       } catch (err) {
-        for (const l of entry.listeners) l.stop(err);
+        for (const l of entry.listeners) l.queue.end(err);
       } finally {
         if (slot && shared.get(key) === slot) shared.delete(key);
       }
@@ -134,17 +120,19 @@ export function createSubscriptionFanout(opts: {
       if (shared.get(key) === pending) shared.delete(key);
       return entry; // an error: nothing to share
     }
-    const own = entry;
     const ownPending = pending;
-    return new Repeater<ExecutionResult>(async (push, stop) => {
-      const listener: Listener = { args, push, stop, waiting: 0 };
-      own.listeners.add(listener);
-      await stop;
-      own.listeners.delete(listener);
-      if (own.listeners.size === 0 && shared.get(key) === ownPending) {
-        shared.delete(key);
-        await own.source.return?.();
-      }
-    }, new FixedBuffer(SUBSCRIBER_BUFFER));
+    const listener: Listener = {
+      args,
+      queue: new SubscriberQueue(SUBSCRIBER_BUFFER, () => {
+        entry.listeners.delete(listener);
+        if (entry.listeners.size === 0 && shared.get(key) === ownPending) {
+          shared.delete(key);
+          // The last subscriber left: the shared execution ends, and with it the log subscription.
+          Promise.resolve(entry.source.return?.()).catch(() => undefined);
+        }
+      }),
+    };
+    entry.listeners.add(listener);
+    return listener.queue;
   };
 }

@@ -177,4 +177,13 @@ describe('the API server', () => {
     expect(text).toMatch(/pulse_event_log_lag \d+/);
     expect(text).toMatch(/pulse_queue_depth\{queue="automation_steps"\} \d+/);
   });
+
+  it('keeps the operation names in its metrics bounded: names past the first few hundred count as other', async () => {
+    for (let i = 0; i < 210; i++) await t.graphql(`query Probe${i} { __typename }`);
+    const text = await (await fetch(`${t.baseUrl}/metrics`)).text();
+    const names = new Set([...text.matchAll(/operation_name="([^"]+)"/g)].map((m) => m[1]));
+    expect(names.size).toBeLessThanOrEqual(202); // 200 names, anonymous, other
+    expect(names).toContain('other');
+    expect(names).not.toContain('Probe209');
+  });
 });

@@ -66,7 +66,13 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
     settings: config.automation,
     campaignWebhook: config.campaigns.webhook,
   });
-  const analytics = createAnalyticsService({ clock, logger, leaseMs: config.automation.leaseMs, segments });
+  const analytics = createAnalyticsService({
+    clock,
+    logger,
+    leaseMs: config.automation.leaseMs,
+    segments,
+    logPosition: () => events.position,
+  });
   // Each keeps its own position in the event log, one process at a time.
   const consumers = [
     new LogConsumer({
@@ -89,6 +95,7 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
       logger,
       leaseMs: config.automation.leaseMs,
       handle: analytics.countEvent,
+      flush: analytics.flushCounts,
     }),
   ];
   const audit = createAuditService({ clock });

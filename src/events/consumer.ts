@@ -59,6 +59,8 @@ export class LogConsumer {
       logger: Logger;
       leaseMs: number;
       handle: (event: EventDoc) => Promise<void>;
+      /** Writes what `handle` kept in memory: called before each position store. */
+      flush?: () => Promise<void>;
     },
   ) {}
 
@@ -157,16 +159,31 @@ export class LogConsumer {
     );
     let handled = from;
     let stored = from;
-    let isStoring = false;
     let lateStore: NodeJS.Timeout | undefined;
-    const store = async (): Promise<boolean> => {
+    // One store at a time, in order: a flush of later events must never land before an
+    // earlier one (their guards would then turn the earlier increments away). Once a flush or
+    // a store failed, nothing more is stored here: what the flush held is gone from memory, so
+    // the events after the stored position must be handled again (the consumer starts over).
+    let isBroken = false;
+    let storing: Promise<boolean> = Promise.resolve(true);
+    const store = (): Promise<boolean> => {
       clearTimeout(lateStore);
       lateStore = undefined;
-      const position = handled;
-      if (position <= stored) return true;
-      const isHeld = await this.#storePosition(position);
-      stored = Math.max(stored, position);
-      return isHeld;
+      const next = storing.then(async (wasHeld) => {
+        const position = handled;
+        if (isBroken || !wasHeld || position <= stored) return wasHeld && !isBroken;
+        try {
+          await this.deps.flush?.();
+          const isHeld = await this.#storePosition(position);
+          stored = Math.max(stored, position);
+          return isHeld;
+        } catch (err) {
+          isBroken = true;
+          throw err;
+        }
+      });
+      storing = next.catch(() => false);
+      return next;
     };
     try {
       this.#stream = this.deps.events.subscribe(from);
@@ -174,7 +191,7 @@ export class LogConsumer {
       // wait for an event that may never come.
       if (!this.#isRunning) return;
       for await (const event of this.#stream) {
-        if (!this.#isRunning) break;
+        if (!this.#isRunning || isBroken) break;
         await this.deps.handle(event);
         handled = event.seq;
         // Stored at once when this process knows of no later event, else after POSITION_EVERY
@@ -185,14 +202,13 @@ export class LogConsumer {
           if (!(await store())) return; // another process took over
         } else
           lateStore ??= setTimeout(() => {
-            if (isStoring) return;
-            isStoring = true;
-            store()
-              .then((isHeld) => {
-                if (!isHeld) void this.#stream?.return?.();
-              })
-              .catch(() => {})
-              .finally(() => (isStoring = false));
+            store().then(
+              (isHeld) => isHeld || void this.#stream?.return?.(),
+              (err: unknown) => {
+                logBackgroundFailure(this.deps.logger, err, { consumer: this.deps.name }, 'event consumer failed; retrying');
+                void this.#stream?.return?.();
+              },
+            );
           }, POSITION_MS);
       }
     } finally {

@@ -77,14 +77,30 @@ export async function incOnce(
   guard: { field: 'lastSeq' | 'rebuildStep'; value: number },
   inc: Record<string, number>,
 ): Promise<void> {
-  const filter = { _id, [guard.field]: mongoose.trusted({ $not: { $gte: guard.value } }) };
-  const update = { $inc: inc, $set: { [guard.field]: guard.value } };
+  await incIfBelow(collection, _id, guard.field, guard.value, guard.value, inc);
+}
+
+/**
+ * `$inc` when the guard field is below `below` (or missing), setting it to `value`; whether it
+ * was applied.
+ */
+async function incIfBelow(
+  collection: mongoose.Collection<CounterDoc>,
+  _id: string,
+  field: 'lastSeq' | 'rebuildStep',
+  below: number,
+  value: number,
+  inc: Record<string, number>,
+): Promise<boolean> {
+  const filter = { _id, [field]: mongoose.trusted({ $not: { $gte: below } }) };
+  const update = { $inc: inc, $set: { [field]: value } };
   try {
-    await collection.updateOne(filter, update, { upsert: true });
+    const r = await collection.updateOne(filter, update, { upsert: true });
+    return r.matchedCount + r.upsertedCount > 0;
   } catch (err) {
     if (!isDuplicateKeyError(err)) throw err;
     // Either this value was counted before (no match now) or another writer created it first.
-    await collection.updateOne(filter, update);
+    return (await collection.updateOne(filter, update)).matchedCount > 0;
   }
 }
 
@@ -121,24 +137,72 @@ function recordedAtOf(event: EventDoc): Date | null {
   return null;
 }
 
-async function countEventInto(target: EpochRef, event: EventDoc): Promise<void> {
-  await countCohorts(target, event);
-  const counted = kpiIncrements(event);
-  if (!counted) return;
-  await incOnce(kpiDays, epochId(target.epoch, counted.day), { field: 'lastSeq', value: event.seq }, counted.inc);
-}
+/** The day increments of consecutive events for one counter document, not yet written. */
+type PendingDay = { steps: Array<{ seq: number; inc: Record<string, number> }> };
 
 /**
  * The analytics consumer's handler: one event moves one day's counters, once, in the live
  * epoch and in the epoch a rebuild is making — in each only when the fact was recorded after
  * that epoch's cutoff (before it, the rebuild counts it from the stored facts).
+ *
+ * Two costs are shared by the events of a burst. The analytics state is read once for every
+ * event the log held when it was read (reading it later for one of those would add nothing:
+ * what matters is that it is read after the event was appended). And a day's increments wait
+ * in memory until `flush`, which the consumer calls before it stores its position: there they
+ * are written with one update per day, guarded by the first event's seq, or one by one when a
+ * replay finds some of them counted already. Cohorts and their marks are counted at once.
  */
-export async function countEvent(event: EventDoc): Promise<void> {
-  const recordedAt = recordedAtOf(event);
-  if (!recordedAt) return;
-  const state = await readAnalyticsState();
-  const targets: EpochRef[] = [state.live];
-  if (state.rebuild) targets.push({ epoch: state.rebuild.epoch, cutoff: state.rebuild.cutoff });
-  for (const target of targets)
-    if (!target.cutoff || recordedAt.getTime() > target.cutoff.getTime()) await countEventInto(target, event);
+export function createEventCounter(deps: { logPosition: () => number }) {
+  let state: { readUpTo: number; doc: Awaited<ReturnType<typeof readAnalyticsState>> } | undefined;
+  let pending = new Map<string, PendingDay>();
+  let lastSeen = 0;
+
+  async function stateFor(event: EventDoc) {
+    if (!state || event.seq > state.readUpTo) {
+      const readUpTo = deps.logPosition();
+      state = { readUpTo, doc: await readAnalyticsState() };
+    }
+    return state.doc;
+  }
+
+  async function countEvent(event: EventDoc): Promise<void> {
+    // The consumer started over from its stored position (a lost lease, a failed store): what
+    // waits here is handled again, or was counted by the process that stored past it.
+    if (event.seq <= lastSeen) pending = new Map();
+    lastSeen = event.seq;
+    const recordedAt = recordedAtOf(event);
+    if (!recordedAt) return;
+    const current = await stateFor(event);
+    const targets: EpochRef[] = [current.live];
+    if (current.rebuild) targets.push({ epoch: current.rebuild.epoch, cutoff: current.rebuild.cutoff });
+    for (const target of targets) {
+      if (target.cutoff && recordedAt.getTime() <= target.cutoff.getTime()) continue;
+      await countCohorts(target, event);
+      const counted = kpiIncrements(event);
+      if (!counted) continue;
+      const id = epochId(target.epoch, counted.day);
+      const day = pending.get(id) ?? { steps: [] };
+      day.steps.push({ seq: event.seq, inc: counted.inc });
+      pending.set(id, day);
+    }
+  }
+
+  /** Writes the day increments counted so far (each day once, whatever the number of events). */
+  async function flush(): Promise<void> {
+    const days = pending;
+    pending = new Map();
+    // The state is read again for the next events: a rebuild may start or end meanwhile.
+    state = undefined;
+    for (const [id, { steps }] of days) {
+      const first = steps[0]!.seq;
+      const last = steps.at(-1)!.seq;
+      const sum: Record<string, number> = {};
+      for (const { inc } of steps) for (const [path, by] of Object.entries(inc)) sum[path] = (sum[path] ?? 0) + by;
+      if (await incIfBelow(kpiDays, id, 'lastSeq', first, last, sum)) continue;
+      // Some were counted before a crash (a replay): each on its own guard.
+      for (const { seq, inc } of steps) await incOnce(kpiDays, id, { field: 'lastSeq', value: seq }, inc);
+    }
+  }
+
+  return { countEvent, flush };
 }

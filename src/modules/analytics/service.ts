@@ -2,7 +2,7 @@ import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { SegmentsService } from '../segments/service.js';
 import { readCohorts } from './cohorts.js';
-import { countEvent } from './counting.js';
+import { createEventCounter } from './counting.js';
 import { cachedActiveCustomersCount, readDashboard, type DashboardFilter, type Granularity } from './dashboard.js';
 import { createAnalyticsRebuilder } from './rebuild.js';
 
@@ -18,12 +18,17 @@ export function createAnalyticsService(deps: {
   /** How long a rebuild's lease lasts without renewal (a crashed holder's is taken over after it). */
   leaseMs: number;
   segments: Pick<SegmentsService, 'segmentCounts'>;
+  /** The seq up to which this process's event log has seen events (it reads the state after them). */
+  logPosition: () => number;
 }) {
   const rebuilder = createAnalyticsRebuilder(deps);
+  const counter = createEventCounter(deps);
   const dashboardSources = { segments: deps.segments, activeCustomers: cachedActiveCustomersCount() };
   return {
     ...rebuilder,
-    countEvent,
+    countEvent: counter.countEvent,
+    /** Writes what `countEvent` counted so far: before the consumer stores its position. */
+    flushCounts: counter.flush,
     readDashboard: (args: { from: Date; to: Date; granularity: Granularity; filter: DashboardFilter }) =>
       readDashboard(dashboardSources, args),
     readCohorts,

@@ -1,0 +1,82 @@
+/**
+ * The analytics consumer's counting, exactly once: a day's increments wait in memory until the
+ * consumer flushes them before it stores its position, and are then written with one guarded
+ * update per day. Replays after a crash or a lost lease, a late flush from a process that lost
+ * its lease, and a flush that finds some of its events counted already must all leave each
+ * event counted once.
+ */
+import { describe, expect, it } from '@jest/globals';
+import { Types } from 'mongoose';
+import type { EventDoc } from '../src/events/model.js';
+import { createEventCounter } from '../src/modules/analytics/counting.js';
+import { KpiDay } from '../src/modules/analytics/model.js';
+import { useTestServer } from './helpers/server.js';
+
+const DAY = '2031-01-07';
+
+/** An interaction event of `seq` on DAY: one web inquiry by the same customer. */
+function inquiry(seq: number): EventDoc {
+  const at = new Date(`${DAY}T10:00:00.000Z`);
+  const customerId = new Types.ObjectId('6a0000000000000000000001');
+  return {
+    _id: String(seq).padStart(15, '0'),
+    seq,
+    type: 'INTERACTION_RECORDED',
+    at,
+    payload: {
+      interaction: {
+        _id: `i${seq}`,
+        customerId,
+        type: 'INQUIRY',
+        channel: 'WEB',
+        occurredAt: at,
+        recordedAt: at,
+      },
+      customer: { _id: customerId, segment: 'NEW', joinedAt: at, createdAt: at },
+    },
+  } as unknown as EventDoc;
+}
+
+async function interactionsOnDay(): Promise<{ count: number; lastSeq: number | undefined }> {
+  const doc = (await KpiDay.findById(DAY).lean()) as { all?: { interactions?: number }; lastSeq?: number } | null;
+  return { count: doc?.all?.interactions ?? 0, lastSeq: doc?.lastSeq };
+}
+
+async function count(counter: ReturnType<typeof createEventCounter>, seqs: number[]): Promise<void> {
+  for (const seq of seqs) await counter.countEvent(inquiry(seq));
+}
+
+describe('analytics counting', () => {
+  useTestServer();
+  // Every event of these tests is known to the log already: the state is read once per burst.
+  const logPosition = () => Number.MAX_SAFE_INTEGER;
+
+  it('counts each event once through flushes, replays, late flushes and partial repeats', async () => {
+    const first = createEventCounter({ logPosition });
+    await count(first, [1, 2, 3]);
+    expect(await interactionsOnDay()).toEqual({ count: 0, lastSeq: undefined }); // not flushed yet
+    await first.flush();
+    expect(await interactionsOnDay()).toEqual({ count: 3, lastSeq: 3 });
+
+    // The consumer starts over from an older position: the repeats are skipped, the new counted.
+    await count(first, [2, 3, 4]);
+    await first.flush();
+    expect(await interactionsOnDay()).toEqual({ count: 4, lastSeq: 4 });
+
+    // A process counts 5 and 6 and dies before its flush; another counts 5 to 7 and flushes;
+    // then the first, which only lost its lease, flushes what it held, late.
+    const lost = createEventCounter({ logPosition });
+    await count(lost, [5, 6]);
+    const taker = createEventCounter({ logPosition });
+    await count(taker, [5, 6, 7]);
+    await taker.flush();
+    await lost.flush();
+    expect(await interactionsOnDay()).toEqual({ count: 7, lastSeq: 7 });
+
+    // A flush whose first events were counted already: only the rest counts.
+    const behind = createEventCounter({ logPosition });
+    await count(behind, [6, 7, 8, 9]);
+    await behind.flush();
+    expect(await interactionsOnDay()).toEqual({ count: 9, lastSeq: 9 });
+  });
+});

@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import mongoose from 'mongoose';
+import mongoose, { Types } from 'mongoose';
+import { addCustomerTag, incrementAggregatesMany } from '../src/modules/customers/index.js';
+import { Customer, type CustomerDoc } from '../src/modules/customers/model.js';
 import { createCustomer, getCustomer, recordInteraction, recordPurchase, type RecordPayload } from './helpers/crm.js';
 import { useTestServer, type GraphQLResponse } from './helpers/server.js';
 
@@ -172,6 +174,29 @@ describe('interactions', () => {
     expect(again.body.data?.recordInteractions.recordedCount).toBe(0);
     expect((await getCustomer(t, customers[0]!.id)).purchaseCount).toBe(50);
     expect(await mongoose.connection.db!.collection('pending_applications').countDocuments()).toBe(0);
+  });
+
+  it('writes a batch of customers together only where each is still as read, and says which', async () => {
+    const made = await Promise.all(['Read A', 'Read B', 'Read C'].map((name) => createCustomer(t, { name })));
+    const ids = made.map((c) => new Types.ObjectId(Buffer.from(c.id, 'base64url').toString().split(':')[1]));
+    const seen = await Promise.all(ids.map((id) => Customer.findById(id).lean<CustomerDoc>()));
+    // B is written after it was read: its move must not land on what it was.
+    await addCustomerTag(ids[1]!, 'written-meanwhile', new Date());
+    const at = new Date('2026-06-01T09:00:00.000Z');
+    const by = { interactionCount: 2, purchaseCount: 1, totalPurchasesMinor: 700, latestActivityAt: at };
+    const { written, changed } = await incrementAggregatesMany(
+      seen.map((c) => ({ seen: c!, by })),
+      new Date(),
+    );
+    expect(changed.map(String)).toEqual([String(ids[1])]);
+    expect(written.map((c) => String(c._id)).sort()).toEqual([String(ids[0]), String(ids[2])].sort());
+    // What it says it wrote is what is stored, field for field.
+    for (const c of written) expect(await Customer.findById(c._id).lean()).toEqual(c);
+    const b = await Customer.findById(ids[1]).lean<CustomerDoc>();
+    expect(b).toMatchObject({ interactionCount: 0, purchaseCount: 0, tags: ['written-meanwhile'], rev: seen[1]!.rev + 1 });
+    expect(written[0]).toMatchObject({ interactionCount: 2, purchaseCount: 1, totalPurchasesMinor: 700 });
+    expect(written[0]!.lastInteractionAt).toEqual(at);
+    expect(written[0]!.activityAt).toEqual(at);
   });
 
   it('refuses a batch of more than 1,000 items', async () => {

@@ -108,6 +108,7 @@ export async function eraseCustomer(
         },
         // What a merge carries to the primary stays until the merge is done; otherwise it goes.
         $unset: { email: '', phone: '', ...(opts.isMerging ? {} : { mergePending: '' }) },
+        $inc: { rev: 1 },
       },
       { returnDocument: 'after' },
     ).lean<CustomerDoc>()) ?? current;

@@ -20,6 +20,7 @@ export { addCustomerTag, removeCustomerTag } from './tags.js';
 export {
   incrementAggregates,
   replaceAggregates,
+  incrementAggregatesMany,
   type AggregatesIncrement,
   type AggregatesTotals,
 } from './aggregates.js';

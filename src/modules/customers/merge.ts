@@ -51,7 +51,10 @@ export async function mergeCustomers(
   // A compare-and-set: a concurrent merge or delete of the duplicate makes this one stop.
   const claimed = await Customer.updateOne(
     { _id: d, $or: [{ erasedAt: null }, { mergedIntoId: p }] },
-    { $set: { mergedIntoId: p, erasedAt: duplicate.erasedAt ?? now, mergePending: carried, updatedAt: now } },
+    {
+      $set: { mergedIntoId: p, erasedAt: duplicate.erasedAt ?? now, mergePending: carried, updatedAt: now },
+      $inc: { rev: 1 },
+    },
   );
   if (claimed.matchedCount === 0)
     return problem('duplicateId', 'this customer was deleted or merged meanwhile', 'INVALID_STATE');
@@ -79,10 +82,11 @@ export async function mergeCustomers(
           searchKeys: searchKeysFor(next, deps.region),
           updatedAt: now,
         },
+        $inc: { rev: 1 },
       },
     );
   }
-  await Customer.updateOne({ _id: d }, { $unset: { mergePending: '' } });
+  await Customer.updateOne({ _id: d }, { $unset: { mergePending: '' }, $inc: { rev: 1 } });
   // 5. Aggregates and segments from the interactions each now has.
   await deps.interactions.recomputeCustomer(d);
   const merged = await deps.interactions.recomputeCustomer(p);

@@ -26,8 +26,13 @@ export type CustomerDoc = {
   /** lastInteractionAt or joinedAt: what the time-based segment rules look at (indexed). */
   activityAt: Date;
   joinedAt: Date;
-  /** Bumped by every aggregate change: segment decisions check they saw the latest state. */
+  /**
+   * Bumped by every write: a decision taken on the customer as read (a segment, a batch's
+   * aggregates) is written only where it is still as read.
+   */
   rev: number;
+  /** Set by each batched conditional write: tells the writer which of its writes took effect. */
+  batchWriteId?: Types.ObjectId | null;
   /** When the customer unsubscribed from campaigns (a campaign response); later audiences skip them. */
   unsubscribedAt?: Date | null;
   /** When deleteCustomer erased its personal data (the record stays, anonymous). */
@@ -56,6 +61,7 @@ const customerSchema = new Schema<CustomerDoc>(
     nameLower: { type: String, required: true },
     segment: { type: String, enum: SEGMENTS, required: true },
     segmentChangedAt: { type: Date, required: true },
+    batchWriteId: { type: Schema.Types.ObjectId },
     totalPurchasesMinor: { type: Number, required: true, default: 0 },
     purchaseCount: { type: Number, required: true, default: 0 },
     interactionCount: { type: Number, required: true, default: 0 },

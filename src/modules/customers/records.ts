@@ -11,6 +11,12 @@ export async function findCustomer(id: Types.ObjectId | string): Promise<Custome
   return Customer.findById(id).lean<CustomerDoc>();
 }
 
+/** The customers with these ids, as stored (one read by `_id`, `$in`); missing ones left out. */
+export async function findCustomersAmong(ids: Types.ObjectId[]): Promise<CustomerDoc[]> {
+  if (!ids.length) return [];
+  return Customer.find({ _id: mongoose.trusted({ $in: ids }) }).lean<CustomerDoc[]>();
+}
+
 /** Whether a customer with this id exists and was not erased. */
 export async function isLiveCustomer(id: Types.ObjectId | string): Promise<boolean> {
   return (await Customer.exists({ _id: id, erasedAt: null })) !== null;

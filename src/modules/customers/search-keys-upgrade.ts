@@ -30,7 +30,7 @@ export async function upgradeSearchKeys(region: string, logger: Logger): Promise
     if (c.erasedAt) continue;
     const keys = searchKeysFor(c, region);
     if (JSON.stringify(keys) === JSON.stringify(c.searchKeys)) continue;
-    pending.push({ updateOne: { filter: { _id: c._id }, update: { $set: { searchKeys: keys } } } });
+    pending.push({ updateOne: { filter: { _id: c._id }, update: { $set: { searchKeys: keys }, $inc: { rev: 1 } } } });
     if (pending.length >= BATCH) await flush();
   }
   await flush();

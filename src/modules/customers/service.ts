@@ -173,7 +173,7 @@ export function createCustomersService(deps: {
     try {
       const updated = await Customer.findOneAndUpdate(
         { _id: current._id },
-        { $set: set, ...(Object.keys(unset).length ? { $unset: unset } : {}) },
+        { $set: set, $inc: { rev: 1 }, ...(Object.keys(unset).length ? { $unset: unset } : {}) },
         { returnDocument: 'after' },
       ).lean<CustomerDoc>();
       if (!updated) return notFound('customer');

@@ -8,10 +8,10 @@ import { Customer } from './model.js';
 
 /** Adds `tag` unless the customer has it already. */
 export async function addCustomerTag(id: Types.ObjectId, tag: string, now: Date): Promise<void> {
-  await Customer.updateOne({ _id: id }, { $addToSet: { tags: tag }, $set: { updatedAt: now } });
+  await Customer.updateOne({ _id: id }, { $addToSet: { tags: tag }, $set: { updatedAt: now }, $inc: { rev: 1 } });
 }
 
 /** Removes `tag` if the customer has it. */
 export async function removeCustomerTag(id: Types.ObjectId, tag: string, now: Date): Promise<void> {
-  await Customer.updateOne({ _id: id }, { $pull: { tags: tag }, $set: { updatedAt: now } });
+  await Customer.updateOne({ _id: id }, { $pull: { tags: tag }, $set: { updatedAt: now }, $inc: { rev: 1 } });
 }

@@ -3,7 +3,9 @@ import type { Clock } from '../../shared/clock.js';
 import type { KeyedMutex } from '../../shared/keyed-mutex.js';
 import type { SegmentPolicy } from '../../shared/segment-policy.js';
 import {
+  findCustomersAmong,
   incrementAggregates,
+  incrementAggregatesMany,
   replaceAggregates,
   type AggregatesIncrement,
   type AggregatesTotals,
@@ -24,6 +26,9 @@ export type AggregatesDeps = {
   /** One writer per customer inside this process: aggregates and segment settle in order. */
   perCustomer: KeyedMutex;
 };
+
+/** Customers whose segments are settled at once after a batch's aggregates are written. */
+const SETTLE_CONCURRENCY = 8;
 
 /** MARKETING is outbound: it is on the timeline but is not the customer's own activity. */
 function isCustomerActivity(type: InteractionType): boolean {
@@ -57,6 +62,43 @@ export async function applyToCustomer(
     const updated = await incrementAggregates(customerId, by, deps.clock.now());
     return updated && (await deps.segments.settleSegment(updated, 'INTERACTION', policy, record));
   });
+}
+
+/**
+ * Several customers' aggregates moved by their new interactions, then their segments settled,
+ * with one read and one write per 500 customers rather than one write each: each write applies
+ * only where the customer is still as read, and a customer written meanwhile is moved on its own
+ * (`applyToCustomer`). The customers after, by id; one left out was not live.
+ */
+export async function applyToCustomersTogether(
+  deps: AggregatesDeps,
+  byCustomer: Map<string, InteractionDoc[]>,
+  policy: SegmentPolicy,
+  record?: (move: SegmentMove) => Promise<void>,
+): Promise<Map<string, CustomerDoc>> {
+  const after = new Map<string, CustomerDoc>();
+  const ids = [...byCustomer.keys()];
+  const seen = (await findCustomersAmong(ids.map((id) => byCustomer.get(id)![0]!.customerId))).filter(
+    (c) => !c.erasedAt,
+  );
+  const { written, changed } = await incrementAggregatesMany(
+    seen.map((c) => ({ seen: c, by: countOf(byCustomer.get(String(c._id))!) })),
+    deps.clock.now(),
+  );
+  const work = [
+    ...written.map((customer) => async () => {
+      after.set(String(customer._id), await deps.segments.settleSegment(customer, 'INTERACTION', policy, record));
+    }),
+    ...changed.map((customerId) => async () => {
+      const updated = await applyToCustomer(deps, customerId, byCustomer.get(String(customerId))!, policy, record);
+      if (updated) after.set(String(customerId), updated);
+    }),
+  ];
+  const worker = async () => {
+    for (let next = work.shift(); next; next = work.shift()) await next();
+  };
+  await Promise.all(Array.from({ length: Math.min(SETTLE_CONCURRENCY, work.length) }, worker));
+  return after;
 }
 
 /**

@@ -6,7 +6,7 @@ import type { FieldProblem } from '../../shared/problems.js';
 import { findCustomer, isLiveCustomer } from '../customers/index.js';
 import type { CustomerDoc } from '../customers/model.js';
 import type { SegmentMove, SegmentsService } from '../segments/service.js';
-import { applyToCustomer, type AggregatesDeps } from './aggregates.js';
+import { applyToCustomer, applyToCustomersTogether, type AggregatesDeps } from './aggregates.js';
 import type { InteractionRecordedPayload } from './events.js';
 import { customerNotFound, interactionFrom, type RecordInteractionInput } from './input.js';
 import type { KnownCustomers } from './known-customers.js';
@@ -49,6 +49,8 @@ type WriteMode = {
   liveCustomers(deps: RecordingDeps, ids: string[]): Promise<Set<string>>;
   /** Segment moves recorded as each happens (one item), or together after the batch. */
   recordsMovesTogether: boolean;
+  /** Customers' aggregates written one by one (one item), or a batch's with one write per 500. */
+  writesCustomersTogether: boolean;
 };
 
 const singleMode = (path: string[]): WriteMode => ({
@@ -57,6 +59,7 @@ const singleMode = (path: string[]): WriteMode => ({
   liveCustomers: async (_deps, ids) =>
     new Set((await Promise.all(ids.map(async (id) => ((await isLiveCustomer(id)) ? [id] : [])))).flat()),
   recordsMovesTogether: false,
+  writesCustomersTogether: false,
 });
 
 const BATCH_MODE: WriteMode = {
@@ -64,6 +67,7 @@ const BATCH_MODE: WriteMode = {
   findsReplaysFirst: false,
   liveCustomers: (deps, ids) => deps.knownCustomers.liveAmong(ids),
   recordsMovesTogether: true,
+  writesCustomersTogether: true,
 };
 
 /** One item on its way: where it is in the call, what was asked, and what will be stored. */
@@ -224,6 +228,11 @@ async function applyToCustomers(
   const moves: SegmentMove[] = [];
   const record = mode.recordsMovesTogether ? async (m: SegmentMove) => void moves.push(m) : undefined;
   const policy = await deps.segments.getPolicy();
+  if (mode.writesCustomersTogether) {
+    const together = await applyToCustomersTogether(deps, byCustomer, policy, record);
+    await deps.segments.recordChanges(moves);
+    return together;
+  }
   const pending = [...byCustomer.entries()];
   const worker = async () => {
     for (let next = pending.shift(); next; next = pending.shift()) {

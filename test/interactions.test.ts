@@ -193,7 +193,12 @@ describe('interactions', () => {
     // What it says it wrote is what is stored, field for field.
     for (const c of written) expect(await Customer.findById(c._id).lean()).toEqual(c);
     const b = await Customer.findById(ids[1]).lean<CustomerDoc>();
-    expect(b).toMatchObject({ interactionCount: 0, purchaseCount: 0, tags: ['written-meanwhile'], rev: seen[1]!.rev + 1 });
+    expect(b).toMatchObject({
+      interactionCount: 0,
+      purchaseCount: 0,
+      tags: ['written-meanwhile'],
+      rev: seen[1]!.rev + 1,
+    });
     expect(written[0]).toMatchObject({ interactionCount: 2, purchaseCount: 1, totalPurchasesMinor: 700 });
     expect(written[0]!.lastInteractionAt).toEqual(at);
     expect(written[0]!.activityAt).toEqual(at);

@@ -112,7 +112,9 @@ async function stop(api: ApiProcess): Promise<void> {
   const { code, signal } = await api.exited;
   if (code !== 0) {
     const { stdout, stderr } = api.output();
-    throw new Error(`the API exited with ${code ?? signal} on SIGTERM:\n${stdout.split('\n').slice(-30).join('\n')}\n${stderr}`);
+    throw new Error(
+      `the API exited with ${code ?? signal} on SIGTERM:\n${stdout.split('\n').slice(-30).join('\n')}\n${stderr}`,
+    );
   }
   running.delete(api);
 }

@@ -155,7 +155,10 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
                 const startedAt = performance.now();
                 try {
                   await step();
-                  logger.debug({ step: name, durationMs: Math.round(performance.now() - startedAt) }, 'shutdown step done');
+                  logger.debug(
+                    { step: name, durationMs: Math.round(performance.now() - startedAt) },
+                    'shutdown step done',
+                  );
                 } catch (err) {
                   logger.error({ err, step: name }, 'shutdown step failed');
                 }

@@ -205,7 +205,12 @@ export class LogConsumer {
             store().then(
               (isHeld) => isHeld || void this.#stream?.return?.(),
               (err: unknown) => {
-                logBackgroundFailure(this.deps.logger, err, { consumer: this.deps.name }, 'event consumer failed; retrying');
+                logBackgroundFailure(
+                  this.deps.logger,
+                  err,
+                  { consumer: this.deps.name },
+                  'event consumer failed; retrying',
+                );
                 void this.#stream?.return?.();
               },
             );

@@ -24,5 +24,10 @@ export {
   type AggregatesIncrement,
   type AggregatesTotals,
 } from './aggregates.js';
-export { assignSegment, countCustomersBySegment } from './segment-assignment.js';
+export {
+  assignSegment,
+  assignSegments,
+  countCustomersBySegment,
+  type SegmentAssignment,
+} from './segment-assignment.js';
 export { InvalidFieldError, normalizeEmail, normalizeName } from './normalize.js';

@@ -6,6 +6,9 @@ import { Customer } from './model.js';
  * this call opted the customer out.
  */
 export async function markCustomerUnsubscribed(id: Types.ObjectId | string, now: Date): Promise<boolean> {
-  const result = await Customer.updateOne({ _id: id, unsubscribedAt: null }, { $set: { unsubscribedAt: now }, $inc: { rev: 1 } });
+  const result = await Customer.updateOne(
+    { _id: id, unsubscribedAt: null },
+    { $set: { unsubscribedAt: now }, $inc: { rev: 1 } },
+  );
   return result.modifiedCount > 0;
 }

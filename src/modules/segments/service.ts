@@ -59,16 +59,21 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
     return stored ? { ...defaultPolicy, ...(stored as unknown as Partial<SegmentPolicy>) } : defaultPolicy;
   }
 
-  /** History, counts and events of several changes, in three writes whatever their number. */
+  /**
+   * History, counts and events of several changes, in three writes whatever their number: the
+   * history and the counts at once, then the events (whoever reads an event finds both).
+   */
   async function recordChanges(changes: SegmentMove[]): Promise<void> {
     if (!changes.length) return;
-    await insertHistory(changes);
     const inc: Record<string, number> = {};
     for (const c of changes) {
       inc[c.to] = (inc[c.to] ?? 0) + 1;
       if (c.from) inc[c.from] = (inc[c.from] ?? 0) - 1;
     }
-    await Setting.updateOne({ _id: COUNTS_ID }, { $inc: inc }, { upsert: true });
+    await Promise.all([
+      insertHistory(changes),
+      Setting.updateOne({ _id: COUNTS_ID }, { $inc: inc }, { upsert: true }),
+    ]);
     await publishChanges(changes);
   }
 

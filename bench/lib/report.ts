@@ -1,6 +1,7 @@
 /** The results as a table (printed), and the same table written into RESULTS.md and README.md. */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import * as prettier from 'prettier';
 import { projectRoot } from '../../src/shared/paths.js';
 import type { Scenario } from '../context.js';
 
@@ -57,7 +58,10 @@ export function renderResults(results: Results, targets: Targets) {
         const from = text.indexOf(START);
         const to = text.indexOf(END);
         if (from < 0 || to < from) throw new Error(`${file} has no generated results section (${START} … ${END})`);
-        await writeFile(full, `${text.slice(0, from + START.length)}\n\n${table}\n\n${text.slice(to)}`);
+        const updated = `${text.slice(0, from + START.length)}\n\n${table}\n\n${text.slice(to)}`;
+        // Written as the project's formatter writes it, so the docs stay as `npm run lint` wants them.
+        const options = (await prettier.resolveConfig(full)) ?? {};
+        await writeFile(full, await prettier.format(updated, { ...options, filepath: full }));
       }
     },
   };

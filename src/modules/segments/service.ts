@@ -70,10 +70,7 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
       inc[c.to] = (inc[c.to] ?? 0) + 1;
       if (c.from) inc[c.from] = (inc[c.from] ?? 0) - 1;
     }
-    await Promise.all([
-      insertHistory(changes),
-      Setting.updateOne({ _id: COUNTS_ID }, { $inc: inc }, { upsert: true }),
-    ]);
+    await Promise.all([insertHistory(changes), Setting.updateOne({ _id: COUNTS_ID }, { $inc: inc }, { upsert: true })]);
     await publishChanges(changes);
   }
 

@@ -73,18 +73,6 @@ export function graphqlWsOptions(deps: {
     if (running.get(ctx)?.delete(id)) runtime.activeSubscriptions--;
   };
 
-  // Every socket of one token asks at once (each event, each recheck): one look-up in flight
-  // answers them all, so a lapsed cache entry costs one verification, not one per socket.
-  const lookups = new Map<unknown, Promise<Viewer | null>>();
-  function viewerBehind(authorization: unknown): Promise<Viewer | null> {
-    let lookup = lookups.get(authorization);
-    if (!lookup) {
-      lookup = deps.viewerFromAuthorization(authorization).finally(() => lookups.delete(authorization));
-      lookups.set(authorization, lookup);
-    }
-    return lookup;
-  }
-
   /**
    * The socket's viewer now (through the 5 s cache), or null when its rights ended or changed.
    * An expired token is not a change of rights: its operations and events are answered
@@ -94,7 +82,7 @@ export function graphqlWsOptions(deps: {
     const was = viewers.get(ctx);
     if (!was) return null;
     if (was.expiresAt.getTime() <= Date.now()) return was;
-    const now = await viewerBehind(authorizations.get(ctx));
+    const now = await deps.viewerFromAuthorization(authorizations.get(ctx));
     if (!now || now.userId !== was.userId || now.role !== was.role) return null;
     return now;
   }
@@ -149,7 +137,7 @@ export function graphqlWsOptions(deps: {
       // The token travels in connection_init: { authorization: "Bearer …" }. Without a valid
       // one the socket is closed with 4403 Forbidden.
       const authorization = ctx.connectionParams?.authorization;
-      const viewer = await viewerBehind(authorization);
+      const viewer = await deps.viewerFromAuthorization(authorization);
       if (!viewer) return false;
       const sockets = socketsPerUser.get(viewer.userId) ?? 0;
       if (sockets >= deps.maxSocketsPerUser) {

@@ -1,4 +1,5 @@
-import mongoose, { Types } from 'mongoose';
+import type { Types } from 'mongoose';
+import { writeWhereStillAsSeen } from './guarded-writes.js';
 import { Customer, type CustomerDoc } from './model.js';
 
 /**
@@ -59,80 +60,38 @@ export async function incrementAggregates(
   return after;
 }
 
-/** Writes by `_id` per command: the app's bound on the embedded engine. */
-const WRITE_BATCH = 500;
-
-/** The customer `seen` after `by`: what the atomic operators of `incrementAggregates` make of it. */
-function movedBy(seen: CustomerDoc, by: AggregatesIncrement, now: Date): CustomerDoc {
+/** The aggregates of `seen` after `by`: what the atomic operators of `incrementAggregates` make of them. */
+function aggregatesAfter(seen: CustomerDoc, by: AggregatesIncrement): Partial<CustomerDoc> {
   const latest = by.latestActivityAt;
   const later = (a: Date | null | undefined, b: Date) => (a && a.getTime() >= b.getTime() ? a : b);
   const lastInteractionAt = latest ? later(seen.lastInteractionAt, latest) : seen.lastInteractionAt;
   return {
-    ...seen,
     interactionCount: seen.interactionCount + by.interactionCount,
     purchaseCount: seen.purchaseCount + by.purchaseCount,
     totalPurchasesMinor: seen.totalPurchasesMinor + by.totalPurchasesMinor,
     ...(latest ? { lastInteractionAt, lastInteractionSortAt: later(seen.lastInteractionSortAt, latest) } : {}),
     activityAt: lastInteractionAt ?? seen.joinedAt,
-    updatedAt: now,
-    rev: seen.rev + 1,
   };
 }
 
 /**
- * Moves several customers' aggregates, up to 500 writes by `_id` per command, each only where
- * the customer is still as `seen` (same `rev`: every write of a customer moves it) and live.
- * `written` are the customers after their move, exactly as stored; `changed` are the ids of the
- * others (written since they were read, or erased), for the caller to move one by one.
- *
- * A command's result counts its matches, not which write matched: when some did not, the
- * customers are read back, and each write also stored the command's own `batchWriteId`, which
- * nothing else writes, so a customer carrying it is one that command moved.
+ * Moves several customers' aggregates, one command per 500, each only where the customer is
+ * still as `seen` (see `writeWhereStillAsSeen`). `written` are the customers after their move,
+ * exactly as stored; `changed` are the ids of the others (written since they were read, erased
+ * or gone), for the caller to move one by one.
  */
 export async function incrementAggregatesMany(
   moves: Array<{ seen: CustomerDoc; by: AggregatesIncrement }>,
   now: Date,
 ): Promise<{ written: CustomerDoc[]; changed: Types.ObjectId[] }> {
+  const outcomes = await writeWhereStillAsSeen(
+    moves.map(({ seen, by }) => ({ seen, set: { ...aggregatesAfter(seen, by), updatedAt: now } })),
+  );
   const written: CustomerDoc[] = [];
   const changed: Types.ObjectId[] = [];
-  for (let i = 0; i < moves.length; i += WRITE_BATCH) {
-    const batch = moves.slice(i, i + WRITE_BATCH);
-    const batchWriteId = new Types.ObjectId();
-    const after = batch.map(({ seen, by }) => ({ ...movedBy(seen, by, now), batchWriteId }));
-    const result = await Customer.collection.bulkWrite(
-      batch.map(({ seen }, k) => {
-        const a = after[k]!;
-        return {
-          updateOne: {
-            filter: { _id: seen._id, rev: seen.rev, erasedAt: null },
-            update: {
-              $set: {
-                interactionCount: a.interactionCount,
-                purchaseCount: a.purchaseCount,
-                totalPurchasesMinor: a.totalPurchasesMinor,
-                ...(a.lastInteractionAt ? { lastInteractionAt: a.lastInteractionAt } : {}),
-                lastInteractionSortAt: a.lastInteractionSortAt,
-                activityAt: a.activityAt,
-                updatedAt: now,
-                batchWriteId,
-              },
-              $inc: { rev: 1 },
-            },
-          },
-        };
-      }),
-      { ordered: false },
-    );
-    if (result.matchedCount === batch.length) {
-      written.push(...after);
-      continue;
-    }
-    const stored = await Customer.find({ _id: mongoose.trusted({ $in: batch.map((m) => m.seen._id) }) })
-      .select({ batchWriteId: 1 })
-      .lean<Array<Pick<CustomerDoc, '_id' | 'batchWriteId'>>>();
-    const moved = new Set(stored.filter((c) => c.batchWriteId?.equals(batchWriteId)).map((c) => String(c._id)));
-    batch.forEach(({ seen }, k) => (moved.has(String(seen._id)) ? written.push(after[k]!) : changed.push(seen._id)));
-  }
+  outcomes.forEach((outcome, k) =>
+    'written' in outcome ? written.push(outcome.written) : changed.push(moves[k]!.seen._id),
+  );
   return { written, changed };
 }
 

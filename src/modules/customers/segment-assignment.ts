@@ -1,5 +1,6 @@
-import mongoose, { Types } from 'mongoose';
+import type { Types } from 'mongoose';
 import { SEGMENTS, type Segment } from '../../shared/segment-policy.js';
+import { writeWhereStillAsSeen } from './guarded-writes.js';
 import { Customer, type CustomerDoc } from './model.js';
 
 /**
@@ -28,57 +29,30 @@ export async function assignSegment(
 /** A segment to store on a customer, decided on the customer as `seen`. */
 export type SegmentAssignment = { seen: CustomerDoc; segment: Segment };
 
-/** Writes by `_id` per command: the app's bound on the embedded engine. */
-const ASSIGN_BATCH = 500;
-
 /**
- * Stores several customers' segments, up to 500 writes by `_id` per command, each only where
- * the customer is still as seen: same `rev` (no write since, so the decision still holds and
- * the move is from exactly `seen.segment`), and live. `written` are the customers as stored
- * after the write, each with the segment it moved from; `changed` are the others as they are now
- * (a deleted one is left out), for the caller to decide again.
- *
- * A command's result counts its matches, not which write matched. When some did not match,
- * the customers are read back: each write also stored the command's own `batchWriteId`, which
- * nothing else writes, so a customer carrying it is one that command moved.
+ * Stores several customers' segments, one command per 500, each only where the customer is
+ * still as seen (see `writeWhereStillAsSeen`) and still in `seen.segment`, so the move is from
+ * exactly that segment. `written` are the customers as stored after the write, each with the
+ * segment it moved from; `changed` are the others as they are now (a deleted one is left out),
+ * for the caller to decide again.
  */
 export async function assignSegments(
   assignments: SegmentAssignment[],
   now: Date,
 ): Promise<{ written: Array<{ customer: CustomerDoc; from: Segment }>; changed: CustomerDoc[] }> {
+  const outcomes = await writeWhereStillAsSeen(
+    assignments.map(({ seen, segment }) => ({
+      seen,
+      set: { segment, segmentChangedAt: now, updatedAt: now },
+      alsoWhere: { segment: seen.segment },
+    })),
+  );
   const written: Array<{ customer: CustomerDoc; from: Segment }> = [];
   const changed: CustomerDoc[] = [];
-  for (let i = 0; i < assignments.length; i += ASSIGN_BATCH) {
-    const batch = assignments.slice(i, i + ASSIGN_BATCH);
-    const batchWriteId = new Types.ObjectId();
-    const result = await Customer.collection.bulkWrite(
-      batch.map(({ seen, segment }) => ({
-        updateOne: {
-          filter: { _id: seen._id, rev: seen.rev, segment: seen.segment, erasedAt: null },
-          update: { $set: { segment, segmentChangedAt: now, updatedAt: now, batchWriteId }, $inc: { rev: 1 } },
-        },
-      })),
-      { ordered: false },
-    );
-    const movedAsSeen = ({ seen, segment }: SegmentAssignment) => ({
-      customer: { ...seen, segment, segmentChangedAt: now, updatedAt: now, batchWriteId, rev: seen.rev + 1 },
-      from: seen.segment,
-    });
-    if (result.matchedCount === batch.length) {
-      written.push(...batch.map(movedAsSeen));
-      continue;
-    }
-    const current = new Map(
-      (await Customer.find({ _id: mongoose.trusted({ $in: batch.map((a) => a.seen._id) }) }).lean<CustomerDoc[]>()).map(
-        (c) => [String(c._id), c],
-      ),
-    );
-    for (const a of batch) {
-      const stored = current.get(String(a.seen._id));
-      if (stored?.batchWriteId?.equals(batchWriteId)) written.push(movedAsSeen(a));
-      else if (stored) changed.push(stored);
-    }
-  }
+  outcomes.forEach((outcome, k) => {
+    if ('written' in outcome) written.push({ customer: outcome.written, from: assignments[k]!.seen.segment });
+    else if (outcome.changed) changed.push(outcome.changed);
+  });
   return { written, changed };
 }
 

@@ -1,4 +1,5 @@
-import type { Types } from 'mongoose';
+import { Types } from 'mongoose';
+import pMap from 'p-map';
 import type { Clock } from '../../shared/clock.js';
 import type { KeyedMutex } from '../../shared/keyed-mutex.js';
 import type { SegmentPolicy } from '../../shared/segment-policy.js';
@@ -77,27 +78,26 @@ export async function applyToCustomersTogether(
   record?: (move: SegmentMove) => Promise<void>,
 ): Promise<Map<string, CustomerDoc>> {
   const after = new Map<string, CustomerDoc>();
-  const ids = [...byCustomer.keys()];
-  const seen = (await findCustomersAmong(ids.map((id) => byCustomer.get(id)![0]!.customerId))).filter(
-    (c) => !c.erasedAt,
-  );
+  const ids = [...byCustomer.keys()].map((id) => new Types.ObjectId(id));
+  const seen = (await findCustomersAmong(ids)).filter((c) => !c.erasedAt);
   const { written, changed } = await incrementAggregatesMany(
     seen.map((c) => ({ seen: c, by: countOf(byCustomer.get(String(c._id))!) })),
     deps.clock.now(),
   );
-  const work = [
-    ...written.map((customer) => async () => {
-      after.set(String(customer._id), await deps.segments.settleSegment(customer, 'INTERACTION', policy, record));
-    }),
-    ...changed.map((customerId) => async () => {
+  await pMap(
+    written,
+    async (customer) =>
+      after.set(String(customer._id), await deps.segments.settleSegment(customer, 'INTERACTION', policy, record)),
+    { concurrency: SETTLE_CONCURRENCY },
+  );
+  await pMap(
+    changed,
+    async (customerId) => {
       const updated = await applyToCustomer(deps, customerId, byCustomer.get(String(customerId))!, policy, record);
       if (updated) after.set(String(customerId), updated);
-    }),
-  ];
-  const worker = async () => {
-    for (let next = work.shift(); next; next = work.shift()) await next();
-  };
-  await Promise.all(Array.from({ length: Math.min(SETTLE_CONCURRENCY, work.length) }, worker));
+    },
+    { concurrency: SETTLE_CONCURRENCY },
+  );
   return after;
 }
 

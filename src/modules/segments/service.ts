@@ -1,4 +1,5 @@
 import mongoose, { Types } from 'mongoose';
+import pMap from 'p-map';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { currencyExponent } from '../../shared/money.js';
@@ -182,14 +183,14 @@ export function createSegmentsService(deps: { clock: Clock; logger: Logger; even
       changed += written.length;
       const segmentAsRead = new Map(queue.map((c) => [String(c._id), c.segment]));
       const record = async (move: SegmentMove) => void moves.push(move);
-      const worker = async () => {
-        for (let c = stale.shift(); c; c = stale.shift()) {
-          if (c.erasedAt) continue;
+      await pMap(
+        stale.filter((c) => !c.erasedAt),
+        async (c) => {
           const after = await settleSegment(c, reason, policy, record);
           if (after.segment !== segmentAsRead.get(String(c._id))) changed++;
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(SETTLE_CONCURRENCY, stale.length) }, worker));
+        },
+        { concurrency: SETTLE_CONCURRENCY },
+      );
       for (let i = 0; i < moves.length; i += RECORD_BATCH) await recordChanges(moves.slice(i, i + RECORD_BATCH));
       await clearMoves(entry);
     };

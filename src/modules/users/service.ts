@@ -82,17 +82,37 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
   let dummy: Promise<string> | undefined;
   const dummyHash = () => (dummy ??= hashPassword(randomBytes(16).toString('base64url')));
 
+  // Verifications under way, by token: callers that ask at once (every socket of one token, on
+  // each event or recheck) share one, so a lapsed cache entry costs one look-up, not one each.
+  const verifying = new Map<string, Promise<Viewer | null>>();
+
+  /** Moves on with every forgotten user: a verification begun before it is not cached. */
+  let forgotten = 0;
+
   function forgetUser(userId: string): void {
+    forgotten++;
+    verifying.clear();
     for (const [token, entry] of cache) if (entry.viewer?.userId === userId) cache.delete(token);
   }
 
-  async function viewerFromToken(token: string): Promise<Viewer | null> {
+  function viewerFromToken(token: string): Promise<Viewer | null> {
     const cached = cache.get(token);
-    if (cached && cached.until > Date.now()) return cached.viewer;
-    const viewer = await verifyToken(token);
-    if (cache.size >= VIEWER_CACHE_MAX) cache.clear();
-    cache.set(token, { viewer, until: Date.now() + VIEWER_CACHE_MS });
-    return viewer;
+    if (cached && cached.until > Date.now()) return Promise.resolve(cached.viewer);
+    const pending = verifying.get(token);
+    if (pending) return pending;
+    const generation = forgotten;
+    const lookup = verifyToken(token)
+      .then((viewer) => {
+        if (generation !== forgotten) return viewer;
+        if (cache.size >= VIEWER_CACHE_MAX) cache.clear();
+        cache.set(token, { viewer, until: Date.now() + VIEWER_CACHE_MS });
+        return viewer;
+      })
+      .finally(() => {
+        if (verifying.get(token) === lookup) verifying.delete(token);
+      });
+    verifying.set(token, lookup);
+    return lookup;
   }
 
   async function verifyToken(token: string): Promise<Viewer | null> {

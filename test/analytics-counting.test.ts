@@ -9,7 +9,7 @@ import { describe, expect, it } from '@jest/globals';
 import { Types } from 'mongoose';
 import type { EventDoc } from '../src/events/model.js';
 import { createEventCounter } from '../src/modules/analytics/counting.js';
-import { KpiDay } from '../src/modules/analytics/model.js';
+import { Cohort, KpiDay } from '../src/modules/analytics/model.js';
 import { useTestServer } from './helpers/server.js';
 
 const DAY = '2031-01-07';
@@ -33,6 +33,38 @@ function inquiry(seq: number): EventDoc {
         recordedAt: at,
       },
       customer: { _id: customerId, segment: 'NEW', joinedAt: at, createdAt: at },
+    },
+  } as unknown as EventDoc;
+}
+
+/** A customer's creation (seq) in January 2031, as the segments domain appends it. */
+function created(seq: number, customerId: Types.ObjectId): EventDoc {
+  const at = new Date('2031-01-03T09:00:00.000Z');
+  return {
+    _id: String(seq).padStart(15, '0'),
+    seq,
+    type: 'SEGMENT_CHANGED',
+    at,
+    payload: {
+      customer: { _id: customerId, segment: 'NEW', joinedAt: at, createdAt: at },
+      from: null,
+      to: 'NEW',
+      changedAt: at,
+      reason: 'CREATED',
+    },
+  } as unknown as EventDoc;
+}
+
+/** One purchase by `customerId` on `day`. */
+function purchase(seq: number, customerId: Types.ObjectId, day: string): EventDoc {
+  const event = inquiry(seq);
+  const at = new Date(`${day}T12:00:00.000Z`);
+  const joinedAt = new Date('2031-01-03T09:00:00.000Z');
+  return {
+    ...event,
+    payload: {
+      interaction: { _id: `p${seq}`, customerId, type: 'PURCHASE', channel: 'WEB', occurredAt: at, recordedAt: at },
+      customer: { _id: customerId, segment: 'NEW', joinedAt, createdAt: joinedAt },
     },
   } as unknown as EventDoc;
 }
@@ -78,5 +110,36 @@ describe('analytics counting', () => {
     await count(behind, [6, 7, 8, 9]);
     await behind.flush();
     expect(await interactionsOnDay()).toEqual({ count: 9, lastSeq: 9 });
+  });
+
+  it('counts cohorts the same when the marks of a burst are read at once', async () => {
+    const joined = new Types.ObjectId();
+    const unknown = new Types.ObjectId(); // created before analytics counted: in no cohort
+    const burst = [
+      created(101, joined),
+      purchase(102, joined, '2031-01-20'),
+      purchase(103, unknown, '2031-01-21'),
+      purchase(104, joined, '2031-01-22'), // a repeat for January
+      purchase(105, joined, '2031-02-02'),
+      created(106, unknown), // created after its interaction: counted from now on
+      purchase(107, unknown, '2031-02-03'),
+    ];
+    const heldAfter = (afterSeq: number, toSeq: number) => burst.filter((e) => e.seq > afterSeq && e.seq <= toSeq);
+    const cohort = async () => {
+      const doc = (await Cohort.findById('2031-01').lean()) as { size?: number; active?: object } | null;
+      return { size: doc?.size, active: doc?.active };
+    };
+
+    const counter = createEventCounter({ logPosition, heldAfter });
+    for (const event of burst) await counter.countEvent(event);
+    await counter.flush();
+    const expected = { size: 2, active: { '2031-01': 1, '2031-02': 2 } };
+    expect(await cohort()).toEqual(expected);
+
+    // Handled again by the same counter (it started over) and by another process: unchanged.
+    for (const event of burst) await counter.countEvent(event);
+    const other = createEventCounter({ logPosition, heldAfter });
+    for (const event of burst) await other.countEvent(event);
+    expect(await cohort()).toEqual(expected);
   });
 });

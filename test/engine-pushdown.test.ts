@@ -105,6 +105,9 @@ function value(r: Rand, field: string, odd: boolean): unknown {
     return pick(r, [
       [number(r), number(r)],
       [pick(r, STRINGS)],
+      // Every element type the multikey table keys, in one array (each element's type is looked
+      // up by its position in the document's schema).
+      [date(r), oid(r), r() < 0.5, { k: number(r) }, number(r), pick(r, STRINGS)],
       [],
       { k: number(r) },
       new Binary(Buffer.from([1, 2, Math.floor(r() * 255)])),

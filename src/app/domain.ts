@@ -72,6 +72,7 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
     leaseMs: config.automation.leaseMs,
     segments,
     logPosition: () => events.position,
+    heldAfter: (afterSeq, toSeq) => events.heldAfter(afterSeq, toSeq),
   });
   // Each keeps its own position in the event log, one process at a time.
   const consumers = [

@@ -17,3 +17,12 @@ export function storedCollection<T extends mongo.Document>(
 ): Collection<T> {
   return model.db.collection<T>(model.collection.collectionName);
 }
+
+/**
+ * The batch size that brings every document of a read by `n` known `_id`s (`$in`) in the reply
+ * to its `find`. By default that reply holds 101 documents and the rest cost `getMore` round
+ * trips: two more on the embedded engine, about 20 ms for 500 customers.
+ */
+export function allInOneBatch(n: number): number {
+  return n + 1;
+}

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import mongoose, { Schema } from 'mongoose';
-import { storedCollection } from '../db/collections.js';
+import { allInOneBatch, storedCollection } from '../db/collections.js';
 import { currentSequence } from '../db/counters.js';
 import { isDuplicateKeyError } from '../db/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -245,6 +245,7 @@ async function isOnlyGaps(position: number, target: number): Promise<boolean> {
   // `_id` equality (`$in`), which the embedded engine answers from its index; a range it scans.
   const ids = Array.from({ length: target - position }, (_, i) => eventId(position + 1 + i));
   const entries = await Event.find({ _id: mongoose.trusted({ $in: ids }) })
+    .batchSize(allInOneBatch(ids.length))
     .select({ type: 1 })
     .lean();
   return entries.length === target - position && entries.every((e) => e.type === 'GAP');

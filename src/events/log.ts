@@ -81,6 +81,20 @@ export class EventLog {
     return this.#position;
   }
 
+  /**
+   * The events after `afterSeq` up to `toSeq` held in memory, in order, up to the first not held:
+   * a hint of what a consumer is about to handle (it still handles what its subscription gives).
+   */
+  heldAfter(afterSeq: number, toSeq: number): EventDoc[] {
+    const held: EventDoc[] = [];
+    for (let seq = afterSeq + 1; seq <= Math.min(toSeq, this.#position); seq++) {
+      const doc = this.#recent.get(seq);
+      if (!doc) break;
+      held.push(doc);
+    }
+    return held;
+  }
+
   /** The clock events are stamped with: retention measures their age by it. */
   get clock(): Clock {
     return this.deps.clock;

@@ -1,3 +1,4 @@
+import type { EventDoc } from '../../events/model.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { SegmentsService } from '../segments/service.js';
@@ -20,6 +21,8 @@ export function createAnalyticsService(deps: {
   segments: Pick<SegmentsService, 'segmentCounts'>;
   /** The seq up to which this process's event log has seen events (it reads the state after them). */
   logPosition: () => number;
+  /** The events after a seq this process's log holds in memory. */
+  heldAfter: (afterSeq: number, toSeq: number) => EventDoc[];
 }) {
   const rebuilder = createAnalyticsRebuilder(deps);
   const counter = createEventCounter(deps);

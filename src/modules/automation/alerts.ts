@@ -2,7 +2,7 @@ import mongoose from 'mongoose';
 import { newestFirstPage, type Page } from '../../db/pagination.js';
 import type { Automation } from './deps.js';
 import { Alert, type AlertDoc, type Department } from './model.js';
-import { insertAndPublish } from './publication.js';
+import { insertAndPublish, isPublished } from './publication.js';
 
 /**
  * Raises an alert once (its `_id` says what it is about: a step, a loop in an hour, the
@@ -10,6 +10,11 @@ import { insertAndPublish } from './publication.js';
  */
 export function raiseAlert(deps: Pick<Automation, 'events'>, alert: AlertDoc): Promise<boolean> {
   return insertAndPublish(Alert, alert, () => deps.events.append('ALERT_RAISED', { alert }));
+}
+
+/** Whether this alert was raised and its event appended (it is never raised again then). */
+export function isPublishedAlert(id: string): Promise<boolean> {
+  return isPublished(Alert, id);
 }
 
 /** The alerts of these departments (all when null), newest first. Null when `after` is not a cursor of this list. */

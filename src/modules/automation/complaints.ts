@@ -1,10 +1,11 @@
 import mongoose, { type Types } from 'mongoose';
 import { isDuplicateKeyError } from '../../db/errors.js';
 import { DAY_MS } from '../../shared/clock.js';
-import { raiseAlert } from './alerts.js';
+import { isPublishedAlert, raiseAlert } from './alerts.js';
 import type { Automation } from './deps.js';
 import { HOUR_MS, hourOf, startOfHour } from './hours.js';
 import { ComplaintHour, ComplaintWindow } from './model.js';
+import { allInOneBatch } from '../../db/collections.js';
 
 const COMPLAINT_WINDOW_DAYS = 30;
 const WEEK_HOURS = 168;
@@ -40,14 +41,19 @@ async function checkComplaintAnomaly(deps: Pick<Automation, 'clock' | 'events' |
   const hourStart = startOfHour(at);
   const current = (await ComplaintHour.findById(hourOf(at)).lean())?.n ?? 0;
   if (current < settings.anomalyMinComplaints) return;
+  // Raised and published for this hour already (an alert is raised once): nothing to compute.
+  const alertId = `anomaly:complaints:${hourOf(at)}`;
+  if (await isPublishedAlert(alertId)) return;
   // One read of the week's hours by `_id` (an index look-up each), not 168 round trips: this
   // runs for every complaint once an hour has enough of them.
   const hours = Array.from({ length: WEEK_HOURS }, (_, i) => new Date(hourStart - (i + 1) * HOUR_MS).toISOString());
-  const previous = await ComplaintHour.find({ _id: mongoose.trusted({ $in: hours }) }).lean();
+  const previous = await ComplaintHour.find({ _id: mongoose.trusted({ $in: hours }) })
+    .batchSize(allInOneBatch(hours.length))
+    .lean();
   const average = previous.reduce((sum, h) => sum + h.n, 0) / WEEK_HOURS;
   if (current <= settings.anomalyFactor * average) return;
   await raiseAlert(deps, {
-    _id: `anomaly:complaints:${hourOf(at)}`,
+    _id: alertId,
     title: `Complaint volume: ${current} this hour, ${settings.anomalyFactor}× above the 7-day hourly average (${average.toFixed(2)})`,
     severity: 'CRITICAL',
     departments: ['SUPPORT'],
@@ -65,7 +71,9 @@ export async function complaintsInWeek(customerId: Types.ObjectId, at: Date, upt
 /** `complaintsInWeek` for several customers in one read, in their order (a DataLoader's batch). */
 export async function complaintsInWeekOf(customerIds: Types.ObjectId[], at: Date): Promise<number[]> {
   const windows = customerIds.length
-    ? await ComplaintWindow.find({ _id: mongoose.trusted({ $in: customerIds }) }).lean()
+    ? await ComplaintWindow.find({ _id: mongoose.trusted({ $in: customerIds }) })
+        .batchSize(allInOneBatch(customerIds.length))
+        .lean()
     : [];
   const byCustomer = new Map(windows.map((w) => [String(w._id), w.complaints]));
   return customerIds.map((id) => countInWeek(byCustomer.get(String(id)) ?? [], at));

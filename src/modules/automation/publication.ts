@@ -27,3 +27,8 @@ export async function insertAndPublish(
   await collection.updateOne({ _id: doc._id }, { $set: { published: true } });
   return isNew;
 }
+
+/** Whether the task or alert `id` is stored and published. */
+export async function isPublished(model: typeof Task | typeof Alert, id: string): Promise<boolean> {
+  return (await storedCollection<PublishedRecord>(model).findOne({ _id: id, published: true })) !== null;
+}

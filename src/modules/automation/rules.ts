@@ -1,4 +1,5 @@
 import mongoose, { Types } from 'mongoose';
+import { allInOneBatch } from '../../db/collections.js';
 import { DAY_MS } from '../../shared/clock.js';
 import { objectIdOrNull } from '../../shared/ids.js';
 import { notFound, type FieldProblem } from '../../shared/problems.js';
@@ -37,7 +38,11 @@ export async function findRule(id: string): Promise<RuleDoc | null> {
 /** The rules with these ids, in the order asked, null where there is none (a DataLoader's batch). */
 export async function findRules(ids: readonly string[]): Promise<Array<RuleDoc | null>> {
   const valid = ids.filter((id) => objectIdOrNull(id) !== null);
-  const docs = valid.length ? await Rule.find({ _id: mongoose.trusted({ $in: valid }) }).lean<RuleDoc[]>() : [];
+  const docs = valid.length
+    ? await Rule.find({ _id: mongoose.trusted({ $in: valid }) })
+        .batchSize(allInOneBatch(valid.length))
+        .lean<RuleDoc[]>()
+    : [];
   const byId = new Map(docs.map((d) => [String(d._id), d]));
   return ids.map((id) => byId.get(id) ?? null);
 }

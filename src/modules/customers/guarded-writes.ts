@@ -1,4 +1,5 @@
 import mongoose, { Types } from 'mongoose';
+import { allInOneBatch } from '../../db/collections.js';
 import { Customer, type CustomerDoc } from './model.js';
 
 /** Writes by `_id` per command: the app's bound on the embedded engine. */
@@ -47,9 +48,11 @@ export async function writeWhereStillAsSeen(writes: GuardedWrite[]): Promise<Gua
       continue;
     }
     const current = new Map(
-      (await Customer.find({ _id: mongoose.trusted({ $in: batch.map((w) => w.seen._id) }) }).lean<CustomerDoc[]>()).map(
-        (c) => [String(c._id), c],
-      ),
+      (
+        await Customer.find({ _id: mongoose.trusted({ $in: batch.map((w) => w.seen._id) }) })
+          .batchSize(allInOneBatch(batch.length))
+          .lean<CustomerDoc[]>()
+      ).map((c) => [String(c._id), c]),
     );
     batch.forEach(({ seen }, k) => {
       const stored = current.get(String(seen._id)) ?? null;

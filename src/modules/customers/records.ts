@@ -1,4 +1,5 @@
 import mongoose, { type QueryFilter, type Types } from 'mongoose';
+import { allInOneBatch } from '../../db/collections.js';
 import { Customer, type CustomerDoc } from './model.js';
 
 /**
@@ -14,21 +15,14 @@ export async function findCustomer(id: Types.ObjectId | string): Promise<Custome
 /** The customers with these ids, as stored (one read by `_id`, `$in`); missing ones left out. */
 export async function findCustomersAmong(ids: Types.ObjectId[]): Promise<CustomerDoc[]> {
   if (!ids.length) return [];
-  return Customer.find({ _id: mongoose.trusted({ $in: ids }) }).lean<CustomerDoc[]>();
+  return Customer.find({ _id: mongoose.trusted({ $in: ids }) })
+    .batchSize(allInOneBatch(ids.length))
+    .lean<CustomerDoc[]>();
 }
 
 /** Whether a customer with this id exists and was not erased. */
 export async function isLiveCustomer(id: Types.ObjectId | string): Promise<boolean> {
   return (await Customer.exists({ _id: id, erasedAt: null })) !== null;
-}
-
-/** Which of these ids are customers that exist and were not erased: one read by `_id` (`$in`). */
-export async function liveCustomersAmong(ids: Array<Types.ObjectId | string>): Promise<Set<string>> {
-  if (!ids.length) return new Set();
-  const found = await Customer.find({ _id: mongoose.trusted({ $in: ids }), erasedAt: null })
-    .select({ _id: 1 })
-    .lean<Array<{ _id: Types.ObjectId }>>();
-  return new Set(found.map((c) => String(c._id)));
 }
 
 /**

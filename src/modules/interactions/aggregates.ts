@@ -76,10 +76,13 @@ export async function applyToCustomersTogether(
   byCustomer: Map<string, InteractionDoc[]>,
   policy: SegmentPolicy,
   record?: (move: SegmentMove) => Promise<void>,
+  /** The customers as the caller read them (by id), when it did: not read again. */
+  readBefore?: Map<string, CustomerDoc>,
 ): Promise<Map<string, CustomerDoc>> {
   const after = new Map<string, CustomerDoc>();
-  const ids = [...byCustomer.keys()].map((id) => new Types.ObjectId(id));
-  const seen = (await findCustomersAmong(ids)).filter((c) => !c.erasedAt);
+  const seen = readBefore
+    ? [...byCustomer.keys()].flatMap((id) => readBefore.get(id) ?? [])
+    : (await findCustomersAmong([...byCustomer.keys()].map((id) => new Types.ObjectId(id)))).filter((c) => !c.erasedAt);
   const { written, changed } = await incrementAggregatesMany(
     seen.map((c) => ({ seen: c, by: countOf(byCustomer.get(String(c._id))!) })),
     deps.clock.now(),

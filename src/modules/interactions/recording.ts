@@ -3,13 +3,12 @@ import { duplicateIndexesOf } from '../../db/errors.js';
 import type { EventLog } from '../../events/log.js';
 import type { Logger } from '../../shared/logger.js';
 import type { FieldProblem } from '../../shared/problems.js';
-import { findCustomer, isLiveCustomer } from '../customers/index.js';
+import { findCustomer, findCustomersAmong, isLiveCustomer } from '../customers/index.js';
 import type { CustomerDoc } from '../customers/model.js';
 import type { SegmentMove, SegmentsService } from '../segments/service.js';
 import { applyToCustomer, applyToCustomersTogether, type AggregatesDeps } from './aggregates.js';
 import type { InteractionRecordedPayload } from './events.js';
 import { customerNotFound, interactionFrom, type RecordInteractionInput } from './input.js';
-import type { KnownCustomers } from './known-customers.js';
 import { Interaction, PendingApplication, stored, type InteractionDoc } from './model.js';
 
 export const MAX_BATCH = 1_000;
@@ -24,7 +23,6 @@ export type RecordingDeps = AggregatesDeps & {
   currency: string;
   events: Pick<EventLog, 'appendMany'>;
   segments: Pick<SegmentsService, 'getPolicy' | 'settleSegment' | 'recordChanges'>;
-  knownCustomers: KnownCustomers;
   /** This process's attempts that failed midway: interaction id → journal entry id. */
   unfinished: Map<string, string>;
   /** Finishes this process's failed attempts at these interactions (before another attempt). */
@@ -45,8 +43,11 @@ type WriteMode = {
   pathOf(index: number): string[];
   /** One item looks its externalId up first (one lookup); a batch finds replays by its insert. */
   findsReplaysFirst: boolean;
-  /** Which customers are live: looked up now (one item), or as this process remembers them. */
-  liveCustomers(deps: RecordingDeps, ids: string[]): Promise<Set<string>>;
+  /**
+   * Which customers are live: looked up (one item), or read whole with one query (a batch),
+   * whose documents are then the ones its aggregates move from (`seen`).
+   */
+  liveCustomers(ids: string[]): Promise<{ live: Set<string>; seen?: Map<string, CustomerDoc> }>;
   /** Segment moves recorded as each happens (one item), or together after the batch. */
   recordsMovesTogether: boolean;
   /** Customers' aggregates written one by one (one item), or a batch's with one write per 500. */
@@ -56,8 +57,9 @@ type WriteMode = {
 const singleMode = (path: string[]): WriteMode => ({
   pathOf: () => path,
   findsReplaysFirst: true,
-  liveCustomers: async (_deps, ids) =>
-    new Set((await Promise.all(ids.map(async (id) => ((await isLiveCustomer(id)) ? [id] : [])))).flat()),
+  liveCustomers: async (ids) => ({
+    live: new Set((await Promise.all(ids.map(async (id) => ((await isLiveCustomer(id)) ? [id] : [])))).flat()),
+  }),
   recordsMovesTogether: false,
   writesCustomersTogether: false,
 });
@@ -65,7 +67,11 @@ const singleMode = (path: string[]): WriteMode => ({
 const BATCH_MODE: WriteMode = {
   pathOf: (index) => ['inputs', String(index)],
   findsReplaysFirst: false,
-  liveCustomers: (deps, ids) => deps.knownCustomers.liveAmong(ids),
+  liveCustomers: async (ids) => {
+    const found = await findCustomersAmong(ids.map((id) => new Types.ObjectId(id)));
+    const seen = new Map(found.filter((c) => !c.erasedAt).map((c) => [String(c._id), c]));
+    return { live: new Set(seen.keys()), seen };
+  },
   recordsMovesTogether: true,
   writesCustomersTogether: true,
 };
@@ -130,7 +136,9 @@ async function record(deps: RecordingDeps, inputs: RecordInteractionInput[], mod
     for (const [k, c] of candidates.entries()) if (replays[k]) results[c.index] = await replayOf(c, mode);
     candidates = candidates.filter((_, k) => !replays[k]);
   }
-  const live = await mode.liveCustomers(deps, [...new Set(candidates.map((c) => String(c.interaction.customerId)))]);
+  const { live, seen } = await mode.liveCustomers([
+    ...new Set(candidates.map((c) => String(c.interaction.customerId))),
+  ]);
   const writable = candidates.filter((c) => {
     if (live.has(String(c.interaction.customerId))) return true;
     results[c.index] = customerNotFound(mode.pathOf(c.index));
@@ -144,7 +152,7 @@ async function record(deps: RecordingDeps, inputs: RecordInteractionInput[], mod
   try {
     const { inserted, duplicates } = await insertJournaled(deps, writable, attemptIds);
     othersOwn = new Set(duplicates);
-    const after = await applyToCustomers(deps, inserted, mode);
+    const after = await applyToCustomers(deps, inserted, mode, seen);
     // Customers erased meanwhile (another process's cache still knew them): their items go.
     const gone = inserted.filter((c) => !after.has(String(c.interaction.customerId)));
     if (gone.length)
@@ -217,6 +225,7 @@ async function applyToCustomers(
   deps: RecordingDeps,
   inserted: Candidate[],
   mode: WriteMode,
+  seen: Map<string, CustomerDoc> | undefined,
 ): Promise<Map<string, CustomerDoc>> {
   const after = new Map<string, CustomerDoc>();
   if (!inserted.length) return after;
@@ -229,7 +238,7 @@ async function applyToCustomers(
   const record = mode.recordsMovesTogether ? async (m: SegmentMove) => void moves.push(m) : undefined;
   const policy = await deps.segments.getPolicy();
   if (mode.writesCustomersTogether) {
-    const together = await applyToCustomersTogether(deps, byCustomer, policy, record);
+    const together = await applyToCustomersTogether(deps, byCustomer, policy, record, seen);
     await deps.segments.recordChanges(moves);
     return together;
   }

@@ -7,7 +7,6 @@ import type { SegmentsService } from '../segments/service.js';
 import { recomputeCustomer } from './aggregates.js';
 import { eraseDescriptionsOf, moveInteractions } from './erasure.js';
 import type { RecordInteractionInput } from './input.js';
-import { createKnownCustomers } from './known-customers.js';
 import type { InteractionDoc } from './model.js';
 import { recordInteraction, recordInteractions, type RecordingDeps, type RecordResult } from './recording.js';
 import { finishUnfinishedAttempts, repairPendingApplications, type RepairDeps } from './repair.js';
@@ -36,7 +35,6 @@ export function createInteractionsService(deps: {
   const bound: RecordingDeps & RepairDeps = {
     ...deps,
     perCustomer: new KeyedMutex(),
-    knownCustomers: createKnownCustomers(),
     unfinished: new Map(),
     finishUnfinished: (interactionIds) => finishUnfinishedAttempts(bound, interactionIds),
   };

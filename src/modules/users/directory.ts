@@ -1,4 +1,5 @@
 import mongoose from 'mongoose';
+import { allInOneBatch } from '../../db/collections.js';
 import { objectIdOrNull } from '../../shared/ids.js';
 import { User, type UserDoc } from './model.js';
 
@@ -16,7 +17,11 @@ export async function findUser(id: string): Promise<UserDoc | null> {
 /** The users with these ids, in the order asked, null where there is none (a DataLoader's batch). */
 export async function findUsers(ids: readonly string[]): Promise<Array<UserDoc | null>> {
   const valid = ids.filter((id) => objectIdOrNull(id) !== null);
-  const docs = valid.length ? await User.find({ _id: mongoose.trusted({ $in: valid }) }).lean<UserDoc[]>() : [];
+  const docs = valid.length
+    ? await User.find({ _id: mongoose.trusted({ $in: valid }) })
+        .batchSize(allInOneBatch(valid.length))
+        .lean<UserDoc[]>()
+    : [];
   const byId = new Map(docs.map((d) => [String(d._id), d]));
   return ids.map((id) => byId.get(id) ?? null);
 }

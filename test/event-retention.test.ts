@@ -208,6 +208,8 @@ describe('event retention', () => {
       { _id: `${rule}:e1:4`, outcome: 'executed', at: recent },
       { _id: `${rule}:i${rule}:5:1`, outcome: 'executed', at: old },
       { _id: `${rule}:e999999999:0`, outcome: 'executed', at: old },
+      { _id: `${rule}:e1:matched`, outcome: 'matched', at: old },
+      { _id: `${rule}:i${rule}:5:matched`, outcome: 'matched', at: old },
     ] as never[]);
     const delivery = (id: string, status: string, at: Date) => ({
       _id: id,
@@ -245,7 +247,7 @@ describe('event retention', () => {
       [`${rule}:e1:1`, `${rule}:e1:2`, `${rule}:i${rule}:5:0`].sort(),
     );
     expect(await ids('automation_steps_done', { _id: { $regex: rule } })).toEqual(
-      [`${rule}:e1:4`, `${rule}:i${rule}:5:1`, `${rule}:e999999999:0`].sort(),
+      [`${rule}:e1:4`, `${rule}:i${rule}:5:1`, `${rule}:i${rule}:5:matched`, `${rule}:e999999999:0`].sort(),
     );
     expect(
       await ids('webhook_deliveries', {

@@ -13,33 +13,50 @@ const WEEK_HOURS = 168;
 /** One complaint as the rule consumer sees it: the event's seq and time, and when it happened. */
 export type Complaint = { customerId: Types.ObjectId; seq: number; at: Date; occurredAt: Date };
 
-/** Keeps a customer's recent complaints (idempotent by seq) and the hourly complaint counts. */
-export async function noteComplaint(deps: Pick<Automation, 'clock' | 'events' | 'settings'>, c: Complaint) {
+/** A customer's recent complaints as kept: each event's seq and when the complaint happened. */
+export type ComplaintsKept = Array<{ seq: number; at: Date }>;
+
+/**
+ * Keeps a customer's recent complaints (idempotent by seq) and the hourly complaint counts;
+ * returns the customer's complaints as kept now (what `complaintsInWeek` would read back).
+ */
+export async function noteComplaint(
+  deps: Pick<Automation, 'clock' | 'events' | 'settings'>,
+  c: Complaint,
+): Promise<ComplaintsKept> {
   const window = await ComplaintWindow.findById(c.customerId).lean();
-  const complaints = window?.complaints ?? [];
-  if (!complaints.some((kept) => kept.seq === c.seq)) {
+  let kept: ComplaintsKept = window?.complaints ?? [];
+  if (!kept.some((k) => k.seq === c.seq)) {
     const since = c.at.getTime() - COMPLAINT_WINDOW_DAYS * DAY_MS;
-    const kept = [...complaints.filter((k) => k.at.getTime() > since), { seq: c.seq, at: c.occurredAt }];
+    kept = [...kept.filter((k) => k.at.getTime() > since), { seq: c.seq, at: c.occurredAt }];
     await ComplaintWindow.updateOne({ _id: c.customerId }, { $set: { complaints: kept } }, { upsert: true });
   }
-  // The hour's count moves once per event: the guard is the last seq counted.
+  // The hour's count moves once per event: the guard is the last seq counted. The update
+  // returns the count it made, so the anomaly check needs no read of its own then.
+  let hourCount: number | null = null;
   try {
-    await ComplaintHour.updateOne(
+    const counted = await ComplaintHour.findOneAndUpdate(
       { _id: hourOf(c.at), lastSeq: mongoose.trusted({ $lt: c.seq }) },
       { $inc: { n: 1 }, $set: { lastSeq: c.seq } },
-      { upsert: true },
-    );
+      { upsert: true, returnDocument: 'after' },
+    ).lean();
+    hourCount = counted?.n ?? null;
   } catch (err) {
     if (!isDuplicateKeyError(err)) throw err; // counted before
   }
-  await checkComplaintAnomaly(deps, c.at);
+  await checkComplaintAnomaly(deps, c.at, hourCount);
+  return kept;
 }
 
 /** Complaints in the event's hour above `factor` × their hourly average over the 7 days before. */
-async function checkComplaintAnomaly(deps: Pick<Automation, 'clock' | 'events' | 'settings'>, at: Date) {
+async function checkComplaintAnomaly(
+  deps: Pick<Automation, 'clock' | 'events' | 'settings'>,
+  at: Date,
+  knownCount: number | null,
+) {
   const { settings } = deps;
   const hourStart = startOfHour(at);
-  const current = (await ComplaintHour.findById(hourOf(at)).lean())?.n ?? 0;
+  const current = knownCount ?? (await ComplaintHour.findById(hourOf(at)).lean())?.n ?? 0;
   if (current < settings.anomalyMinComplaints) return;
   // Raised and published for this hour already (an alert is raised once): nothing to compute.
   const alertId = `anomaly:complaints:${hourOf(at)}`;
@@ -66,6 +83,11 @@ async function checkComplaintAnomaly(deps: Pick<Automation, 'clock' | 'events' |
 export async function complaintsInWeek(customerId: Types.ObjectId, at: Date, uptoSeq?: number): Promise<number> {
   const window = await ComplaintWindow.findById(customerId).lean();
   return countInWeek(window?.complaints ?? [], at, uptoSeq);
+}
+
+/** `complaintsInWeek` over complaints already read (as `noteComplaint` kept them). */
+export function complaintsInWeekAmong(kept: ComplaintsKept, at: Date, uptoSeq?: number): number {
+  return countInWeek(kept, at, uptoSeq);
 }
 
 /** `complaintsInWeek` for several customers in one read, in their order (a DataLoader's batch). */

@@ -1,12 +1,21 @@
 import mongoose, { type Types } from 'mongoose';
-import { duplicateIndexesOf } from '../../db/errors.js';
+import { duplicateIndexesOf, isDuplicateKeyError } from '../../db/errors.js';
 import { DAY_MS } from '../../shared/clock.js';
 import type { CustomerDoc } from '../customers/model.js';
 import { streamCustomers } from '../customers/index.js';
 import { complaintsInWeek } from './complaints.js';
 import { allHold, daysSinceLastInteraction } from './conditions.js';
 import type { Automation } from './deps.js';
-import { Job, jobId, StepDone, storedCollection, type Causation, type JobDoc, type RuleDoc } from './model.js';
+import {
+  Job,
+  jobId,
+  StepDone,
+  storedCollection,
+  type Causation,
+  type JobDoc,
+  type RuleDoc,
+  type StepDoneDoc,
+} from './model.js';
 import { bumpStats } from './rules.js';
 
 /** What starts a run: the event (its type, seq and time) or the quiet spell, and its customer. */
@@ -46,7 +55,26 @@ export async function scheduleRun(rule: RuleDoc, runKey: string, cause: RunCause
     if (!indexes) throw err;
     if (indexes.includes(0)) isFirstNew = false;
   }
-  if (isFirstNew) await bumpStats(rule._id, 'matched');
+  // Counted once per run: its first step is new here, and its `matched` record too. The first
+  // alone is not enough: the run's steps may finish (their jobs removed) between the look-up
+  // of done steps above and the insert, which then schedules the first step again (the worker
+  // skips it: it is done) and would count the run twice.
+  if (isFirstNew && (await recordsMatch(rule, runKey, cause.at))) await bumpStats(rule._id, 'matched');
+}
+
+/** Records that a run matched; false when it was recorded before. */
+async function recordsMatch(rule: RuleDoc, runKey: string, at: Date): Promise<boolean> {
+  try {
+    await storedCollection<StepDoneDoc>(StepDone).insertOne({
+      _id: jobId(rule._id, runKey, 'matched'),
+      outcome: 'matched',
+      at,
+    });
+    return true;
+  } catch (err) {
+    if (isDuplicateKeyError(err)) return false;
+    throw err;
+  }
 }
 
 /**

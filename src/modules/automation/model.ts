@@ -168,9 +168,11 @@ export const Job = mongoose.model<JobDoc>('AutomationJob', jobSchema);
 /**
  * A step that ran (`_id` = the job's id), kept after its job is removed: the pending jobs stay
  * few (the worker's query scans them), and a run scheduled again — an event handled twice after
- * a crash, an inactivity scan seeing the same quiet spell — finds its steps done. Read by `_id` only.
+ * a crash, an inactivity scan seeing the same quiet spell — finds its steps done. A run's
+ * `matched` record (`_id` = `jobId(rule, runKey, 'matched')`) says its match was counted. Read
+ * by `_id` only.
  */
-export type StepDoneDoc = { _id: string; outcome: 'executed' | 'skipped'; at: Date };
+export type StepDoneDoc = { _id: string; outcome: 'executed' | 'skipped' | 'matched'; at: Date };
 
 const stepDoneSchema = new Schema<StepDoneDoc>(
   { _id: String, outcome: { type: String, required: true }, at: { type: Date, required: true } },
@@ -284,6 +286,6 @@ export const MessageCap = mongoose.model<MessageCapDoc>(
 
 export { storedCollection } from '../../db/collections.js';
 
-export function jobId(ruleId: Types.ObjectId | string, runKey: string, step: number): string {
+export function jobId(ruleId: Types.ObjectId | string, runKey: string, step: number | 'matched'): string {
   return `${String(ruleId)}:${runKey}:${step}`;
 }

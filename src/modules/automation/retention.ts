@@ -6,11 +6,12 @@ const BATCH = 500;
 
 /**
  * The seq of the event that started a run, read from a job's or a step record's id — a step
- * `<rule>:e<seq>:<step>`, a stopped loop `loop:<rule>:<seq>` — or null for a run of an
+ * `<rule>:e<seq>:<step>`, a run's match `<rule>:e<seq>:matched`, a stopped loop
+ * `loop:<rule>:<seq>` — or null for a run of an
  * INACTIVE_FOR rule (`<rule>:i<customer>:<quiet since>:<step>`).
  */
 function eventSeqOfRun(id: string): number | null {
-  const match = /^[0-9a-f]{24}:e(\d+):\d+$|^loop:[0-9a-f]{24}:(\d+)$/.exec(id);
+  const match = /^[0-9a-f]{24}:e(\d+):(?:\d+|matched)$|^loop:[0-9a-f]{24}:(\d+)$/.exec(id);
   return match ? Number(match[1] ?? match[2]) : null;
 }
 

@@ -4,7 +4,7 @@ import type { CustomerDoc } from '../customers/model.js';
 import type { InteractionRecordedPayload } from '../interactions/events.js';
 import type { SegmentChangedPayload } from '../segments/events.js';
 import { raiseAlert } from './alerts.js';
-import { complaintsInWeek, noteComplaint } from './complaints.js';
+import { complaintsInWeek, complaintsInWeekAmong, noteComplaint } from './complaints.js';
 import { allHold } from './conditions.js';
 import type { Automation } from './deps.js';
 import { hourOf } from './hours.js';
@@ -39,13 +39,16 @@ export async function handleEvent(
 ): Promise<void> {
   const occurrences = occurrencesOf(event);
   if (!occurrences.length) return;
-  if (event.type === 'INTERACTION_RECORDED' && event.payload.interaction.type === 'COMPLAINT')
-    await noteComplaint(deps, {
-      customerId: event.payload.customer._id,
-      seq: event.seq,
-      at: event.at,
-      occurredAt: event.payload.interaction.occurredAt,
-    });
+  // A complaint's customer's complaints, as kept once this one was noted: what its rules count.
+  const kept =
+    event.type === 'INTERACTION_RECORDED' && event.payload.interaction.type === 'COMPLAINT'
+      ? await noteComplaint(deps, {
+          customerId: event.payload.customer._id,
+          seq: event.seq,
+          at: event.at,
+          occurredAt: event.payload.interaction.occurredAt,
+        })
+      : null;
   const rules = await deps.rules.enabled();
   for (const o of occurrences) {
     for (const rule of rules) {
@@ -57,7 +60,8 @@ export async function handleEvent(
       const matches = await allHold(rule.conditions, {
         customer: o.customer,
         at: o.at,
-        complaintsLast7Days: () => complaintsInWeek(o.customer._id, o.at, o.seq),
+        complaintsLast7Days: async () =>
+          kept ? complaintsInWeekAmong(kept, o.at, o.seq) : complaintsInWeek(o.customer._id, o.at, o.seq),
       });
       if (matches) await scheduleRun(rule, `e${o.seq}`, { ...o, type: o.trigger });
     }

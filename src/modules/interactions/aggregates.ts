@@ -4,7 +4,6 @@ import type { Clock } from '../../shared/clock.js';
 import type { KeyedMutex } from '../../shared/keyed-mutex.js';
 import type { SegmentPolicy } from '../../shared/segment-policy.js';
 import {
-  findCustomersAmong,
   incrementAggregates,
   incrementAggregatesMany,
   replaceAggregates,
@@ -67,22 +66,20 @@ export async function applyToCustomer(
 
 /**
  * Several customers' aggregates moved by their new interactions, then their segments settled,
- * with one read and one write per 500 customers rather than one write each: each write applies
- * only where the customer is still as read, and a customer written meanwhile is moved on its own
- * (`applyToCustomer`). The customers after, by id; one left out was not live.
+ * with one write per 500 customers rather than one write each, from the customers as the caller
+ * read them (`seenById`, live ones): each write applies only where the customer is still as
+ * read, and a customer written meanwhile is moved on its own (`applyToCustomer`). The customers
+ * after, by id; one left out was not live.
  */
 export async function applyToCustomersTogether(
   deps: AggregatesDeps,
   byCustomer: Map<string, InteractionDoc[]>,
+  seenById: Map<string, CustomerDoc>,
   policy: SegmentPolicy,
   record?: (move: SegmentMove) => Promise<void>,
-  /** The customers as the caller read them (by id), when it did: not read again. */
-  readBefore?: Map<string, CustomerDoc>,
 ): Promise<Map<string, CustomerDoc>> {
   const after = new Map<string, CustomerDoc>();
-  const seen = readBefore
-    ? [...byCustomer.keys()].flatMap((id) => readBefore.get(id) ?? [])
-    : (await findCustomersAmong([...byCustomer.keys()].map((id) => new Types.ObjectId(id)))).filter((c) => !c.erasedAt);
+  const seen = [...byCustomer.keys()].flatMap((id) => seenById.get(id) ?? []);
   const { written, changed } = await incrementAggregatesMany(
     seen.map((c) => ({ seen: c, by: countOf(byCustomer.get(String(c._id))!) })),
     deps.clock.now(),

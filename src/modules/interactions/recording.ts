@@ -153,7 +153,7 @@ async function record(deps: RecordingDeps, inputs: RecordInteractionInput[], mod
     const { inserted, duplicates } = await insertJournaled(deps, writable, attemptIds);
     othersOwn = new Set(duplicates);
     const after = await applyToCustomers(deps, inserted, mode, seen);
-    // Customers erased meanwhile (another process's cache still knew them): their items go.
+    // Customers erased since they were read: their items go.
     const gone = inserted.filter((c) => !after.has(String(c.interaction.customerId)));
     if (gone.length)
       await Interaction.deleteMany({ _id: mongoose.trusted({ $in: gone.map((c) => c.interaction._id) }) });
@@ -237,8 +237,8 @@ async function applyToCustomers(
   const moves: SegmentMove[] = [];
   const record = mode.recordsMovesTogether ? async (m: SegmentMove) => void moves.push(m) : undefined;
   const policy = await deps.segments.getPolicy();
-  if (mode.writesCustomersTogether) {
-    const together = await applyToCustomersTogether(deps, byCustomer, policy, record, seen);
+  if (mode.writesCustomersTogether && seen) {
+    const together = await applyToCustomersTogether(deps, byCustomer, seen, policy, record);
     await deps.segments.recordChanges(moves);
     return together;
   }

@@ -14,59 +14,47 @@ import { useTestServer } from './helpers/server.js';
 
 const DAY = '2031-01-07';
 
+/** A log entry of `seq`, as the log hands it to the consumer. */
+function logged(seq: number, type: string, at: Date, payload: object): EventDoc {
+  return { _id: String(seq).padStart(15, '0'), seq, type, at, payload } as unknown as EventDoc;
+}
+
+/** An interaction of `type` by `customerId` at `at`, the customer joined at `joinedAt`. */
+function interaction(
+  seq: number,
+  customerId: Types.ObjectId,
+  type: 'INQUIRY' | 'PURCHASE',
+  at: Date,
+  joinedAt: Date,
+): EventDoc {
+  return logged(seq, 'INTERACTION_RECORDED', at, {
+    interaction: { _id: `i${seq}`, customerId, type, channel: 'WEB', occurredAt: at, recordedAt: at },
+    customer: { _id: customerId, segment: 'NEW', joinedAt, createdAt: joinedAt },
+  });
+}
+
 /** An interaction event of `seq` on DAY: one web inquiry by the same customer. */
 function inquiry(seq: number): EventDoc {
   const at = new Date(`${DAY}T10:00:00.000Z`);
-  const customerId = new Types.ObjectId('6a0000000000000000000001');
-  return {
-    _id: String(seq).padStart(15, '0'),
-    seq,
-    type: 'INTERACTION_RECORDED',
-    at,
-    payload: {
-      interaction: {
-        _id: `i${seq}`,
-        customerId,
-        type: 'INQUIRY',
-        channel: 'WEB',
-        occurredAt: at,
-        recordedAt: at,
-      },
-      customer: { _id: customerId, segment: 'NEW', joinedAt: at, createdAt: at },
-    },
-  } as unknown as EventDoc;
+  return interaction(seq, new Types.ObjectId('6a0000000000000000000001'), 'INQUIRY', at, at);
 }
+
+const JOINED = new Date('2031-01-03T09:00:00.000Z');
 
 /** A customer's creation (seq) in January 2031, as the segments domain appends it. */
 function created(seq: number, customerId: Types.ObjectId): EventDoc {
-  const at = new Date('2031-01-03T09:00:00.000Z');
-  return {
-    _id: String(seq).padStart(15, '0'),
-    seq,
-    type: 'SEGMENT_CHANGED',
-    at,
-    payload: {
-      customer: { _id: customerId, segment: 'NEW', joinedAt: at, createdAt: at },
-      from: null,
-      to: 'NEW',
-      changedAt: at,
-      reason: 'CREATED',
-    },
-  } as unknown as EventDoc;
+  return logged(seq, 'SEGMENT_CHANGED', JOINED, {
+    customer: { _id: customerId, segment: 'NEW', joinedAt: JOINED, createdAt: JOINED },
+    from: null,
+    to: 'NEW',
+    changedAt: JOINED,
+    reason: 'CREATED',
+  });
 }
 
-/** One purchase by `customerId` on `day`. */
+/** One purchase by `customerId` on `day`, the customer created by `created`. */
 function purchase(seq: number, customerId: Types.ObjectId, day: string): EventDoc {
-  const event = inquiry(seq);
-  const at = new Date(`${day}T12:00:00.000Z`);
-  const joinedAt = new Date('2031-01-03T09:00:00.000Z');
-  return {
-    ...event,
-    payload: {
-      interaction: { _id: `p${seq}`, customerId, type: 'PURCHASE', channel: 'WEB', occurredAt: at, recordedAt: at },
-      customer: { _id: customerId, segment: 'NEW', joinedAt, createdAt: joinedAt },
-    },
-  } as unknown as EventDoc;
+  return interaction(seq, customerId, 'PURCHASE', new Date(`${day}T12:00:00.000Z`), JOINED);
 }
 
 async function interactionsOnDay(): Promise<{ count: number; lastSeq: number | undefined }> {

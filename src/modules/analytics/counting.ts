@@ -70,10 +70,14 @@ async function readMarks(ids: string[]): Promise<KnownMarks> {
   return known;
 }
 
+/** The `seq` of the stored mark `fact`, or null. */
+async function storedMarkSeq(fact: string): Promise<number | null> {
+  return (await CountMark.findById(fact).lean())?.seq ?? null;
+}
+
 /** The `seq` of the stored mark `fact`, or null: from what was read for the burst, else from the database. */
 async function markSeq(fact: string, known: KnownMarks): Promise<number | null> {
-  if (known.has(fact)) return known.get(fact)!;
-  return (await CountMark.findById(fact).lean())?.seq ?? null;
+  return known.has(fact) ? known.get(fact)! : storedMarkSeq(fact);
 }
 
 /**
@@ -91,7 +95,7 @@ async function counts(fact: string, seq: number, known: KnownMarks): Promise<boo
     return true;
   } catch (err) {
     if (!isDuplicateKeyError(err)) throw err;
-    const winner = (await CountMark.findById(fact).lean())?.seq ?? null;
+    const winner = await storedMarkSeq(fact);
     known.set(fact, winner);
     return winner === seq;
   }
@@ -169,6 +173,11 @@ async function countCohorts(target: EpochRef, event: EventDoc, known: KnownMarks
   }
 }
 
+/** Whether `target` counts a fact recorded at `recordedAt` from its event (after its cutoff, if any). */
+function countsFromEvents(target: EpochRef, recordedAt: Date): boolean {
+  return !target.cutoff || recordedAt.getTime() > target.cutoff.getTime();
+}
+
 /** Whether the rebuild that made `target` counts this customer in its cohort's size (see rebuild.ts). */
 export function isCountedByRebuild(target: EpochRef, customer: { createdAt: Date }): boolean {
   return target.cutoff !== null && customer.createdAt.getTime() <= target.cutoff.getTime();
@@ -196,8 +205,7 @@ type PendingDay = { steps: Array<{ seq: number; inc: Record<string, number> }> }
  * event the log held when it was read (reading it later for one of those would add nothing:
  * what matters is that it is read after the event was appended). The count marks the events
  * this process holds will ask about are read with one query (see `KnownMarks`), not one or two
- * per event. And a day's increments wait
- * in memory until `flush`, which the consumer calls before it stores its position: there they
+ * per event. And a day's increments wait in memory until `flush`, which the consumer calls before it stores its position: there they
  * are written with one update per day, guarded by the first event's seq, or one by one when a
  * replay finds some of them counted already. Cohorts and their marks are counted at once.
  */
@@ -228,8 +236,7 @@ export function createEventCounter(deps: {
       const recordedAt = recordedAtOf(e);
       if (!recordedAt) continue;
       for (const target of targets)
-        if (!target.cutoff || recordedAt.getTime() > target.cutoff.getTime())
-          for (const id of marksOf(target, e)) ids.add(id);
+        if (countsFromEvents(target, recordedAt)) for (const id of marksOf(target, e)) ids.add(id);
     }
     marks = { readUpTo: burst.at(-1)!.seq, known: await readMarks([...ids]) };
     return marks.known;
@@ -251,7 +258,7 @@ export function createEventCounter(deps: {
     if (current.rebuild) targets.push({ epoch: current.rebuild.epoch, cutoff: current.rebuild.cutoff });
     const known = await marksFor(event, targets);
     for (const target of targets) {
-      if (target.cutoff && recordedAt.getTime() <= target.cutoff.getTime()) continue;
+      if (!countsFromEvents(target, recordedAt)) continue;
       await countCohorts(target, event, known);
       const counted = kpiIncrements(event);
       if (!counted) continue;

@@ -82,12 +82,7 @@ async function checkComplaintAnomaly(
 /** How many complaints a customer filed in the 7 days up to `at` (and up to event `uptoSeq`, when given). */
 export async function complaintsInWeek(customerId: Types.ObjectId, at: Date, uptoSeq?: number): Promise<number> {
   const window = await ComplaintWindow.findById(customerId).lean();
-  return countInWeek(window?.complaints ?? [], at, uptoSeq);
-}
-
-/** `complaintsInWeek` over complaints already read (as `noteComplaint` kept them). */
-export function complaintsInWeekAmong(kept: ComplaintsKept, at: Date, uptoSeq?: number): number {
-  return countInWeek(kept, at, uptoSeq);
+  return complaintsInWeekAmong(window?.complaints ?? [], at, uptoSeq);
 }
 
 /** `complaintsInWeek` for several customers in one read, in their order (a DataLoader's batch). */
@@ -98,10 +93,11 @@ export async function complaintsInWeekOf(customerIds: Types.ObjectId[], at: Date
         .lean()
     : [];
   const byCustomer = new Map(windows.map((w) => [String(w._id), w.complaints]));
-  return customerIds.map((id) => countInWeek(byCustomer.get(String(id)) ?? [], at));
+  return customerIds.map((id) => complaintsInWeekAmong(byCustomer.get(String(id)) ?? [], at));
 }
 
-function countInWeek(complaints: Array<{ seq: number; at: Date }>, at: Date, uptoSeq?: number): number {
+/** `complaintsInWeek` over complaints already read (as `noteComplaint` keeps them). */
+export function complaintsInWeekAmong(complaints: ComplaintsKept, at: Date, uptoSeq?: number): number {
   const from = at.getTime() - 7 * DAY_MS;
   return complaints.filter(
     (c) => c.at.getTime() > from && c.at.getTime() <= at.getTime() && (uptoSeq === undefined || c.seq <= uptoSeq),

@@ -1,5 +1,5 @@
 import mongoose, { type Types } from 'mongoose';
-import { duplicateIndexesOf, isDuplicateKeyError } from '../../db/errors.js';
+import { duplicateIndexesOf } from '../../db/errors.js';
 import { DAY_MS } from '../../shared/clock.js';
 import type { CustomerDoc } from '../customers/model.js';
 import { streamCustomers } from '../customers/index.js';
@@ -14,7 +14,7 @@ import {
   type Causation,
   type JobDoc,
   type RuleDoc,
-  type StepDoneDoc,
+  recordStepOnce,
 } from './model.js';
 import { bumpStats } from './rules.js';
 
@@ -59,22 +59,11 @@ export async function scheduleRun(rule: RuleDoc, runKey: string, cause: RunCause
   // alone is not enough: the run's steps may finish (their jobs removed) between the look-up
   // of done steps above and the insert, which then schedules the first step again (the worker
   // skips it: it is done) and would count the run twice.
-  if (isFirstNew && (await recordsMatch(rule, runKey, cause.at))) await bumpStats(rule._id, 'matched');
-}
-
-/** Records that a run matched; false when it was recorded before. */
-async function recordsMatch(rule: RuleDoc, runKey: string, at: Date): Promise<boolean> {
-  try {
-    await storedCollection<StepDoneDoc>(StepDone).insertOne({
-      _id: jobId(rule._id, runKey, 'matched'),
-      outcome: 'matched',
-      at,
-    });
-    return true;
-  } catch (err) {
-    if (isDuplicateKeyError(err)) return false;
-    throw err;
-  }
+  if (
+    isFirstNew &&
+    (await recordStepOnce({ _id: jobId(rule._id, runKey, 'matched'), outcome: 'matched', at: cause.at }))
+  )
+    await bumpStats(rule._id, 'matched');
 }
 
 /**

@@ -1,4 +1,6 @@
 import mongoose, { Schema, Types } from 'mongoose';
+import { storedCollection } from '../../db/collections.js';
+import { isDuplicateKeyError } from '../../db/errors.js';
 import type { InteractionType, Channel } from '../interactions/model.js';
 import type { Segment } from '../../shared/segment-policy.js';
 import type { CampaignChannel } from '../campaigns/model.js';
@@ -183,6 +185,17 @@ stepDoneSchema.index({ at: 1 });
 
 export const StepDone = mongoose.model<StepDoneDoc>('AutomationStepDone', stepDoneSchema);
 
+/** Stores a step record once (its `_id` is unique): true when this call stored it, false when it was there. */
+export async function recordStepOnce(record: StepDoneDoc): Promise<boolean> {
+  try {
+    await storedCollection<StepDoneDoc>(StepDone).insertOne(record);
+    return true;
+  } catch (err) {
+    if (isDuplicateKeyError(err)) return false;
+    throw err;
+  }
+}
+
 export type TaskDoc = {
   _id: string;
   title: string;
@@ -284,7 +297,7 @@ export const MessageCap = mongoose.model<MessageCapDoc>(
   ),
 );
 
-export { storedCollection } from '../../db/collections.js';
+export { storedCollection };
 
 export function jobId(ruleId: Types.ObjectId | string, runKey: string, step: number | 'matched'): string {
   return `${String(ruleId)}:${runKey}:${step}`;

@@ -21,7 +21,7 @@ export async function insertAndPublish(
   } catch (err) {
     if (!isDuplicateKeyError(err)) throw err;
     isNew = false;
-    if (await collection.findOne({ _id: doc._id, published: true })) return false;
+    if (await isPublished(model, doc._id)) return false;
   }
   await publish();
   await collection.updateOne({ _id: doc._id }, { $set: { published: true } });

@@ -1,4 +1,3 @@
-import { isDuplicateKeyError } from '../../db/errors.js';
 import { claimDue } from '../../db/due-work.js';
 import { DAY_MS } from '../../shared/clock.js';
 import { objectIdOrNull } from '../../shared/ids.js';
@@ -10,16 +9,7 @@ import { complaintsInWeek } from './complaints.js';
 import { allHold } from './conditions.js';
 import type { Automation } from './deps.js';
 import { releaseMessageCap, sendMessage } from './messages.js';
-import {
-  Job,
-  Rule,
-  StepDone,
-  storedCollection,
-  type ActionDoc,
-  type JobDoc,
-  type RuleDoc,
-  type StepDoneDoc,
-} from './model.js';
+import { Job, Rule, StepDone, type ActionDoc, type JobDoc, type RuleDoc, recordStepOnce } from './model.js';
 import { bumpStats } from './rules.js';
 import { publishTask } from './tasks.js';
 
@@ -156,13 +146,7 @@ function keepLease(leaseMs: number, id: string): () => Promise<void> {
 
 /** The step's record first, then the job: a crash between leaves a job the record skips. */
 async function recordOutcome(deps: StepDeps, { job, rule }: DueStep, outcome: 'executed' | 'skipped') {
-  let isFirstRecord = true;
-  try {
-    await storedCollection<StepDoneDoc>(StepDone).insertOne({ _id: job._id, outcome, at: deps.clock.now() });
-  } catch (err) {
-    if (!isDuplicateKeyError(err)) throw err;
-    isFirstRecord = false;
-  }
+  const isFirstRecord = await recordStepOnce({ _id: job._id, outcome, at: deps.clock.now() });
   await Job.deleteOne({ _id: job._id });
   if (isFirstRecord) await bumpStats(rule._id, outcome);
 }

@@ -1,4 +1,3 @@
-import { isDuplicateKeyError } from '../../db/errors.js';
 import type { EventDoc } from '../../events/model.js';
 import type { CustomerDoc } from '../customers/model.js';
 import type { InteractionRecordedPayload } from '../interactions/events.js';
@@ -9,14 +8,7 @@ import { allHold } from './conditions.js';
 import type { Automation } from './deps.js';
 import { hourOf } from './hours.js';
 import { scheduleRun } from './jobs.js';
-import {
-  StepDone,
-  storedCollection,
-  type Causation,
-  type RuleDoc,
-  type StepDoneDoc,
-  type TriggerDoc,
-} from './model.js';
+import { type Causation, type RuleDoc, type TriggerDoc, recordStepOnce } from './model.js';
 import { bumpStats } from './rules.js';
 
 /** A chain of rule-caused events longer than this is stopped whatever the rules. */
@@ -120,15 +112,7 @@ function triggerMatches(t: TriggerDoc, o: Occurrence): boolean {
 /** Counts a stopped loop once per (rule, event), even when the event is handled again, and alerts once an hour. */
 async function stopLoop(deps: Pick<Automation, 'clock' | 'events'>, rule: RuleDoc, o: Occurrence): Promise<void> {
   const id = String(rule._id);
-  const isFirst = await storedCollection<StepDoneDoc>(StepDone)
-    .insertOne({ _id: `loop:${id}:${o.seq}`, outcome: 'skipped', at: o.at })
-    .then(
-      () => true,
-      (err: unknown) => {
-        if (isDuplicateKeyError(err)) return false;
-        throw err;
-      },
-    );
+  const isFirst = await recordStepOnce({ _id: `loop:${id}:${o.seq}`, outcome: 'skipped', at: o.at });
   if (isFirst) await bumpStats(rule._id, 'loopsStopped');
   await raiseAlert(deps, {
     _id: `loop:${id}:${hourOf(o.at)}`,

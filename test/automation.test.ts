@@ -176,6 +176,23 @@ describe('automation', () => {
       expect(event!.data!.alertRaised.title).toMatch(/^Repeated complaints — C\d+$/);
     });
 
+    it('complaint escalation counts the complaints of one batch among themselves: two escalate, one does not', async () => {
+      const [twice, once] = await Promise.all([
+        createCustomer(t, { name: 'Batch Complainer Twice' }),
+        createCustomer(t, { name: 'Batch Complainer Once' }),
+      ]);
+      const complaint = (customerId: string) => ({ customerId, type: 'COMPLAINT', channel: 'WEB' });
+      const res = await t.graphql<{ recordInteractions: { recordedCount: number } }>(
+        'mutation($inputs: [RecordInteractionInput!]!) { recordInteractions(inputs: $inputs) { recordedCount } }',
+        { inputs: [complaint(twice.id), complaint(once.id), complaint(twice.id)] },
+      );
+      expect(res.body.data?.recordInteractions.recordedCount).toBe(3);
+      await t.settle(); // the three complaints went through the rules and their steps
+      const support = await tasks('SUPPORT');
+      expect(support.filter((x) => x.customer?.id === twice.id)).toHaveLength(1);
+      expect(support.filter((x) => x.customer?.id === once.id)).toEqual([]);
+    });
+
     it('retention and win-back: AT_RISK gets a message and a SUPPORT task, CHURNED an offer', async () => {
       const c = await createCustomer(t, { name: 'Fading Customer' });
       await eventually(

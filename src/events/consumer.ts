@@ -14,9 +14,13 @@ import { logBackgroundFailure } from '../db/health.js';
 const CAUGHT_UP_POLL_MS = 25;
 /** Beyond this many events behind, `whenCaughtUp` waits for the position instead of looking for gaps. */
 const GAP_LOOKAHEAD = 1_000;
-/** While later events are known, the position is stored after this many of them or this long. */
-const POSITION_EVERY = 100;
-const POSITION_MS = 100;
+/**
+ * While later events are known, the position is stored after this many of them or this long:
+ * each store is a write (and the flush before it), and a crash hands at most these events over
+ * again. Once the consumer reaches the end of what it knows, the position is stored at once.
+ */
+const POSITION_EVERY = 1_000;
+const POSITION_MS = 500;
 
 /** An event-log consumer's position and lease: one process at a time consumes, from where the last stopped. */
 export type ConsumerDoc = { _id: string; position: number; leaseOwner: string | null; leaseUntil: Date };

@@ -4,6 +4,8 @@ import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { InteractionsService } from '../interactions/service.js';
 import type { WebhooksService } from '../webhooks/service.js';
+import type { PublishedAlerts } from './alerts.js';
+import type { ComplaintWindows } from './complaints.js';
 import type { RuleDoc } from './model.js';
 
 export type AutomationSettings = Config['automation'];
@@ -23,5 +25,12 @@ export type AutomationDeps = {
 /** The enabled rules as the rule consumer reads them; `changed()` after every write of a rule. */
 export type RuleCache = { enabled(): Promise<RuleDoc[]>; changed(): void };
 
-/** What the domain's functions are bound to: the deps and the one piece of state, the rule cache. */
-export type Automation = AutomationDeps & { rules: RuleCache };
+/**
+ * What the domain's functions are bound to: the deps and its state in this process, the rule
+ * cache, the alerts known to be published and the complaint windows read for a burst.
+ */
+export type Automation = AutomationDeps & {
+  rules: RuleCache;
+  publishedAlerts: PublishedAlerts;
+  complaintWindows: ComplaintWindows;
+};

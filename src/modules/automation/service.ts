@@ -1,5 +1,6 @@
-import { findAlert, listAlerts } from './alerts.js';
+import { createPublishedAlerts, findAlert, listAlerts } from './alerts.js';
 import type { Automation, AutomationDeps } from './deps.js';
+import { createComplaintWindows } from './complaints.js';
 import { failedSteps, scanInactivity } from './jobs.js';
 import type { RuleInput } from './rule-input.js';
 import {
@@ -31,7 +32,12 @@ export type AutomationService = ReturnType<typeof createAutomationService>;
  *   retried with backoff and, after 5 tries, kept as FAILED and counted — never dropped silently.
  */
 export function createAutomationService(deps: AutomationDeps) {
-  const automation: Automation = { ...deps, rules: createRuleCache() };
+  const automation: Automation = {
+    ...deps,
+    rules: createRuleCache(),
+    publishedAlerts: createPublishedAlerts(),
+    complaintWindows: createComplaintWindows(deps.events),
+  };
   return {
     listRules,
     findRule,

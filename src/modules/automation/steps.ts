@@ -22,7 +22,7 @@ export type DueStep = { job: JobDoc; rule: RuleDoc; action: ActionDoc; customer:
 
 type StepDeps = Pick<
   Automation,
-  'clock' | 'logger' | 'events' | 'settings' | 'campaignWebhook' | 'interactions' | 'webhooks'
+  'clock' | 'logger' | 'events' | 'settings' | 'campaignWebhook' | 'interactions' | 'webhooks' | 'publishedAlerts'
 >;
 
 /**

@@ -26,7 +26,7 @@ type Occurrence = { customer: CustomerDoc; at: Date; seq: number; causedBy: Caus
  * on an event its own steps caused, and no chain goes deeper than MAX_CAUSATION_DEPTH.
  */
 export async function handleEvent(
-  deps: Pick<Automation, 'clock' | 'events' | 'settings' | 'rules'>,
+  deps: Pick<Automation, 'clock' | 'events' | 'settings' | 'rules' | 'publishedAlerts' | 'complaintWindows'>,
   event: EventDoc,
 ): Promise<void> {
   const occurrences = occurrencesOf(event);
@@ -110,7 +110,11 @@ function triggerMatches(t: TriggerDoc, o: Occurrence): boolean {
 }
 
 /** Counts a stopped loop once per (rule, event), even when the event is handled again, and alerts once an hour. */
-async function stopLoop(deps: Pick<Automation, 'clock' | 'events'>, rule: RuleDoc, o: Occurrence): Promise<void> {
+async function stopLoop(
+  deps: Pick<Automation, 'clock' | 'events' | 'publishedAlerts'>,
+  rule: RuleDoc,
+  o: Occurrence,
+): Promise<void> {
   const id = String(rule._id);
   const isFirst = await recordStepOnce({ _id: `loop:${id}:${o.seq}`, outcome: 'skipped', at: o.at });
   if (isFirst) await bumpStats(rule._id, 'loopsStopped');

@@ -165,6 +165,13 @@ describe('interactions', () => {
       totalPurchases: { amount: String(1_000_000 + 49 * 100) },
       segment: 'VIP',
     });
+    // The move to VIP, written with the aggregates, is in the history once.
+    const history = await t.graphql<{
+      customer: { segmentHistory: Array<{ from: string; to: string; reason: string }> };
+    }>('query($id: ID!) { customer(id: $id) { segmentHistory { from to reason } } }', { id: customers[0]!.id });
+    expect(history.body.data?.customer.segmentHistory.filter((h) => h.to === 'VIP')).toEqual([
+      { from: 'NEW', to: 'VIP', reason: 'INTERACTION' },
+    ]);
     for (const c of customers.slice(1)) {
       // Customers 1 and 3 get only odd (SUPPORT) or only even (PURCHASE) items, by position.
       const got = await getCustomer(t, c.id);

@@ -76,16 +76,21 @@ function aggregatesAfter(seen: CustomerDoc, by: AggregatesIncrement): Partial<Cu
 
 /**
  * Moves several customers' aggregates, one command per 500, each only where the customer is
- * still as `seen` (see `writeWhereStillAsSeen`). `written` are the customers after their move,
+ * still as `seen` (see `writeWhereStillAsSeen`). `alsoSet` adds fields decided from the customer
+ * after the move (its segment), written with it. `written` are the customers after their move,
  * exactly as stored; `changed` are the ids of the others (written since they were read, erased
  * or gone), for the caller to move one by one.
  */
 export async function incrementAggregatesMany(
   moves: Array<{ seen: CustomerDoc; by: AggregatesIncrement }>,
   now: Date,
+  alsoSet: (after: CustomerDoc) => Partial<CustomerDoc> = () => ({}),
 ): Promise<{ written: CustomerDoc[]; changed: Types.ObjectId[] }> {
   const outcomes = await writeWhereStillAsSeen(
-    moves.map(({ seen, by }) => ({ seen, set: { ...aggregatesAfter(seen, by), updatedAt: now } })),
+    moves.map(({ seen, by }) => {
+      const set = { ...aggregatesAfter(seen, by), updatedAt: now };
+      return { seen, set: { ...set, ...alsoSet({ ...seen, ...set }) } };
+    }),
   );
   const written: CustomerDoc[] = [];
   const changed: Types.ObjectId[] = [];

@@ -2,7 +2,7 @@ import { Types } from 'mongoose';
 import pMap from 'p-map';
 import type { Clock } from '../../shared/clock.js';
 import type { KeyedMutex } from '../../shared/keyed-mutex.js';
-import type { SegmentPolicy } from '../../shared/segment-policy.js';
+import { segmentFor, type SegmentPolicy } from '../../shared/segment-policy.js';
 import {
   incrementAggregates,
   incrementAggregatesMany,
@@ -65,29 +65,40 @@ export async function applyToCustomer(
 }
 
 /**
- * Several customers' aggregates moved by their new interactions, then their segments settled,
+ * Several customers' aggregates moved by their new interactions, and their segments with them,
  * with one write per 500 customers rather than one write each, from the customers as the caller
  * read them (`seenById`, live ones): each write applies only where the customer is still as
- * read, and a customer written meanwhile is moved on its own (`applyToCustomer`). The customers
- * after, by id; one left out was not live.
+ * read, and a customer written meanwhile is moved on its own (`applyToCustomer`). A segment
+ * moved by the write is recorded as settling it would; `settleSegment` then only checks the
+ * customers written (the policy's answer can depend on the time). The customers after, by id;
+ * one left out was not live.
  */
 export async function applyToCustomersTogether(
   deps: AggregatesDeps,
   byCustomer: Map<string, InteractionDoc[]>,
   seenById: Map<string, CustomerDoc>,
   policy: SegmentPolicy,
-  record?: (move: SegmentMove) => Promise<void>,
+  record: (move: SegmentMove) => Promise<void>,
 ): Promise<Map<string, CustomerDoc>> {
   const after = new Map<string, CustomerDoc>();
   const seen = [...byCustomer.keys()].flatMap((id) => seenById.get(id) ?? []);
+  const now = deps.clock.now();
   const { written, changed } = await incrementAggregatesMany(
     seen.map((c) => ({ seen: c, by: countOf(byCustomer.get(String(c._id))!) })),
-    deps.clock.now(),
+    now,
+    (moved) => {
+      const segment = segmentFor(moved, policy, now);
+      return segment === moved.segment ? {} : { segment, segmentChangedAt: now };
+    },
   );
   await pMap(
     written,
-    async (customer) =>
-      after.set(String(customer._id), await deps.segments.settleSegment(customer, 'INTERACTION', policy, record)),
+    async (customer) => {
+      const before = seenById.get(String(customer._id))!;
+      if (customer.segment !== before.segment)
+        await record({ customer, from: before.segment, to: customer.segment, reason: 'INTERACTION' });
+      after.set(String(customer._id), await deps.segments.settleSegment(customer, 'INTERACTION', policy, record));
+    },
     { concurrency: SETTLE_CONCURRENCY },
   );
   await pMap(

@@ -238,7 +238,7 @@ async function applyToCustomers(
   const record = mode.recordsMovesTogether ? async (m: SegmentMove) => void moves.push(m) : undefined;
   const policy = await deps.segments.getPolicy();
   if (mode.writesCustomersTogether && seen) {
-    const together = await applyToCustomersTogether(deps, byCustomer, seen, policy, record);
+    const together = await applyToCustomersTogether(deps, byCustomer, seen, policy, async (m) => void moves.push(m));
     await deps.segments.recordChanges(moves);
     return together;
   }

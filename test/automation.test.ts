@@ -8,7 +8,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Webhook } from 'standardwebhooks';
+import mongoose from 'mongoose';
+import { Consumer } from '../src/events/consumer.js';
 import { ManualClock } from '../src/shared/clock.js';
+import { fromGlobalId } from '../src/shared/ids.js';
 import { createCustomer, DAY_MS, recordInteraction, recordPurchase, sweep } from './helpers/crm.js';
 import { eventually } from './helpers/process.js';
 import { takeSubscription, useTestServer } from './helpers/server.js';
@@ -191,6 +194,40 @@ describe('automation', () => {
       const support = await tasks('SUPPORT');
       expect(support.filter((x) => x.customer?.id === twice.id)).toHaveLength(1);
       expect(support.filter((x) => x.customer?.id === once.id)).toEqual([]);
+    });
+
+    it('counts a complaint once when the rule consumer handles its events again', async () => {
+      const db = mongoose.connection.db!;
+      const state = async (customerId: string) => ({
+        hours: (await db.collection<{ n: number }>('complaint_hours').find().toArray()).reduce(
+          (sum, h) => sum + h.n,
+          0,
+        ),
+        window: (
+          await db
+            .collection('complaint_windows')
+            .findOne({ _id: new mongoose.Types.ObjectId(fromGlobalId(customerId)!.localId) })
+        )?.complaints,
+        tasks: (await tasks('SUPPORT')).filter((x) => x.customer?.id === customerId).length,
+      });
+      const c = await createCustomer(t, { name: 'Replayed Complainer' });
+      await t.settle();
+      const rules = t.server.domain.consumers.find((x) => x.name === 'automation-rules')!;
+      const from = (await Consumer.findById(rules.name).lean())!.position;
+      const complaint = { customerId: c.id, type: 'COMPLAINT', channel: 'PHONE' };
+      await recordInteraction(t, complaint);
+      await recordInteraction(t, complaint);
+      await t.settle();
+      const counted = await state(c.id);
+      expect(counted.window).toHaveLength(2);
+      expect(counted.tasks).toBe(1);
+
+      // As after a crash between the writes and the position store: the events come again.
+      await rules.stop();
+      await Consumer.updateOne({ _id: rules.name }, { $set: { position: from } });
+      rules.start();
+      await t.settle();
+      expect(await state(c.id)).toEqual(counted);
     });
 
     it('retention and win-back: AT_RISK gets a message and a SUPPORT task, CHURNED an offer', async () => {

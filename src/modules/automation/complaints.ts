@@ -1,5 +1,5 @@
 import mongoose, { type Types } from 'mongoose';
-import { isDuplicateKeyError } from '../../db/errors.js';
+import { duplicateIndexesOf } from '../../db/errors.js';
 import type { EventLog } from '../../events/log.js';
 import type { EventDoc } from '../../events/model.js';
 import { DAY_MS } from '../../shared/clock.js';
@@ -27,89 +27,185 @@ function complainantOf(event: EventDoc): Types.ObjectId | null {
     : null;
 }
 
+/** A complaint hour as this process knows it: as stored, and with what waits for `flush`. */
+type KnownHour = { storedLastSeq: number | null; n: number; lastSeq: number; added: number; firstAdded: number };
+
 /**
- * The complaint windows of a burst, read with one query: those of the complaint handled and of
- * the complaints this process holds after it, not one read per complaint. Only the rule consumer
- * writes the windows, one process at a time, and it records here each one it writes, so what was
- * read stays true for the burst. When the consumer starts over (a seq not after the last one
- * seen: a lost lease, a failed store), what was read is forgotten: another process may have
- * written since.
+ * The rule consumer's complaint bookkeeping for a burst of events: each customer's recent
+ * complaints (its window) and the count of each hour.
+ *
+ * Reads: the windows of the complaint handled and of the complaints this process holds after
+ * it are read with one query, and an hour's count once, not one read per complaint.
+ * Writes: a window or an hour moved by the burst waits in memory until `flush`, which the
+ * consumer calls before it stores its position (and the rule consumer before it schedules a
+ * run whose steps read the windows): all of them in one command, each guarded by the first
+ * seq it adds — a window that already holds that complaint, or an hour whose last counted seq
+ * is at or past it, was written by whoever handled these events already, and is left alone.
+ * Only the rule consumer writes windows and hours, one process at a time. When the consumer
+ * starts over (a seq not after the last one seen: a lost lease, a failed store), what was read
+ * and what waits are forgotten: the events are handled again.
  */
-export type ComplaintWindows = {
-  keptOf(c: Complaint): Promise<ComplaintsKept>;
-  wrote(customerId: Types.ObjectId, kept: ComplaintsKept): void;
+export type ComplaintBook = {
+  /** Notes a complaint (idempotent by seq): the customer's complaints and its hour's count after it. */
+  note(c: Complaint): Promise<{ kept: ComplaintsKept; hourCount: number }>;
+  /** The count of an hour this book knows (read or counted since), else undefined. */
+  countOf(hourId: string): number | undefined;
+  /** Whether complaints wait to be written. */
+  hasPending(): boolean;
+  /** Writes the windows and hours that moved. */
+  flush(): Promise<void>;
 };
 
-export function createComplaintWindows(events: Pick<EventLog, 'heldAfter'>): ComplaintWindows {
-  let known = new Map<string, ComplaintsKept>();
+export function createComplaintBook(events: Pick<EventLog, 'heldAfter'>): ComplaintBook {
+  let windows = new Map<string, ComplaintsKept>();
   let readUpTo = 0;
   let lastSeen = 0;
+  /** Windows moved and not written yet, by customer: the complaints kept and the first seq added. */
+  let movedWindows = new Map<string, { customerId: Types.ObjectId; kept: ComplaintsKept; firstAdded: number }>();
+  let hours = new Map<string, KnownHour>();
+
+  async function windowOf(c: Complaint): Promise<ComplaintsKept> {
+    const key = String(c.customerId);
+    const moved = movedWindows.get(key);
+    if (moved) return moved.kept;
+    if (c.seq > readUpTo) {
+      const held = events.heldAfter(c.seq, c.seq + WINDOWS_READ_AHEAD);
+      const ids = [c.customerId, ...held.flatMap((e) => complainantOf(e) ?? [])];
+      const read = await ComplaintWindow.find({ _id: mongoose.trusted({ $in: ids }) })
+        .batchSize(allInOneBatch(ids.length))
+        .lean();
+      windows = new Map(ids.map((id) => [String(id), []]));
+      for (const w of read) windows.set(String(w._id), w.complaints);
+      readUpTo = held.at(-1)?.seq ?? c.seq;
+    }
+    return windows.get(key) ?? (await ComplaintWindow.findById(c.customerId).lean())?.complaints ?? [];
+  }
+
+  async function hourOfComplaint(c: Complaint): Promise<KnownHour> {
+    const id = hourOf(c.at);
+    let hour = hours.get(id);
+    if (!hour) {
+      const stored = await ComplaintHour.findById(id).lean();
+      hour = {
+        storedLastSeq: stored?.lastSeq ?? null,
+        n: stored?.n ?? 0,
+        lastSeq: stored?.lastSeq ?? 0,
+        added: 0,
+        firstAdded: 0,
+      };
+      hours.set(id, hour);
+    }
+    return hour;
+  }
+
   return {
-    async keptOf(c) {
+    async note(c) {
       if (c.seq <= lastSeen) {
-        known = new Map();
+        windows = new Map();
         readUpTo = 0;
+        movedWindows = new Map();
+        hours = new Map();
       }
       lastSeen = c.seq;
-      if (c.seq > readUpTo) {
-        const held = events.heldAfter(c.seq, c.seq + WINDOWS_READ_AHEAD);
-        const ids = [c.customerId, ...held.flatMap((e) => complainantOf(e) ?? [])];
-        const read = await ComplaintWindow.find({ _id: mongoose.trusted({ $in: ids }) })
-          .batchSize(allInOneBatch(ids.length))
-          .lean();
-        known = new Map(ids.map((id) => [String(id), []]));
-        for (const w of read) known.set(String(w._id), w.complaints);
-        readUpTo = held.at(-1)?.seq ?? c.seq;
+      let kept = await windowOf(c);
+      if (!kept.some((k) => k.seq === c.seq)) {
+        const since = c.at.getTime() - COMPLAINT_WINDOW_DAYS * DAY_MS;
+        kept = [...kept.filter((k) => k.at.getTime() > since), { seq: c.seq, at: c.occurredAt }];
+        const key = String(c.customerId);
+        movedWindows.set(key, {
+          customerId: c.customerId,
+          kept,
+          firstAdded: movedWindows.get(key)?.firstAdded ?? c.seq,
+        });
       }
-      return known.get(String(c.customerId)) ?? (await ComplaintWindow.findById(c.customerId).lean())?.complaints ?? [];
+      // The hour's count moves once per event: its last counted seq is the guard.
+      const hour = await hourOfComplaint(c);
+      if (c.seq > hour.lastSeq) {
+        hour.n++;
+        hour.lastSeq = c.seq;
+        if (!hour.added++) hour.firstAdded = c.seq;
+      }
+      return { kept, hourCount: hour.n };
     },
-    wrote(customerId, kept) {
-      if (known.has(String(customerId))) known.set(String(customerId), kept);
+
+    countOf: (hourId) => hours.get(hourId)?.n,
+
+    hasPending: () => movedWindows.size > 0 || [...hours.values()].some((h) => h.added > 0),
+
+    async flush() {
+      const moved = [...movedWindows.values()];
+      const counted = [...hours].filter(([, h]) => h.added > 0);
+      if (!moved.length && !counted.length) return;
+      const notWrittenFrom = (path: string, seq: number) => ({ [path]: { $not: { $gte: seq } } });
+      await Promise.all([
+        moved.length &&
+          writeGuarded(
+            ComplaintWindow.collection,
+            moved.map((w) => ({
+              filter: { _id: w.customerId, ...notWrittenFrom('complaints.seq', w.firstAdded) },
+              update: { $set: { complaints: w.kept } },
+            })),
+          ),
+        counted.length &&
+          writeGuarded(
+            ComplaintHour.collection,
+            counted.map(([id, h]) => ({
+              filter: { _id: id, ...notWrittenFrom('lastSeq', h.firstAdded) },
+              update: { $inc: { n: h.added }, $set: { lastSeq: h.lastSeq } },
+            })),
+          ),
+      ]);
+      movedWindows = new Map();
+      for (const [, h] of counted) {
+        h.storedLastSeq = h.lastSeq;
+        h.added = 0;
+      }
+      // Hours long past are not asked about again (an event's hour is its time's).
+      for (const id of [...hours.keys()].slice(0, Math.max(0, hours.size - 48))) hours.delete(id);
     },
   };
 }
 
 /**
+ * Upserts in one unordered command; an upsert that finds its document but not its guard fails
+ * as a duplicate key: someone wrote it past the guard already, and it is left as it is.
+ */
+async function writeGuarded(
+  collection: mongoose.mongo.Collection,
+  writes: Array<{ filter: Record<string, unknown>; update: Record<string, unknown> }>,
+): Promise<void> {
+  try {
+    await collection.bulkWrite(
+      writes.map((w) => ({ updateOne: { filter: w.filter, update: w.update, upsert: true } })),
+      { ordered: false },
+    );
+  } catch (err) {
+    const indexes = duplicateIndexesOf(err);
+    if (!indexes) throw err;
+  }
+}
+
+/**
  * Keeps a customer's recent complaints (idempotent by seq) and the hourly complaint counts;
- * returns the customer's complaints as kept now (what `complaintsInWeek` would read back).
+ * returns the customer's complaints as kept now (what `complaintsInWeek` reads once written).
  */
 export async function noteComplaint(
-  deps: Pick<Automation, 'clock' | 'events' | 'settings' | 'publishedAlerts' | 'complaintWindows'>,
+  deps: Pick<Automation, 'clock' | 'events' | 'settings' | 'publishedAlerts' | 'complaints'>,
   c: Complaint,
 ): Promise<ComplaintsKept> {
-  let kept = await deps.complaintWindows.keptOf(c);
-  if (!kept.some((k) => k.seq === c.seq)) {
-    const since = c.at.getTime() - COMPLAINT_WINDOW_DAYS * DAY_MS;
-    kept = [...kept.filter((k) => k.at.getTime() > since), { seq: c.seq, at: c.occurredAt }];
-    await ComplaintWindow.updateOne({ _id: c.customerId }, { $set: { complaints: kept } }, { upsert: true });
-    deps.complaintWindows.wrote(c.customerId, kept);
-  }
-  // The hour's count moves once per event: the guard is the last seq counted. The update
-  // returns the count it made, so the anomaly check needs no read of its own then.
-  let hourCount: number | null = null;
-  try {
-    const counted = await ComplaintHour.findOneAndUpdate(
-      { _id: hourOf(c.at), lastSeq: mongoose.trusted({ $lt: c.seq }) },
-      { $inc: { n: 1 }, $set: { lastSeq: c.seq } },
-      { upsert: true, returnDocument: 'after' },
-    ).lean();
-    hourCount = counted?.n ?? null;
-  } catch (err) {
-    if (!isDuplicateKeyError(err)) throw err; // counted before
-  }
+  const { kept, hourCount } = await deps.complaints.note(c);
   await checkComplaintAnomaly(deps, c.at, hourCount);
   return kept;
 }
 
 /** Complaints in the event's hour above `factor` × their hourly average over the 7 days before. */
 async function checkComplaintAnomaly(
-  deps: Pick<Automation, 'clock' | 'events' | 'settings' | 'publishedAlerts'>,
+  deps: Pick<Automation, 'clock' | 'events' | 'settings' | 'publishedAlerts' | 'complaints'>,
   at: Date,
-  knownCount: number | null,
+  current: number,
 ) {
   const { settings } = deps;
   const hourStart = startOfHour(at);
-  const current = knownCount ?? (await ComplaintHour.findById(hourOf(at)).lean())?.n ?? 0;
   if (current < settings.anomalyMinComplaints) return;
   // Raised and published for this hour already (an alert is raised once): nothing to compute.
   const alertId = `anomaly:complaints:${hourOf(at)}`;
@@ -117,10 +213,16 @@ async function checkComplaintAnomaly(
   // One read of the week's hours by `_id` (an index look-up each), not 168 round trips: this
   // runs for every complaint once an hour has enough of them.
   const hours = Array.from({ length: WEEK_HOURS }, (_, i) => new Date(hourStart - (i + 1) * HOUR_MS).toISOString());
-  const previous = await ComplaintHour.find({ _id: mongoose.trusted({ $in: hours }) })
+  const stored = await ComplaintHour.find({ _id: mongoose.trusted({ $in: hours }) })
     .batchSize(allInOneBatch(hours.length))
     .lean();
-  const average = previous.reduce((sum, h) => sum + h.n, 0) / WEEK_HOURS;
+  // An hour counted in this burst and not written yet counts as the book has it.
+  const counts = new Map(stored.map((h) => [h._id, h.n]));
+  for (const id of hours) {
+    const known = deps.complaints.countOf(id);
+    if (known !== undefined) counts.set(id, known);
+  }
+  const average = [...counts.values()].reduce((sum, n) => sum + n, 0) / WEEK_HOURS;
   if (current <= settings.anomalyFactor * average) return;
   await raiseAlert(deps, {
     _id: alertId,

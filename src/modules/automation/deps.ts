@@ -5,7 +5,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { InteractionsService } from '../interactions/service.js';
 import type { WebhooksService } from '../webhooks/service.js';
 import type { PublishedAlerts } from './alerts.js';
-import type { ComplaintWindows } from './complaints.js';
+import type { ComplaintBook } from './complaints.js';
 import type { RuleDoc } from './model.js';
 
 export type AutomationSettings = Config['automation'];
@@ -27,10 +27,10 @@ export type RuleCache = { enabled(): Promise<RuleDoc[]>; changed(): void };
 
 /**
  * What the domain's functions are bound to: the deps and its state in this process, the rule
- * cache, the alerts known to be published and the complaint windows read for a burst.
+ * cache, the alerts known to be published and the rule consumer's complaint book.
  */
 export type Automation = AutomationDeps & {
   rules: RuleCache;
   publishedAlerts: PublishedAlerts;
-  complaintWindows: ComplaintWindows;
+  complaints: ComplaintBook;
 };

@@ -1,6 +1,6 @@
 import { createPublishedAlerts, findAlert, listAlerts } from './alerts.js';
 import type { Automation, AutomationDeps } from './deps.js';
-import { createComplaintWindows } from './complaints.js';
+import { createComplaintBook } from './complaints.js';
 import { failedSteps, scanInactivity } from './jobs.js';
 import type { RuleInput } from './rule-input.js';
 import {
@@ -36,7 +36,7 @@ export function createAutomationService(deps: AutomationDeps) {
     ...deps,
     rules: createRuleCache(),
     publishedAlerts: createPublishedAlerts(),
-    complaintWindows: createComplaintWindows(deps.events),
+    complaints: createComplaintBook(deps.events),
   };
   return {
     listRules,
@@ -48,6 +48,8 @@ export function createAutomationService(deps: AutomationDeps) {
     dryRun: dryRunRule.bind(null, automation),
     installDefaultJourneys: installDefaultJourneys.bind(null, automation),
     handleEvent: handleEvent.bind(null, automation),
+    /** Writes what the rule consumer's handler keeps in memory: its `flush`. */
+    flushComplaints: () => automation.complaints.flush(),
     scanInactivity: scanInactivity.bind(null, automation),
     runDueJobs: runDueJobs.bind(null, automation),
     failedSteps,

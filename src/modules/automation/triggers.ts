@@ -26,7 +26,7 @@ type Occurrence = { customer: CustomerDoc; at: Date; seq: number; causedBy: Caus
  * on an event its own steps caused, and no chain goes deeper than MAX_CAUSATION_DEPTH.
  */
 export async function handleEvent(
-  deps: Pick<Automation, 'clock' | 'events' | 'settings' | 'rules' | 'publishedAlerts' | 'complaintWindows'>,
+  deps: Pick<Automation, 'clock' | 'events' | 'settings' | 'rules' | 'publishedAlerts' | 'complaints'>,
   event: EventDoc,
 ): Promise<void> {
   const occurrences = occurrencesOf(event);
@@ -55,9 +55,16 @@ export async function handleEvent(
         complaintsLast7Days: async () =>
           kept ? complaintsInWeekAmong(kept, o.at, o.seq) : complaintsInWeek(o.customer._id, o.at, o.seq),
       });
-      if (matches) await scheduleRun(rule, `e${o.seq}`, { ...o, type: o.trigger });
+      if (!matches) continue;
+      // Its steps read the complaint windows themselves: they must hold what was noted so far.
+      if (readsComplaints(rule) && deps.complaints.hasPending()) await deps.complaints.flush();
+      await scheduleRun(rule, `e${o.seq}`, { ...o, type: o.trigger });
     }
   }
+}
+
+function readsComplaints(rule: RuleDoc): boolean {
+  return rule.actions.some((a) => a.onlyIf.some((c) => c.field === 'COMPLAINTS_LAST_7_DAYS'));
 }
 
 function occurrencesOf(event: EventDoc): Occurrence[] {

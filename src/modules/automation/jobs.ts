@@ -43,9 +43,13 @@ export async function scheduleRun(rule: RuleDoc, runKey: string, cause: RunCause
     ruleVersion: rule.updatedAt.getTime(),
     cause: { type: cause.type, seq: cause.seq, at: cause.at, causedBy },
   }));
-  // Steps already done (their job removed) leave a record: they are not scheduled again.
-  const done = await Promise.all(jobs.map((j) => StepDone.exists({ _id: j._id })));
-  const todo = jobs.filter((_, i) => !done[i]);
+  // Steps already done (their job removed) leave a record: they are not scheduled again (one read).
+  const done = new Set(
+    (await StepDone.find({ _id: mongoose.trusted({ $in: jobs.map((j) => j._id) }) }, { _id: 1 }).lean()).map((d) =>
+      String(d._id),
+    ),
+  );
+  const todo = jobs.filter((j) => !done.has(j._id));
   if (!todo.length) return;
   let isFirstNew = todo[0]!.step === 0;
   try {

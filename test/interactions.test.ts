@@ -307,34 +307,44 @@ describe('interactions', () => {
   it('after a crash mid-write, the restart repairs the customer so the purchase counts exactly once', async () => {
     const c = await createCustomer(t, { name: 'Crash Victim' });
     await recordPurchase(t, { customerId: c.id, amount: '10000', externalId: 'before-crash' });
-    // What a writer killed between inserting the interaction and updating the customer leaves
-    // behind: its journal entry and the interaction, and a customer without the purchase.
+    // What writers killed between inserting their interactions and updating the customer leave
+    // behind: their journal entries and interactions, and a customer without the purchases. One
+    // entry as this version writes it (an attempt's items), one as earlier versions wrote them
+    // (one entry per interaction).
     const customerId = new mongoose.Types.ObjectId(Buffer.from(c.id, 'base64url').toString().split(':')[1]);
     const db = mongoose.connection.db!;
     const twoMinutesAgo = new Date(Date.now() - 120_000);
-    await db
-      .collection('pending_applications')
-      .insertOne({ _id: 'attempt-1' as never, interactionId: 'x:during-crash', customerId, startedAt: twoMinutesAgo });
-    await db.collection('interactions').insertOne({
-      _id: 'x:during-crash' as never,
+    await db.collection('pending_applications').insertMany([
+      { _id: 'attempt-1' as never, interactionId: 'x:during-crash', customerId, startedAt: twoMinutesAgo },
+      {
+        _id: 'attempt-2' as never,
+        startedAt: twoMinutesAgo,
+        items: [{ interactionId: 'x:during-crash-2', customerId }],
+      },
+    ]);
+    const purchase = (externalId: string, amountMinor: number) => ({
+      _id: `x:${externalId}` as never,
       customerId,
       type: 'PURCHASE',
       channel: 'WEB',
       occurredAt: twoMinutesAgo,
       recordedAt: twoMinutesAgo,
-      amountMinor: 990000,
+      amountMinor,
       currency: 'KRW',
-      externalId: 'during-crash',
+      externalId,
     });
+    await db
+      .collection('interactions')
+      .insertMany([purchase('during-crash', 980000), purchase('during-crash-2', 10000)]);
     expect((await getCustomer(t, c.id)).purchaseCount).toBe(1);
 
     await t.restart();
     const repaired = await getCustomer(t, c.id);
-    expect(repaired).toMatchObject({ purchaseCount: 2, totalPurchases: { amount: '1000000' }, segment: 'VIP' });
+    expect(repaired).toMatchObject({ purchaseCount: 3, totalPurchases: { amount: '1000000' }, segment: 'VIP' });
     // The client retries the request it never got an answer for: nothing changes.
-    const retry = await recordPurchase(t, { customerId: c.id, amount: '990000', externalId: 'during-crash' });
+    const retry = await recordPurchase(t, { customerId: c.id, amount: '980000', externalId: 'during-crash' });
     expect(retry.isReplay).toBe(true);
-    expect(await getCustomer(t, c.id)).toMatchObject({ purchaseCount: 2, totalPurchases: { amount: '1000000' } });
+    expect(await getCustomer(t, c.id)).toMatchObject({ purchaseCount: 3, totalPurchases: { amount: '1000000' } });
     expect(await mongoose.connection.db!.collection('pending_applications').countDocuments()).toBe(0);
   });
 });

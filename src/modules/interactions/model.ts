@@ -47,27 +47,49 @@ interactionSchema.index({ type: 1, occurredAt: -1 });
 export const Interaction = mongoose.model<InteractionDoc>('Interaction', interactionSchema);
 
 /**
- * The write-ahead journal of interactions being applied to their customer. No multi-document
- * transactions exist on the embedded engine, so an entry is written before the interaction and
- * removed after the customer's aggregates and segment are updated; an entry left by a crash is
- * repaired by recomputing that customer from its interactions (see service.ts). Each attempt
- * has its own entry (`_id`), so concurrent attempts at one externalId never remove each
- * other's.
+ * The write-ahead journal of interactions being applied to their customers. No multi-document
+ * transactions exist on the embedded engine, so an entry is written before the interactions and
+ * removed after the customers' aggregates and segments are updated and the events appended; an
+ * entry left by a crash is repaired by recomputing its customers from their interactions (see
+ * repair.ts). Each attempt — one interaction, or a batch of them — has its own entry (`_id`)
+ * naming its interactions (`items`), so concurrent attempts at one externalId never remove
+ * each other's, and a batch costs one insert and one delete.
  */
-export type PendingApplicationDoc = { _id: string; interactionId: string; customerId: Types.ObjectId; startedAt: Date };
+export type PendingItem = { interactionId: string; customerId: Types.ObjectId };
+
+/**
+ * An entry as stored. Entries written by earlier versions, one per interaction, carry that
+ * interaction's `interactionId` and `customerId` instead of `items` (`itemsOf` reads both).
+ */
+export type PendingApplicationDoc = {
+  _id: string;
+  startedAt: Date;
+  items?: PendingItem[];
+  interactionId?: string;
+  customerId?: Types.ObjectId;
+};
 
 export const PendingApplication = mongoose.model<PendingApplicationDoc>(
   'PendingApplication',
   new Schema<PendingApplicationDoc>(
     {
       _id: { type: String, required: true },
-      interactionId: { type: String, required: true },
-      customerId: { type: Schema.Types.ObjectId, required: true },
       startedAt: { type: Date, required: true },
+      items: { type: [{ _id: false, interactionId: String, customerId: Schema.Types.ObjectId }], default: undefined },
+      interactionId: { type: String },
+      customerId: { type: Schema.Types.ObjectId },
     },
     { versionKey: false, collection: 'pending_applications' },
   ),
 );
+
+/** The interactions a journal entry names, whichever version wrote it. */
+export function itemsOf(entry: PendingApplicationDoc): PendingItem[] {
+  if (entry.items) return entry.items;
+  return entry.interactionId && entry.customerId
+    ? [{ interactionId: entry.interactionId, customerId: entry.customerId }]
+    : [];
+}
 
 /**
  * The collections under the models, typed by what is stored there: the write path inserts in

@@ -146,11 +146,11 @@ async function record(deps: RecordingDeps, inputs: RecordInteractionInput[], mod
   });
   if (!writable.length) return results;
 
-  const attemptIds = writable.map(() => new Types.ObjectId().toHexString());
+  const attemptId = new Types.ObjectId().toHexString();
   // Items that turned out to be another attempt's interaction: that attempt finishes them.
   let othersOwn = new Set<Candidate>();
   try {
-    const { inserted, duplicates } = await insertJournaled(deps, writable, attemptIds);
+    const { inserted, duplicates } = await insertJournaled(deps, writable, attemptId);
     othersOwn = new Set(duplicates);
     const after = await applyToCustomers(deps, inserted, mode, seen);
     // Customers erased since they were read: their items go.
@@ -169,7 +169,7 @@ async function record(deps: RecordingDeps, inputs: RecordInteractionInput[], mod
       })) satisfies InteractionRecordedPayload[],
     );
     await deps.onRecorded?.(recorded.map((c) => c.interaction));
-    await PendingApplication.deleteMany({ _id: mongoose.trusted({ $in: attemptIds }) });
+    await PendingApplication.deleteOne({ _id: attemptId });
 
     for (const c of recorded)
       results[c.index] = {
@@ -182,24 +182,21 @@ async function record(deps: RecordingDeps, inputs: RecordInteractionInput[], mod
   } catch (err) {
     // Nothing of this attempt was acknowledged; whatever it wrote is finished by a replay of
     // the same externalId, or by the repair job, without waiting for the stale delay.
-    writable.forEach((c, k) => othersOwn.has(c) || deps.unfinished.set(c.interaction._id, attemptIds[k]!));
+    for (const c of writable) if (!othersOwn.has(c)) deps.unfinished.set(c.interaction._id, attemptId);
     throw err;
   }
 }
 
 /**
- * The journal entries, then the interactions, each with one command; an interaction whose
- * `_id` exists already (in the same call or before it) is a replay, not inserted.
+ * The attempt's journal entry, then the interactions, each with one command; an interaction
+ * whose `_id` exists already (in the same call or before it) is a replay, not inserted.
  */
-async function insertJournaled(deps: RecordingDeps, writable: Candidate[], attemptIds: string[]) {
-  await stored.pendingApplications().insertMany(
-    writable.map((c, k) => ({
-      _id: attemptIds[k]!,
-      interactionId: c.interaction._id,
-      customerId: c.interaction.customerId,
-      startedAt: deps.clock.now(),
-    })),
-  );
+async function insertJournaled(deps: RecordingDeps, writable: Candidate[], attemptId: string) {
+  await stored.pendingApplications().insertOne({
+    _id: attemptId,
+    startedAt: deps.clock.now(),
+    items: writable.map((c) => ({ interactionId: c.interaction._id, customerId: c.interaction.customerId })),
+  });
   const duplicateAt = new Set<number>();
   try {
     await stored.interactions().insertMany(

@@ -4,7 +4,7 @@ import { Event } from '../../events/model.js';
 import type { Logger } from '../../shared/logger.js';
 import { findCustomer } from '../customers/index.js';
 import { recomputeCustomer, type AggregatesDeps } from './aggregates.js';
-import { Interaction, PendingApplication, type InteractionDoc, type PendingApplicationDoc } from './model.js';
+import { Interaction, itemsOf, PendingApplication, type InteractionDoc, type PendingApplicationDoc } from './model.js';
 
 /** A journal entry older than this belongs to a writer that died; its customer is repaired. */
 const STALE_PENDING_MS = 60_000;
@@ -28,11 +28,12 @@ export async function repairPendingApplications(deps: RepairDeps, olderThanMs = 
   const stale = await PendingApplication.find({ startedAt: mongoose.trusted({ $lte: cutoff }) }).lean();
   if (!stale.length) return 0;
   await finishAttempts(deps, stale);
+  const items = stale.flatMap(itemsOf);
   deps.logger.warn(
-    { repaired: stale.length, customers: new Set(stale.map((p) => String(p.customerId))).size },
+    { repaired: items.length, customers: new Set(items.map((p) => String(p.customerId))).size },
     'repaired interactions left by a crashed writer',
   );
-  return stale.length;
+  return items.length;
 }
 
 /**
@@ -44,31 +45,35 @@ export async function finishUnfinishedAttempts(deps: RepairDeps, interactionIds?
   const wanted = interactionIds ?? [...deps.unfinished.keys()];
   if (!wanted.some((id) => deps.unfinished.has(id))) return;
   await deps.perCustomer.run('unfinished-attempts', async () => {
-    const attemptIds = wanted.flatMap((id) => deps.unfinished.get(id) ?? []);
-    if (!attemptIds.length) return;
-    const entries = await PendingApplication.find({ _id: mongoose.trusted({ $in: attemptIds }) }).lean();
+    const attemptIds = new Set(wanted.flatMap((id) => deps.unfinished.get(id) ?? []));
+    if (!attemptIds.size) return;
+    const entries = await PendingApplication.find({ _id: mongoose.trusted({ $in: [...attemptIds] }) }).lean();
     await finishAttempts(deps, entries);
-    for (const id of wanted) deps.unfinished.delete(id);
+    // Every interaction of those attempts is finished now, not only the ones asked about.
+    for (const [id, attemptId] of deps.unfinished) if (attemptIds.has(attemptId)) deps.unfinished.delete(id);
   });
 }
 
 /**
- * Each journal entry's customer recomputed from all of its interactions (`$set`: running this
- * twice, or after a writer that did finish, changes nothing), the event appended unless it
- * was, attribution run again (idempotent by the purchase's id), the entry removed.
+ * Each journal entry's customers recomputed from all of their interactions (`$set`: running
+ * this twice, or after a writer that did finish, changes nothing), each event appended unless
+ * it was, attribution run again (idempotent by the purchase's id), then the entry removed.
  */
 async function finishAttempts(deps: RepairDeps, entries: PendingApplicationDoc[]): Promise<void> {
-  const customerIds = [...new Set(entries.map((p) => String(p.customerId)))].map((id) => new Types.ObjectId(id));
+  const items = entries.flatMap(itemsOf);
+  const customerIds = [...new Set(items.map((p) => String(p.customerId)))].map((id) => new Types.ObjectId(id));
   for (const customerId of customerIds) await recomputeCustomer(deps, customerId);
-  const published = await publishedAmong(entries.map((p) => p.interactionId));
-  for (const p of entries) {
-    const interaction = await Interaction.findById(p.interactionId).lean<InteractionDoc>();
-    const customer = interaction && (await findCustomer(interaction.customerId));
-    if (interaction && customer && !published.has(interaction._id)) {
-      await deps.events.append('INTERACTION_RECORDED', { interaction, customer });
+  const published = await publishedAmong(items.map((p) => p.interactionId));
+  for (const entry of entries) {
+    for (const p of itemsOf(entry)) {
+      const interaction = await Interaction.findById(p.interactionId).lean<InteractionDoc>();
+      const customer = interaction && (await findCustomer(interaction.customerId));
+      if (interaction && customer && !published.has(interaction._id)) {
+        await deps.events.append('INTERACTION_RECORDED', { interaction, customer });
+      }
+      if (interaction) await deps.onRecorded?.([interaction]);
     }
-    if (interaction) await deps.onRecorded?.([interaction]);
-    await PendingApplication.deleteOne({ _id: p._id });
+    await PendingApplication.deleteOne({ _id: entry._id });
   }
 }
 

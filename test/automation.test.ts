@@ -196,6 +196,43 @@ describe('automation', () => {
       expect(support.filter((x) => x.customer?.id === once.id)).toEqual([]);
     });
 
+    it("keeps counting a customer's complaints when the book is written between two of them", async () => {
+      // A rule whose step reads the complaint windows makes the consumer write what it noted
+      // before it schedules the run: here between the two complaints of one batch.
+      const { rule } = await createRule({
+        name: 'Tag an inquiry after a complaint',
+        trigger: { type: 'INTERACTION_RECORDED', interactionTypes: ['INQUIRY'] },
+        actions: [
+          {
+            type: 'ADD_TAG',
+            tag: 'asked-after-complaint',
+            onlyIf: [{ field: 'COMPLAINTS_LAST_7_DAYS', operator: 'GTE', value: '1' }],
+          },
+        ],
+      });
+      try {
+        const [twice, asking] = await Promise.all([
+          createCustomer(t, { name: 'Complains Around An Inquiry' }),
+          createCustomer(t, { name: 'Asks In Between' }),
+        ]);
+        const res = await t.graphql<{ recordInteractions: { recordedCount: number } }>(
+          'mutation($inputs: [RecordInteractionInput!]!) { recordInteractions(inputs: $inputs) { recordedCount } }',
+          {
+            inputs: [
+              { customerId: twice.id, type: 'COMPLAINT', channel: 'WEB' },
+              { customerId: asking.id, type: 'INQUIRY', channel: 'WEB' },
+              { customerId: twice.id, type: 'COMPLAINT', channel: 'WEB' },
+            ],
+          },
+        );
+        expect(res.body.data?.recordInteractions.recordedCount).toBe(3);
+        await t.settle();
+        expect((await tasks('SUPPORT')).filter((x) => x.customer?.id === twice.id)).toHaveLength(1);
+      } finally {
+        await t.graphql('mutation($id: ID!) { deleteAutomationRule(id: $id) { deletedId } }', { id: rule!.id });
+      }
+    });
+
     it('counts a complaint once when the rule consumer handles its events again', async () => {
       const db = mongoose.connection.db!;
       const state = async (customerId: string) => ({

@@ -27,8 +27,8 @@ function complainantOf(event: EventDoc): Types.ObjectId | null {
     : null;
 }
 
-/** A complaint hour as this process knows it: as stored, and with what waits for `flush`. */
-type KnownHour = { storedLastSeq: number | null; n: number; lastSeq: number; added: number; firstAdded: number };
+/** A complaint hour as this book knows it: its count and last counted seq, and how many of them wait for `flush`. */
+type KnownHour = { n: number; lastSeq: number; added: number; firstAdded: number };
 
 /**
  * The rule consumer's complaint bookkeeping for a burst of events: each customer's recent
@@ -57,25 +57,27 @@ export type ComplaintBook = {
 };
 
 export function createComplaintBook(events: Pick<EventLog, 'heldAfter'>): ComplaintBook {
+  /** The windows of the burst as this book knows them: as read, with what it noted since. */
   let windows = new Map<string, ComplaintsKept>();
   let readUpTo = 0;
   let lastSeen = 0;
-  /** Windows moved and not written yet, by customer: the complaints kept and the first seq added. */
-  let movedWindows = new Map<string, { customerId: Types.ObjectId; kept: ComplaintsKept; firstAdded: number }>();
+  /** Windows noted and not written yet, by customer: its id and the first seq added. */
+  let movedWindows = new Map<string, { customerId: Types.ObjectId; firstAdded: number }>();
   let hours = new Map<string, KnownHour>();
 
   async function windowOf(c: Complaint): Promise<ComplaintsKept> {
     const key = String(c.customerId);
-    const moved = movedWindows.get(key);
-    if (moved) return moved.kept;
     if (c.seq > readUpTo) {
       const held = events.heldAfter(c.seq, c.seq + WINDOWS_READ_AHEAD);
       const ids = [c.customerId, ...held.flatMap((e) => complainantOf(e) ?? [])];
       const read = await ComplaintWindow.find({ _id: mongoose.trusted({ $in: ids }) })
         .batchSize(allInOneBatch(ids.length))
         .lean();
-      windows = new Map(ids.map((id) => [String(id), []]));
-      for (const w of read) windows.set(String(w._id), w.complaints);
+      const next = new Map<string, ComplaintsKept>(ids.map((id) => [String(id), []]));
+      for (const w of read) next.set(String(w._id), w.complaints);
+      // What waits for `flush` is newer than what was read.
+      for (const id of movedWindows.keys()) next.set(id, windows.get(id)!);
+      windows = next;
       readUpTo = held.at(-1)?.seq ?? c.seq;
     }
     return windows.get(key) ?? (await ComplaintWindow.findById(c.customerId).lean())?.complaints ?? [];
@@ -86,13 +88,7 @@ export function createComplaintBook(events: Pick<EventLog, 'heldAfter'>): Compla
     let hour = hours.get(id);
     if (!hour) {
       const stored = await ComplaintHour.findById(id).lean();
-      hour = {
-        storedLastSeq: stored?.lastSeq ?? null,
-        n: stored?.n ?? 0,
-        lastSeq: stored?.lastSeq ?? 0,
-        added: 0,
-        firstAdded: 0,
-      };
+      hour = { n: stored?.n ?? 0, lastSeq: stored?.lastSeq ?? 0, added: 0, firstAdded: 0 };
       hours.set(id, hour);
     }
     return hour;
@@ -112,11 +108,8 @@ export function createComplaintBook(events: Pick<EventLog, 'heldAfter'>): Compla
         const since = c.at.getTime() - COMPLAINT_WINDOW_DAYS * DAY_MS;
         kept = [...kept.filter((k) => k.at.getTime() > since), { seq: c.seq, at: c.occurredAt }];
         const key = String(c.customerId);
-        movedWindows.set(key, {
-          customerId: c.customerId,
-          kept,
-          firstAdded: movedWindows.get(key)?.firstAdded ?? c.seq,
-        });
+        windows.set(key, kept);
+        movedWindows.set(key, { customerId: c.customerId, firstAdded: movedWindows.get(key)?.firstAdded ?? c.seq });
       }
       // The hour's count moves once per event: its last counted seq is the guard.
       const hour = await hourOfComplaint(c);
@@ -133,7 +126,7 @@ export function createComplaintBook(events: Pick<EventLog, 'heldAfter'>): Compla
     hasPending: () => movedWindows.size > 0 || [...hours.values()].some((h) => h.added > 0),
 
     async flush() {
-      const moved = [...movedWindows.values()];
+      const moved = [...movedWindows].map(([key, w]) => ({ ...w, kept: windows.get(key)! }));
       const counted = [...hours].filter(([, h]) => h.added > 0);
       if (!moved.length && !counted.length) return;
       const notWrittenFrom = (path: string, seq: number) => ({ [path]: { $not: { $gte: seq } } });
@@ -156,10 +149,7 @@ export function createComplaintBook(events: Pick<EventLog, 'heldAfter'>): Compla
           ),
       ]);
       movedWindows = new Map();
-      for (const [, h] of counted) {
-        h.storedLastSeq = h.lastSeq;
-        h.added = 0;
-      }
+      for (const [, h] of counted) h.added = 0;
       // Hours long past are not asked about again (an event's hour is its time's).
       for (const id of [...hours.keys()].slice(0, Math.max(0, hours.size - 48))) hours.delete(id);
     },
@@ -180,8 +170,7 @@ async function writeGuarded(
       { ordered: false },
     );
   } catch (err) {
-    const indexes = duplicateIndexesOf(err);
-    if (!indexes) throw err;
+    if (!duplicateIndexesOf(err)) throw err;
   }
 }
 

@@ -232,10 +232,11 @@ async function applyToCustomers(
     byCustomer.set(key, [...(byCustomer.get(key) ?? []), c.interaction]);
   }
   const moves: SegmentMove[] = [];
-  const record = mode.recordsMovesTogether ? async (m: SegmentMove) => void moves.push(m) : undefined;
+  const collect = async (m: SegmentMove) => void moves.push(m);
+  const record = mode.recordsMovesTogether ? collect : undefined;
   const policy = await deps.segments.getPolicy();
   if (mode.writesCustomersTogether && seen) {
-    const together = await applyToCustomersTogether(deps, byCustomer, seen, policy, async (m) => void moves.push(m));
+    const together = await applyToCustomersTogether(deps, byCustomer, seen, policy, collect);
     await deps.segments.recordChanges(moves);
     return together;
   }

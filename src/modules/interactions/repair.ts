@@ -1,8 +1,9 @@
 import mongoose, { Types } from 'mongoose';
+import { allInOneBatch } from '../../db/collections.js';
 import type { EventLog } from '../../events/log.js';
 import { Event } from '../../events/model.js';
 import type { Logger } from '../../shared/logger.js';
-import { findCustomer } from '../customers/index.js';
+import { findCustomersAmong } from '../customers/index.js';
 import { recomputeCustomer, type AggregatesDeps } from './aggregates.js';
 import { Interaction, itemsOf, PendingApplication, type InteractionDoc, type PendingApplicationDoc } from './model.js';
 
@@ -13,7 +14,7 @@ export type RepairDeps = AggregatesDeps & {
   logger: Logger;
   /** This process's attempts that failed midway: interaction id → journal entry id. */
   unfinished: Map<string, string>;
-  events: Pick<EventLog, 'append'>;
+  events: Pick<EventLog, 'appendMany'>;
   onRecorded?: (recorded: InteractionDoc[]) => Promise<unknown>;
 };
 
@@ -55,26 +56,34 @@ export async function finishUnfinishedAttempts(deps: RepairDeps, interactionIds?
 }
 
 /**
- * Each journal entry's customers recomputed from all of their interactions (`$set`: running
- * this twice, or after a writer that did finish, changes nothing), each event appended unless
- * it was, attribution run again (idempotent by the purchase's id), then the entry removed.
+ * The journal entries' customers recomputed from all of their interactions (`$set`: running
+ * this twice, or after a writer that did finish, changes nothing), the events appended that
+ * were not, attribution run again (idempotent by the purchase's id), then the entries removed.
+ * The interactions and customers are read with one query each, whatever the batch's size.
  */
 async function finishAttempts(deps: RepairDeps, entries: PendingApplicationDoc[]): Promise<void> {
   const items = entries.flatMap(itemsOf);
   const customerIds = [...new Set(items.map((p) => String(p.customerId)))].map((id) => new Types.ObjectId(id));
   for (const customerId of customerIds) await recomputeCustomer(deps, customerId);
-  const published = await publishedAmong(items.map((p) => p.interactionId));
-  for (const entry of entries) {
-    for (const p of itemsOf(entry)) {
-      const interaction = await Interaction.findById(p.interactionId).lean<InteractionDoc>();
-      const customer = interaction && (await findCustomer(interaction.customerId));
-      if (interaction && customer && !published.has(interaction._id)) {
-        await deps.events.append('INTERACTION_RECORDED', { interaction, customer });
-      }
-      if (interaction) await deps.onRecorded?.([interaction]);
-    }
-    await PendingApplication.deleteOne({ _id: entry._id });
-  }
+  const ids = items.map((p) => p.interactionId);
+  const published = await publishedAmong(ids);
+  const byId = new Map(
+    (
+      await Interaction.find({ _id: mongoose.trusted({ $in: ids }) })
+        .batchSize(allInOneBatch(ids.length))
+        .lean<InteractionDoc[]>()
+    ).map((i) => [i._id, i]),
+  );
+  const interactions = ids.flatMap((id) => byId.get(id) ?? []);
+  const customers = new Map((await findCustomersAmong(customerIds)).map((c) => [String(c._id), c]));
+  await deps.events.appendMany(
+    'INTERACTION_RECORDED',
+    interactions
+      .filter((i) => customers.has(String(i.customerId)) && !published.has(i._id))
+      .map((interaction) => ({ interaction, customer: customers.get(String(interaction.customerId))! })),
+  );
+  if (interactions.length) await deps.onRecorded?.(interactions);
+  await PendingApplication.deleteMany({ _id: mongoose.trusted({ $in: entries.map((e) => e._id) }) });
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { AppendableEventType, EventPayloads } from './map.js';
 import { storedCollection } from '../db/collections.js';
-import { Event, EVENT_SEQUENCE, eventId, type EventDoc } from './model.js';
+import { claimAsGap, Event, EVENT_SEQUENCE, eventId, storedEventsFrom, type EventDoc } from './model.js';
 import { duplicateIndexesOf, isDuplicateKeyError } from '../db/errors.js';
 import { WakeableSleep } from '../shared/wakeable-sleep.js';
 import { logBackgroundFailure } from '../db/health.js';
@@ -14,19 +14,20 @@ import { CursorExpiredError, oldestKeptEvent, removedBelow } from './retention.j
 /** How long a tailer waits for an allocated but unwritten seq before filling it with a GAP. */
 const GAP_WAIT_MS = 3_000;
 /**
- * Another process's appends are seen by polling: soon after an event the log is polled every
+ * Another process's appends are seen by polling: soon after one the log is polled every
  * ACTIVE_POLL_MS (the next is likely near: a subscriber on this instance waits for it), the
  * pause doubling with each empty poll up to IDLE_POLL_MS for a quiet log.
  */
 const ACTIVE_POLL_MS = 10;
 const IDLE_POLL_MS = 100;
 const BUSY_POLL_MS = 10;
-/** Events read at once by a tailer (costs about what one lookup costs when fewer are there). */
+/** Events read at once by a tailer's poll (costs about what one lookup costs when fewer are there). */
 const READ_AHEAD = 32;
 /** Recent events kept in memory, so live subscribers never read the database per event. */
 const RECENT_EVENTS = 10_000;
 /** Erased customers remembered, so an event about one that arrives late is redacted too. */
 const ERASED_REMEMBERED = 10_000;
+const NONE_STORED: ReadonlyMap<number, EventDoc> = new Map();
 
 /** What the log must know of the personal data its events carry (the customers domain says). */
 export type PersonalDataPolicy = {
@@ -69,6 +70,8 @@ export class EventLog {
    * acknowledged, so the tailer takes them from here instead of reading each one back.
    */
   #ownAppends = new Map<number, EventDoc>();
+  /** Seqs this process allocated and is writing: the tailer learns of them from `#offer`. */
+  readonly #ownInFlight = new Set<number>();
   #waiters = new Set<() => void>();
   #isRunning = false;
   #loop: Promise<void> | undefined;
@@ -116,6 +119,7 @@ export class EventLog {
       const seq = await nextSequence(EVENT_SEQUENCE);
       // The mapped type does not reduce for a generic T; `append`'s signature is what is checked.
       const doc = { _id: eventId(seq), seq, type, at: this.deps.clock.now(), payload } as EventDoc & EventDoc<T>;
+      this.#ownInFlight.add(seq);
       try {
         await storedCollection<EventDoc>(Event).insertOne(doc);
         this.#offer([doc]);
@@ -124,6 +128,8 @@ export class EventLog {
         // A tailer gave up waiting for this seq and filled it with a GAP: take a new one.
         if (!isDuplicateKeyError(err)) throw err;
         this.deps.logger.warn({ seq }, 'event seq was claimed as a gap; appending again');
+      } finally {
+        this.#ownInFlight.delete(seq);
       }
     }
   }
@@ -140,6 +146,7 @@ export class EventLog {
       const seq = last - payloads.length + 1 + i;
       return { _id: eventId(seq), seq, type, at, payload } as EventDoc & EventDoc<T>;
     });
+    for (const d of docs) this.#ownInFlight.add(d.seq);
     try {
       await storedCollection<EventDoc>(Event).insertMany(docs, { ordered: false });
     } catch (err) {
@@ -149,6 +156,8 @@ export class EventLog {
       this.#offer(docs.filter((_, i) => !lost.has(i)));
       for (const index of duplicates) await this.append(type, payloads[index]!);
       return;
+    } finally {
+      for (const d of docs) this.#ownInFlight.delete(d.seq);
     }
     this.#offer(docs);
   }
@@ -187,11 +196,17 @@ export class EventLog {
     return customerId !== null && this.#erased.has(customerId) ? this.deps.personalData.withoutPersonalData(doc) : doc;
   }
 
-  /** Hands events this process wrote to its own tailer (bounded: beyond it, they are read back). */
+  /**
+   * Hands events this process wrote to its own tailer (bounded: beyond it, they are read back).
+   * Those next in order are taken at once, without waiting for a poll of the log; any that
+   * follow a seq not seen yet (another writer's, still in flight) wake the tailer to look for it.
+   */
   #offer(docs: EventDoc[]): void {
     if (this.#isRunning) {
       for (const d of docs)
         if (d.seq > this.#position && this.#ownAppends.size < RECENT_EVENTS) this.#ownAppends.set(d.seq, d);
+      this.#takeInOrder(NONE_STORED);
+      if (!this.#ownAppends.size) return;
     }
     this.#pause.wake();
   }
@@ -210,32 +225,41 @@ export class EventLog {
     for (const w of this.#waiters) w();
   }
 
+  /**
+   * Polls the log for other processes' appends (this process's come through `#offer`, so they
+   * never speed the polling up: a single process polls at IDLE_POLL_MS however busy it is).
+   */
   async #run(): Promise<void> {
-    let missingSince: number | undefined;
+    let missing: { seq: number; since: number } | undefined;
     let emptyPolls = 0;
     while (this.#isRunning) {
-      let progressed = false;
+      let hasFoundStored = false;
       try {
-        const next = this.#position + 1;
-        const stored = this.#ownAppends.has(next) ? [] : await this.#visibleFrom(next);
-        if (this.#takeInOrder(next, stored) > 0) {
-          missingSince = undefined;
-          progressed = true;
-        } else if ((await currentSequence(EVENT_SEQUENCE)) >= next) {
-          missingSince ??= performance.now();
-          if (performance.now() - missingSince > GAP_WAIT_MS) {
-            await this.#claimGap(next);
-            missingSince = undefined;
-            progressed = true;
+        const stored = this.#ownAppends.has(this.#position + 1)
+          ? NONE_STORED
+          : await storedEventsFrom(this.#position + 1, READ_AHEAD);
+        if (this.#takeInOrder(stored) > 0) {
+          missing = undefined;
+          hasFoundStored = true;
+        } else if ((await currentSequence(EVENT_SEQUENCE)) > this.#position) {
+          // Allocated but not visible: a writer in flight, or one that died before its insert.
+          const seq = this.#position + 1;
+          if (missing?.seq !== seq) missing = { seq, since: performance.now() };
+          else if (performance.now() - missing.since > GAP_WAIT_MS) {
+            if (await claimAsGap(seq, this.deps.clock.now()))
+              this.deps.logger.warn({ seq }, 'event seq allocated but never written; recorded as a gap');
+            missing = undefined;
+            hasFoundStored = true;
           }
         } else {
-          missingSince = undefined;
+          missing = undefined;
         }
       } catch (err) {
         if (this.#isRunning) logBackgroundFailure(this.deps.logger, err, {}, 'event log tailer: read failed; retrying');
       }
-      if (progressed) emptyPolls = 0;
-      else if (missingSince !== undefined) await this.#pause.sleep(BUSY_POLL_MS);
+      if (hasFoundStored) emptyPolls = 0;
+      // A seq another writer holds is polled for often; one of this process's comes by `#offer`.
+      if (missing && !this.#ownInFlight.has(missing.seq)) await this.#pause.sleep(BUSY_POLL_MS);
       else {
         await this.#pause.sleep(Math.min(IDLE_POLL_MS, ACTIVE_POLL_MS * 2 ** emptyPolls));
         emptyPolls = Math.min(emptyPolls + 1, 8);
@@ -243,44 +267,20 @@ export class EventLog {
     }
   }
 
-  /** Accepts the events from `first` on (this process's own appends first) up to the first missing; how many. */
-  #takeInOrder(first: number, stored: EventDoc[]): number {
-    for (let seq = first; ; seq++) {
-      const doc = this.#ownAppends.get(seq) ?? stored[seq - first];
-      if (!doc) return seq - first;
-      this.#ownAppends.delete(seq);
-      this.#accept(doc);
-    }
-  }
-
   /**
-   * The stored events from `first` on, in order, up to the first not visible yet: one query of
-   * READ_AHEAD `_id`s (the engine answers it from its `_id` index), so a tailer that fell behind
-   * catches up in a few reads, not one per event.
+   * Accepts the events after the position, this process's own appends first, then those read
+   * from the log (by seq), up to the first missing; how many came from the log.
    */
-  async #visibleFrom(first: number): Promise<EventDoc[]> {
-    const ids = Array.from({ length: READ_AHEAD }, (_, i) => eventId(first + i));
-    const found = await storedCollection<EventDoc>(Event)
-      .find({ _id: { $in: ids } })
-      .toArray();
-    const bySeq = new Map(found.map((doc) => [doc.seq, doc]));
-    const run: EventDoc[] = [];
-    for (let seq = first; bySeq.has(seq); seq++) run.push(bySeq.get(seq)!);
-    return run;
-  }
-
-  async #claimGap(seq: number): Promise<void> {
-    try {
-      await storedCollection<EventDoc>(Event).insertOne({
-        _id: eventId(seq),
-        seq,
-        type: 'GAP',
-        at: this.deps.clock.now(),
-        payload: {},
-      });
-      this.deps.logger.warn({ seq }, 'event seq allocated but never written; recorded as a gap');
-    } catch (err) {
-      if (!isDuplicateKeyError(err)) throw err; // the writer (or another tailer) got there first
+  #takeInOrder(stored: ReadonlyMap<number, EventDoc>): number {
+    let fromStore = 0;
+    for (;;) {
+      const seq = this.#position + 1;
+      const own = this.#ownAppends.get(seq);
+      const doc = own ?? stored.get(seq);
+      if (!doc) return fromStore;
+      if (own) this.#ownAppends.delete(seq);
+      else fromStore++;
+      this.#accept(doc);
     }
   }
 

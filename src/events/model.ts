@@ -1,6 +1,10 @@
 import mongoose, { Schema } from 'mongoose';
+import { storedCollection } from '../db/collections.js';
+import { isDuplicateKeyError } from '../db/errors.js';
 
 import type { EventType } from './map.js';
+
+import type { EventDoc } from './map.js';
 
 export type { EventDoc, EventType } from './map.js';
 
@@ -44,4 +48,31 @@ export const EVENT_SEQUENCE = 'events';
 
 export function eventId(seq: number): string {
   return String(seq).padStart(15, '0');
+}
+
+/**
+ * The stored events from `first` on, by seq, of the `count` seqs from there (some may be
+ * missing): one query of `_id`s, which the engine answers from its `_id` index, so a tailer that
+ * fell behind catches up in a few reads, not one per event.
+ */
+export async function storedEventsFrom(first: number, count: number): Promise<Map<number, EventDoc>> {
+  const ids = Array.from({ length: count }, (_, i) => eventId(first + i));
+  const found = await storedCollection<EventDoc>(Event)
+    .find({ _id: { $in: ids } })
+    .toArray();
+  return new Map(found.map((doc) => [doc.seq, doc]));
+}
+
+/**
+ * Fills an allocated seq that was never written with a GAP entry; false when its writer (or
+ * another tailer) got there first. The unique `_id` decides: never both.
+ */
+export async function claimAsGap(seq: number, at: Date): Promise<boolean> {
+  try {
+    await storedCollection<EventDoc>(Event).insertOne({ _id: eventId(seq), seq, type: 'GAP', at, payload: {} });
+    return true;
+  } catch (err) {
+    if (isDuplicateKeyError(err)) return false;
+    throw err;
+  }
 }

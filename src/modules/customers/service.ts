@@ -97,8 +97,8 @@ export function createCustomersService(deps: {
     // No look-up of the email first: on the embedded engine it would scan every customer, and
     // the unique index decides duplicates atomically anyway (11000 below).
 
-    const policy = await segments.getPolicy();
-    const code = `C${String(await nextSequence('customer_code')).padStart(5, '0')}`;
+    const [policy, codeNumber] = await Promise.all([segments.getPolicy(), nextSequence('customer_code')]);
+    const code = `C${String(codeNumber).padStart(5, '0')}`;
     const aggregates = { totalPurchasesMinor: 0, purchaseCount: 0, joinedAt };
     const doc: CustomerDoc = {
       _id: new Types.ObjectId(),

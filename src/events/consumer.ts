@@ -15,12 +15,14 @@ const CAUGHT_UP_POLL_MS = 25;
 /** Beyond this many events behind, `whenCaughtUp` waits for the position instead of looking for gaps. */
 const GAP_LOOKAHEAD = 1_000;
 /**
- * While later events are known, the position is stored after this many of them or this long:
- * each store is a write (and the flush before it), and a crash hands at most these events over
- * again. Once the consumer reaches the end of what it knows, the position is stored at once.
+ * The position is stored after this many events handled, or this long after the first event
+ * handled since the last store, or at once when `whenCaughtUp` waits for it: each store is a
+ * write (and the flush before it, which writes what the handlers kept), so a steady trickle of
+ * events costs a few stores a second, not three writes per event; a crash hands at most these
+ * events over again (handlers are idempotent).
  */
 const POSITION_EVERY = 1_000;
-const POSITION_MS = 500;
+const POSITION_MS = 250;
 
 /** An event-log consumer's position and lease: one process at a time consumes, from where the last stopped. */
 export type ConsumerDoc = { _id: string; position: number; leaseOwner: string | null; leaseUntil: Date };
@@ -42,8 +44,8 @@ export const Consumer = mongoose.model<ConsumerDoc>(
  * A durable consumer of the event log (each consumer keeps its own position):
  * across every API process, one at a time holds its lease and handles events in log order
  * from the stored position, which moves after the events handled (a compare-and-set on the
- * lease): when the log has nothing more for now, else every POSITION_EVERY events or
- * POSITION_MS. A process that dies stops renewing; another takes over from the last stored
+ * lease): every POSITION_EVERY events, within POSITION_MS, or when someone waits for it. A
+ * process that dies stops renewing; another takes over from the last stored
  * position, so an event can be handled twice but is never skipped — handlers are idempotent. Leases follow the
  * real time (they are about processes, not about the domain).
  */
@@ -55,6 +57,8 @@ export class LogConsumer {
   #stream: AsyncIterableIterator<EventDoc> | undefined;
   /** Callers of `whenCaughtUp`, told each time this process stores a new position. */
   readonly #positionWatchers = new Set<() => void>();
+  /** Stores what this process handled now rather than when it is due (someone waits for it). */
+  #storeDueNow: (() => void) | undefined;
 
   constructor(
     private readonly deps: {
@@ -100,6 +104,7 @@ export class LogConsumer {
   async whenCaughtUp(seq?: number): Promise<void> {
     const target = seq ?? (await currentSequence(EVENT_SEQUENCE));
     for (;;) {
+      this.#storeDueNow?.();
       const stored = await Consumer.findById(this.deps.name).lean();
       if (stored && (stored.position >= target || (await isOnlyGaps(stored.position, target)))) return;
       await new Promise<void>((resolve) => {
@@ -189,6 +194,19 @@ export class LogConsumer {
       storing = next.catch(() => false);
       return next;
     };
+    // A store that was due later: a failure or a lost lease ends the stream (the consumer
+    // starts over from the stored position).
+    const storeDue = () =>
+      store().then(
+        (isHeld) => isHeld || void this.#stream?.return?.(),
+        (err: unknown) => {
+          logBackgroundFailure(this.deps.logger, err, { consumer: this.deps.name }, 'event consumer failed; retrying');
+          void this.#stream?.return?.();
+        },
+      );
+    this.#storeDueNow = () => {
+      if (lateStore) void storeDue();
+    };
     try {
       this.#stream = this.deps.events.subscribe(from);
       // A stop that came while the lease was being claimed found no stream to end: it would
@@ -198,29 +216,12 @@ export class LogConsumer {
         if (!this.#isRunning || isBroken) break;
         await this.deps.handle(event);
         handled = event.seq;
-        // Stored at once when this process knows of no later event, else after POSITION_EVERY
-        // events or within POSITION_MS (the later events may all be GAPs, never handed over):
-        // a busy log costs no position write per event, and a crash hands at most those
-        // handled events over again (handlers are idempotent).
-        if (event.seq >= this.deps.events.position || handled - stored >= POSITION_EVERY) {
+        if (handled - stored >= POSITION_EVERY) {
           if (!(await store())) return; // another process took over
-        } else
-          lateStore ??= setTimeout(() => {
-            store().then(
-              (isHeld) => isHeld || void this.#stream?.return?.(),
-              (err: unknown) => {
-                logBackgroundFailure(
-                  this.deps.logger,
-                  err,
-                  { consumer: this.deps.name },
-                  'event consumer failed; retrying',
-                );
-                void this.#stream?.return?.();
-              },
-            );
-          }, POSITION_MS);
+        } else lateStore ??= setTimeout(() => void storeDue(), POSITION_MS);
       }
     } finally {
+      this.#storeDueNow = undefined;
       clearInterval(renew);
       clearTimeout(lateStore);
       this.#stream = undefined;

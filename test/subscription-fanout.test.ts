@@ -100,4 +100,48 @@ describe('subscription fan-out', () => {
     expect(received).toBeLessThan(SUBSCRIBER_BUFFER + 3);
     await fast.return?.();
   });
+
+  it('sends a result serialised once straight to a waiting subscriber, else through its queue, in order', async () => {
+    const { schema, emit } = tickerSchema();
+    const sent: string[] = [];
+    const declining = new Set(['b']);
+    const subscribe = createSubscriptionFanout({
+      audienceOf: () => 'all',
+      shareableFields: new Set(['tick']),
+      sendSerialized: (args, json) => {
+        const who = args.contextValue as string;
+        if (declining.has(who)) return false;
+        sent.push(`${who} ${json}`);
+        return true;
+      },
+    });
+    const document = parse('subscription { tick }');
+    const [a, b, c] = (await Promise.all(
+      ['a', 'b', 'c'].map((contextValue) => subscribe({ schema, document, contextValue })),
+    )) as AsyncIterableIterator<ExecutionResult>[];
+    const sentCount = async (n: number) => {
+      while (sent.length < n) await new Promise(setImmediate);
+    };
+    // a and b wait for a result; c does not (its reader is still busy with an earlier one).
+    const aFirst = a!.next();
+    const bFirst = b!.next();
+    await emit(1);
+    await sentCount(1);
+    // a: straight to its transport; b: declined there, so through its queue; c: queued.
+    expect(sent).toEqual(['a {"data":{"tick":1}}']);
+    expect((await bFirst).value).toEqual({ data: { tick: 1 } });
+    expect((await c!.next()).value).toEqual({ data: { tick: 1 } });
+    // c waits now: the next result goes straight to it, after the one its queue gave it.
+    const cSecond = c!.next();
+    const bSecond = b!.next();
+    await emit(2);
+    await sentCount(3);
+    expect(sent.slice(1).sort()).toEqual(['a {"data":{"tick":2}}', 'c {"data":{"tick":2}}']);
+    expect((await bSecond).value).toEqual({ data: { tick: 2 } });
+    // Nothing reached a or c through their queues: their reads still wait.
+    const pending = Symbol('pending');
+    const settled = await Promise.race([aFirst, cSecond, new Promise((r) => setImmediate(() => r(pending)))]);
+    expect(settled).toBe(pending);
+    await Promise.all([a, b, c].map((s) => s!.return?.()));
+  });
 });

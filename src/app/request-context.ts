@@ -45,9 +45,22 @@ export function createRequestContext(deps: Omit<GraphQLContext, 'audit' | 'loade
   });
 }
 
+function bearerToken(authorization: unknown): string | null {
+  if (typeof authorization !== 'string') return null;
+  return /^Bearer\s+(\S+)$/i.exec(authorization.trim())?.[1] ?? null;
+}
+
 /** The viewer behind an `Authorization: Bearer <token>` value; null when absent or not valid. */
 export async function viewerFromAuthorization(domain: Domain, authorization: unknown): Promise<Viewer | null> {
-  if (typeof authorization !== 'string') return null;
-  const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
-  return match ? domain.users.viewerFromToken(match[1]!) : null;
+  const token = bearerToken(authorization);
+  return token ? domain.users.viewerFromToken(token) : null;
+}
+
+/**
+ * The same, without waiting: from what was verified a moment ago; undefined when that is not
+ * known now (then `viewerFromAuthorization` finds out).
+ */
+export function cachedViewerFromAuthorization(domain: Domain, authorization: unknown): Viewer | null | undefined {
+  const token = bearerToken(authorization);
+  return token ? domain.users.cachedViewerOf(token) : null;
 }

@@ -35,7 +35,7 @@ import { createRuntime, type ServerRuntime } from '../shared/runtime.js';
 import { createDomain, type Domain } from './domain.js';
 import { startBackgroundJobs } from './jobs.js';
 import { prepareDatabase } from './prepare.js';
-import { createRequestContext, viewerFromAuthorization } from './request-context.js';
+import { cachedViewerFromAuthorization, createRequestContext, viewerFromAuthorization } from './request-context.js';
 import { buildSchema } from './schema.js';
 import { createGraphQLHttpHandler, MAX_BODY_BYTES } from './graphql-http.js';
 import {
@@ -111,6 +111,7 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
     clock,
     runtime,
     viewerFromAuthorization: (authorization) => viewerFromAuthorization(domain, authorization),
+    cachedViewerFromAuthorization: (authorization) => cachedViewerFromAuthorization(domain, authorization),
     createContext: (base) => createRequestContext({ ...base, domain }),
     limits,
     maxSubscriptionsPerSocket: config.wsMaxSubscriptionsPerSocket,

@@ -22,6 +22,11 @@ export class SubscriberQueue implements AsyncIterableIterator<ExecutionResult> {
     private readonly onEnd: () => void,
   ) {}
 
+  /** True when the reader waits for a result and none waits for it: it has taken every result given. */
+  isIdle(): boolean {
+    return this.#taker !== undefined && !this.#ending;
+  }
+
   /** Hands a result over; false, and nothing done, when `capacity` results already wait. */
   offer(result: ExecutionResult): boolean {
     if (this.#ending) return true;

@@ -57,6 +57,11 @@ export function createSubscriptionFanout(opts: {
   shareableFields: ReadonlySet<string>;
   /** Checked for each subscriber before each result (an expired token stops its events). */
   isStillAllowed?: (args: ExecutionArgs) => boolean;
+  /**
+   * Sends a result serialised once for all subscribers straight to one of them; false when it
+   * must go through the subscriber's queue (and the transport's own checks) instead.
+   */
+  sendSerialized?: (args: ExecutionArgs, json: string) => boolean;
 }) {
   const shared = new Map<string, SharedSlot>();
 
@@ -75,6 +80,8 @@ export function createSubscriptionFanout(opts: {
         for (;;) {
           const { value, done } = await entry.source.next();
           if (done) break;
+          // Serialised once for every subscriber; a result with errors is formatted per subscriber.
+          const json = opts.sendSerialized && !value.errors?.length ? JSON.stringify(value) : undefined;
           for (const l of entry.listeners) {
             if (opts.isStillAllowed && !opts.isStillAllowed(l.args)) {
               l.queue.endWith({
@@ -86,6 +93,8 @@ export function createSubscriptionFanout(opts: {
               });
               continue;
             }
+            // Straight to the socket only when nothing of this subscriber's waits: order is kept.
+            if (json !== undefined && l.queue.isIdle() && opts.sendSerialized!(l.args, json)) continue;
             if (!l.queue.offer(value))
               l.queue.end(new SlowSubscriberError(`subscriber fell ${SUBSCRIBER_BUFFER} results behind: dropped`));
           }

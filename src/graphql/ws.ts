@@ -7,6 +7,7 @@ import {
   parse,
   specifiedRules,
   validate,
+  type ExecutionArgs,
   type GraphQLSchema,
 } from 'graphql';
 import type { Context, ServerOptions } from 'graphql-ws';
@@ -34,6 +35,12 @@ const RECHECK_INTERVAL_MS = 2_500;
 export const CLOSE_FORBIDDEN = 4403;
 /** The close code of a socket over a per-user or per-address cap (RFC 6455: try again later). */
 export const CLOSE_TRY_AGAIN_LATER = 1013;
+/**
+ * Past this many bytes waiting in a socket's buffer, its results go through graphql-ws again,
+ * whose per-subscriber queue is bounded: a subscriber that does not read is dropped, not
+ * buffered without end.
+ */
+const DIRECT_SEND_MAX_BUFFERED = 256 * 1024;
 
 /**
  * graphql-ws server options: the same context, validation rules, error masking and request
@@ -49,6 +56,8 @@ export function graphqlWsOptions(deps: {
   runtime: ServerRuntime;
   /** The viewer behind an Authorization value (a bearer token); null when there is none. */
   viewerFromAuthorization: (authorization: unknown) => Promise<Viewer | null>;
+  /** The same, as verified a moment ago; undefined when not known without a look-up. */
+  cachedViewerFromAuthorization: (authorization: unknown) => Viewer | null | undefined;
   /** A fresh request context for one operation. */
   createContext: (base: Omit<GraphQLContext, 'audit' | 'loaders' | 'renewLoaders' | 'domain'>) => GraphQLContext;
   limits: RateLimits;
@@ -65,6 +74,8 @@ export function graphqlWsOptions(deps: {
   const viewers = new WeakMap<WsContext, Viewer>();
   const authorizations = new WeakMap<WsContext, unknown>();
   const open = new Set<WsContext>();
+  // The socket and operation id of each WebSocket operation's context.
+  const operations = new WeakMap<GraphQLContext, { ctx: WsContext; id: string }>();
   const socketsPerUser = new Map<string, number>();
   const formatError = createErrorFormatter({ isSuggestionsEnabled: deps.isSuggestionsEnabled });
   const rules = deps.isIntrospectionEnabled ? specifiedRules : [...specifiedRules, NoSchemaIntrospectionCustomRule];
@@ -110,7 +121,7 @@ export function graphqlWsOptions(deps: {
 
   function buildContext(ctx: WsContext, id: string): GraphQLContext {
     const requestId = `${connectionIds.get(ctx) ?? randomUUID()}:${id}`;
-    return deps.createContext({
+    const context = deps.createContext({
       requestId,
       logger: deps.logger.child({ requestId }),
       clock: deps.clock,
@@ -119,6 +130,32 @@ export function graphqlWsOptions(deps: {
       clientAddress: deps.addressOf(ctx.extra.request),
       viewer: viewers.get(ctx) ?? null,
     });
+    operations.set(context, { ctx, id });
+    return context;
+  }
+
+  /**
+   * Sends a shared result, serialised once for all its subscribers, straight to one subscriber's
+   * socket: what graphql-ws would send, with the check `onNext` makes, when that check needs no
+   * look-up (the viewer's rights as verified a moment ago, unchanged). False, and nothing sent,
+   * when graphql-ws must deliver it: the rights need a look-up or have changed (onNext then
+   * closes the socket), the operation is over, or the socket is not reading fast enough.
+   */
+  function sendSerialized(args: ExecutionArgs, json: string): boolean {
+    const operation = operations.get(args.contextValue as GraphQLContext);
+    if (!operation) return false;
+    const { ctx, id } = operation;
+    const socket = ctx.extra.socket;
+    if (!ctx.subscriptions[id] || socket.readyState !== socket.OPEN || socket.bufferedAmount > DIRECT_SEND_MAX_BUFFERED)
+      return false;
+    const was = viewers.get(ctx);
+    if (!was) return false;
+    if (was.expiresAt.getTime() > Date.now()) {
+      const now = deps.cachedViewerFromAuthorization(authorizations.get(ctx));
+      if (!now || now.userId !== was.userId || now.role !== was.role) return false;
+    }
+    socket.send(`{"id":${JSON.stringify(id)},"type":"next","payload":${json}}`);
+    return true;
   }
 
   const options: ServerOptions<Record<string, unknown> | undefined, Extra> = {
@@ -131,6 +168,7 @@ export function graphqlWsOptions(deps: {
         return viewer !== null && viewer.expiresAt.getTime() > Date.now();
       },
       shareableFields: new Set(['segmentChanged', 'interactionRecorded', 'dashboardLive']),
+      sendSerialized,
     }),
     connectionInitWaitTimeout: CONNECTION_INIT_WAIT_MS,
     onConnect: async (ctx) => {

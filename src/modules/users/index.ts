@@ -2,7 +2,8 @@ import type { DomainModule } from '../../app/module.js';
 import { User } from './model.js';
 import { resolvers } from './resolvers.js';
 
-export { createUsersService, resolveJwtSecret, type UsersService, type Viewer } from './service.js';
+export { createUsersService, type UsersService, type Viewer } from './service.js';
+export { resolveJwtSecret } from './secret.js';
 export { ROLES, type ApiKeyDoc, type Role, type UserDoc } from './model.js';
 export { passwordChecks } from './passwords.js';
 

@@ -1,7 +1,4 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { Types } from 'mongoose';
 import type { Clock } from '../../shared/clock.js';
@@ -12,6 +9,7 @@ import { notFound, problem, type FieldProblem } from '../../shared/problems.js';
 import { ApiKey, User, type ApiKeyDoc, type Role, type UserDoc } from './model.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { isDuplicateKeyError } from '../../db/errors.js';
+import { AuthConfigError } from './secret.js';
 
 /** Who is calling: resolved from a bearer token on every request (HTTP) or connection (WebSocket). */
 export type Viewer = { userId: string; role: Role; expiresAt: Date };
@@ -28,29 +26,6 @@ const MIN_PASSWORD = 10;
 const DEV_ADMIN = { email: 'admin@example.com', password: 'admin' };
 
 const tooShortPassword = () => problem(['input', 'password'], `at least ${MIN_PASSWORD} characters`, 'INVALID');
-
-export class AuthConfigError extends Error {
-  override name = 'AuthConfigError';
-}
-
-/**
- * The signing secret: JWT_SECRET, required in production. In development a random secret is
- * kept in the data folder, so tokens survive restarts and several local processes agree.
- */
-export async function resolveJwtSecret(opts: {
-  secret: string | undefined;
-  isProduction: boolean;
-  dataDir: string;
-}): Promise<Uint8Array> {
-  if (opts.secret) return new TextEncoder().encode(opts.secret);
-  if (opts.isProduction) throw new AuthConfigError('JWT_SECRET is required in production (at least 32 characters).');
-  const file = path.join(opts.dataDir, 'jwt-secret');
-  if (!existsSync(file)) {
-    await mkdir(opts.dataDir, { recursive: true });
-    await writeFile(file, randomBytes(32).toString('base64url'), { mode: 0o600, flag: 'wx' }).catch(() => {});
-  }
-  return new TextEncoder().encode((await readFile(file, 'utf8')).trim());
-}
 
 /** The result of changing a user: the user as it is now, or why not. */
 type UserChange = { user: UserDoc; problems?: undefined } | { user?: undefined; problems: FieldProblem[] };
@@ -72,10 +47,7 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
     return { token, expiresAt: new Date((now + TOKEN_LIFETIME_S) * 1000) };
   }
 
-  /**
-   * The viewer a bearer token stands for, or null when it is not a valid, unexpired token of an
-   * active user. The role is read from the user, so a role change applies to existing tokens.
-   */
+  /** Verified tokens' viewers, each for VIEWER_CACHE_MS (a change to its user forgets it at once). */
   const cache = new Map<string, { viewer: Viewer | null; until: number }>();
 
   /** A hash of a random password, computed once: what a sign-in for an unknown address checks. */
@@ -95,9 +67,19 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
     for (const [token, entry] of cache) if (entry.viewer?.userId === userId) cache.delete(token);
   }
 
-  function viewerFromToken(token: string): Promise<Viewer | null> {
+  /** The viewer of a token as verified less than VIEWER_CACHE_MS ago; undefined when not known now. */
+  function cachedViewerOf(token: string): Viewer | null | undefined {
     const cached = cache.get(token);
-    if (cached && cached.until > Date.now()) return Promise.resolve(cached.viewer);
+    return cached && cached.until > Date.now() ? cached.viewer : undefined;
+  }
+
+  /**
+   * The viewer a bearer token stands for, or null when it is not a valid, unexpired token of an
+   * active user. The role is read from the user, so a role change applies to existing tokens.
+   */
+  function viewerFromToken(token: string): Promise<Viewer | null> {
+    const cached = cachedViewerOf(token);
+    if (cached !== undefined) return Promise.resolve(cached);
     const pending = verifying.get(token);
     if (pending) return pending;
     const generation = forgotten;
@@ -332,6 +314,7 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
   return {
     issueToken,
     viewerFromToken,
+    cachedViewerOf,
     login,
     createUser,
     updateUser,

@@ -267,6 +267,46 @@ describe('automation', () => {
       expect(await state(c.id)).toEqual(counted);
     });
 
+    it('counts a run whose jobs were scheduled but not its record once, when its event comes again', async () => {
+      const { rule } = await createRule({
+        name: 'Greet the Recounted',
+        trigger: { type: 'CUSTOMER_CREATED' },
+        actions: [{ type: 'CREATE_TASK', department: 'SALES', title: 'Greet the recounted customer' }],
+      });
+      try {
+        const ruleId = fromGlobalId(rule!.id)!.localId;
+        const stats = async () => (await rules()).find((r) => r.id === rule!.id)!.stats;
+        const rulesConsumer = t.server.domain.consumers.find((x) => x.name === 'automation-rules')!;
+        await t.settle();
+        const from = (await Consumer.findById(rulesConsumer.name).lean())!.position;
+        const c = await createCustomer(t, { name: 'Recounted Customer' });
+        await t.settle();
+        const greetings = async () =>
+          (await tasks('SALES')).filter((x) => x.customer?.id === c.id && x.title === 'Greet the recounted customer');
+        expect(await greetings()).toHaveLength(1);
+        expect((await stats()).matched).toBe(1);
+
+        // As after a process died between the run's jobs (since run) and its record: no record,
+        // not counted; then the events come again.
+        const records = mongoose.connection.db!.collection<{ _id: string }>('automation_steps_done');
+        const matched = await records.deleteMany({ _id: { $regex: `^${ruleId}:e\\d+:matched$` } });
+        expect(matched.deletedCount).toBe(1);
+        await mongoose.connection
+          .db!.collection('automation_rules')
+          .updateOne({ _id: new mongoose.Types.ObjectId(ruleId) }, { $inc: { 'stats.matched': -1 } });
+        for (let replay = 0; replay < 2; replay++) {
+          await rulesConsumer.stop();
+          await Consumer.updateOne({ _id: rulesConsumer.name }, { $set: { position: from } });
+          rulesConsumer.start();
+          await t.settle();
+          expect((await stats()).matched).toBe(1);
+          expect(await greetings()).toHaveLength(1);
+        }
+      } finally {
+        await t.graphql('mutation($id: ID!) { deleteAutomationRule(id: $id) { deletedId } }', { id: rule!.id });
+      }
+    });
+
     it('retention and win-back: AT_RISK gets a message and a SUPPORT task, CHURNED an offer', async () => {
       const c = await createCustomer(t, { name: 'Fading Customer' });
       await eventually(

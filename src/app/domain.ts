@@ -82,7 +82,7 @@ export function createDomain(deps: { config: Config; clock: Clock; logger: Logge
       logger,
       leaseMs: config.automation.leaseMs,
       handle: automation.handleEvent,
-      flush: automation.flushComplaints,
+      flush: automation.flushRuleConsumer,
     }),
     new LogConsumer({
       name: 'webhooks',

@@ -37,8 +37,8 @@ type KnownHour = { n: number; lastSeq: number; added: number; firstAdded: number
  * Reads: the windows of the complaint handled and of the complaints this process holds after
  * it are read with one query, and an hour's count once, not one read per complaint.
  * Writes: a window or an hour moved by the burst waits in memory until `flush`, which the
- * consumer calls before it stores its position (and the rule consumer before it schedules a
- * run whose steps read the windows): all of them in one command, each guarded by the first
+ * consumer calls before it stores its position, and before the burst's runs are scheduled
+ * (their steps may read the windows): all of them in one command, each guarded by the first
  * seq it adds — a window that already holds that complaint, or an hour whose last counted seq
  * is at or past it, was written by whoever handled these events already, and is left alone.
  * Only the rule consumer writes windows and hours, one process at a time. When the consumer
@@ -50,8 +50,6 @@ export type ComplaintBook = {
   note(c: Complaint): Promise<{ kept: ComplaintsKept; hourCount: number }>;
   /** The count of an hour this book knows (read or counted since), else undefined. */
   countOf(hourId: string): number | undefined;
-  /** Whether complaints wait to be written. */
-  hasPending(): boolean;
   /** Writes the windows and hours that moved. */
   flush(): Promise<void>;
 };
@@ -122,8 +120,6 @@ export function createComplaintBook(events: Pick<EventLog, 'heldAfter'>): Compla
     },
 
     countOf: (hourId) => hours.get(hourId)?.n,
-
-    hasPending: () => movedWindows.size > 0 || [...hours.values()].some((h) => h.added > 0),
 
     async flush() {
       const moved = [...movedWindows].map(([key, w]) => ({ ...w, kept: windows.get(key)! }));

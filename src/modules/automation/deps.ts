@@ -6,6 +6,7 @@ import type { InteractionsService } from '../interactions/service.js';
 import type { WebhooksService } from '../webhooks/service.js';
 import type { PublishedAlerts } from './alerts.js';
 import type { ComplaintBook } from './complaints.js';
+import type { RunBook } from './jobs.js';
 import type { RuleDoc } from './model.js';
 
 export type AutomationSettings = Config['automation'];
@@ -27,10 +28,12 @@ export type RuleCache = { enabled(): Promise<RuleDoc[]>; changed(): void };
 
 /**
  * What the domain's functions are bound to: the deps and its state in this process, the rule
- * cache, the alerts known to be published and the rule consumer's complaint book.
+ * cache, the alerts known to be published and the rule consumer's complaint book and runs to
+ * schedule.
  */
 export type Automation = AutomationDeps & {
   rules: RuleCache;
   publishedAlerts: PublishedAlerts;
   complaints: ComplaintBook;
+  runs: RunBook;
 };

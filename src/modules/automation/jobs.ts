@@ -1,4 +1,5 @@
 import mongoose, { type Types } from 'mongoose';
+import { allInOneBatch } from '../../db/collections.js';
 import { duplicateIndexesOf } from '../../db/errors.js';
 import { DAY_MS } from '../../shared/clock.js';
 import type { CustomerDoc } from '../customers/model.js';
@@ -21,17 +22,15 @@ import { bumpStats } from './rules.js';
 /** What starts a run: the event (its type, seq and time) or the quiet spell, and its customer. */
 export type RunCause = { type: string; customer: CustomerDoc; at: Date; seq: number; causedBy: Causation | null };
 
-/**
- * Schedules a run of a rule: its steps as jobs, each once. A job's id is
- * `<rule>:<run key>:<step>`, so scheduling the same run again (an event handled twice after a
- * crash, a quiet spell seen by two scans) inserts nothing new.
- */
-export async function scheduleRun(rule: RuleDoc, runKey: string, cause: RunCause): Promise<void> {
+/** A run of a rule to schedule: the rule, the run's key, and what started it. */
+export type PlannedRun = { rule: RuleDoc; runKey: string; cause: RunCause };
+
+function jobsOf({ rule, runKey, cause }: PlannedRun): JobDoc[] {
   const causedBy: Causation = {
     ruleIds: [...(cause.causedBy?.ruleIds ?? []), String(rule._id)],
     depth: (cause.causedBy?.depth ?? 0) + 1,
   };
-  const jobs: JobDoc[] = rule.actions.map((a, step) => ({
+  return rule.actions.map((a, step) => ({
     _id: jobId(rule._id, runKey, step),
     ruleId: rule._id,
     step,
@@ -43,32 +42,69 @@ export async function scheduleRun(rule: RuleDoc, runKey: string, cause: RunCause
     ruleVersion: rule.updatedAt.getTime(),
     cause: { type: cause.type, seq: cause.seq, at: cause.at, causedBy },
   }));
-  // Steps already done (their job removed) leave a record: they are not scheduled again (one read).
-  const done = new Set(
-    (await StepDone.find({ _id: mongoose.trusted({ $in: jobs.map((j) => j._id) }) }, { _id: 1 }).lean()).map((d) =>
-      String(d._id),
-    ),
-  );
-  const todo = jobs.filter((j) => !done.has(j._id));
-  if (!todo.length) return;
-  let isFirstNew = todo[0]!.step === 0;
-  try {
-    await storedCollection<JobDoc>(Job).insertMany(todo, { ordered: false });
-  } catch (err) {
-    const indexes = duplicateIndexesOf(err);
-    if (!indexes) throw err;
-    if (indexes.includes(0)) isFirstNew = false;
-  }
-  // Counted once per run: its first step is new here, and its `matched` record too. The first
-  // alone is not enough: the run's steps may finish (their jobs removed) between the look-up
-  // of done steps above and the insert, which then schedules the first step again (the worker
-  // skips it: it is done) and would count the run twice.
-  if (
-    isFirstNew &&
-    (await recordStepOnce({ _id: jobId(rule._id, runKey, 'matched'), outcome: 'matched', at: cause.at }))
-  )
-    await bumpStats(rule._id, 'matched');
 }
+
+/** Schedules one run of a rule (see `scheduleRuns`). */
+export async function scheduleRun(rule: RuleDoc, runKey: string, cause: RunCause): Promise<void> {
+  await scheduleRuns([{ rule, runKey, cause }]);
+}
+
+/**
+ * Schedules runs of rules: their steps as jobs, each once, with one read of the steps already
+ * done and one insert of the jobs, whatever their number; then each new run's record and count. A job's id is `<rule>:<run key>:<step>`, so scheduling the same run
+ * again (an event handled twice after a crash, a quiet spell seen by two scans) inserts nothing
+ * new.
+ */
+export async function scheduleRuns(runs: PlannedRun[]): Promise<void> {
+  const planned = runs.map((run) => ({ run, jobs: jobsOf(run) }));
+  const all = planned.flatMap((p) => p.jobs);
+  if (!all.length) return;
+  // Steps already done (their job removed) leave a record: they are not scheduled again.
+  const done = new Set(
+    (
+      await StepDone.find({ _id: mongoose.trusted({ $in: all.map((j) => j._id) }) }, { _id: 1 })
+        .batchSize(allInOneBatch(all.length))
+        .lean()
+    ).map((d) => String(d._id)),
+  );
+  const todo = all.filter((j) => !done.has(j._id));
+  try {
+    if (todo.length) await storedCollection<JobDoc>(Job).insertMany(todo, { ordered: false });
+  } catch (err) {
+    if (!duplicateIndexesOf(err)) throw err; // scheduled already: by an earlier handling of the event
+  }
+  // Each run is counted once, by its `matched` record: the first to insert it counts the run,
+  // whoever scheduled its jobs and whether they ran since (a process killed after the jobs'
+  // insert leaves its runs to be counted when their events are handled again). Record and count
+  // one after the other, as a step's are: a process killed between the two leaves that one run
+  // uncounted, never more.
+  for (const { run, jobs } of planned) {
+    if (!jobs.length) continue;
+    const matched = { _id: jobId(run.rule._id, run.runKey, 'matched'), outcome: 'matched' as const, at: run.cause.at };
+    if (await recordStepOnce(matched)) await bumpStats(run.rule._id, 'matched');
+  }
+}
+
+/**
+ * The rule consumer's runs not scheduled yet: written together by `flush`, which the consumer
+ * calls before it stores its position (after the complaint book's, so a step that reads the
+ * complaint windows finds what was noted), so a crash before then hands their events over again.
+ */
+export function createRunBook() {
+  let pending = new Map<string, PlannedRun>();
+  return {
+    add(run: PlannedRun): void {
+      pending.set(jobId(run.rule._id, run.runKey, 'matched'), run);
+    },
+    async flush(): Promise<void> {
+      const runs = [...pending.values()];
+      pending = new Map();
+      await scheduleRuns(runs);
+    },
+  };
+}
+
+export type RunBook = ReturnType<typeof createRunBook>;
 
 /**
  * INACTIVE_FOR rules: one pass over the customers quiet for at least the smallest threshold;

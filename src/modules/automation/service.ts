@@ -1,7 +1,7 @@
 import { createPublishedAlerts, findAlert, listAlerts } from './alerts.js';
 import type { Automation, AutomationDeps } from './deps.js';
 import { createComplaintBook } from './complaints.js';
-import { failedSteps, scanInactivity } from './jobs.js';
+import { createRunBook, failedSteps, scanInactivity } from './jobs.js';
 import type { RuleInput } from './rule-input.js';
 import {
   createRuleCache,
@@ -37,6 +37,7 @@ export function createAutomationService(deps: AutomationDeps) {
     rules: createRuleCache(),
     publishedAlerts: createPublishedAlerts(),
     complaints: createComplaintBook(deps.events),
+    runs: createRunBook(),
   };
   return {
     listRules,
@@ -48,8 +49,11 @@ export function createAutomationService(deps: AutomationDeps) {
     dryRun: dryRunRule.bind(null, automation),
     installDefaultJourneys: installDefaultJourneys.bind(null, automation),
     handleEvent: handleEvent.bind(null, automation),
-    /** Writes what the rule consumer's handler keeps in memory: its `flush`. */
-    flushComplaints: () => automation.complaints.flush(),
+    /** Writes what the rule consumer's handler keeps in memory (the complaints, then the runs): its `flush`. */
+    flushRuleConsumer: async () => {
+      await automation.complaints.flush();
+      await automation.runs.flush();
+    },
     scanInactivity: scanInactivity.bind(null, automation),
     runDueJobs: runDueJobs.bind(null, automation),
     failedSteps,

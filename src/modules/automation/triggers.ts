@@ -7,7 +7,6 @@ import { complaintsInWeek, complaintsInWeekAmong, noteComplaint } from './compla
 import { allHold } from './conditions.js';
 import type { Automation } from './deps.js';
 import { hourOf } from './hours.js';
-import { scheduleRun } from './jobs.js';
 import { type Causation, type RuleDoc, type TriggerDoc, recordStepOnce } from './model.js';
 import { bumpStats } from './rules.js';
 
@@ -26,7 +25,7 @@ type Occurrence = { customer: CustomerDoc; at: Date; seq: number; causedBy: Caus
  * on an event its own steps caused, and no chain goes deeper than MAX_CAUSATION_DEPTH.
  */
 export async function handleEvent(
-  deps: Pick<Automation, 'clock' | 'events' | 'settings' | 'rules' | 'publishedAlerts' | 'complaints'>,
+  deps: Pick<Automation, 'clock' | 'events' | 'settings' | 'rules' | 'publishedAlerts' | 'complaints' | 'runs'>,
   event: EventDoc,
 ): Promise<void> {
   const occurrences = occurrencesOf(event);
@@ -56,15 +55,11 @@ export async function handleEvent(
           kept ? complaintsInWeekAmong(kept, o.at, o.seq) : complaintsInWeek(o.customer._id, o.at, o.seq),
       });
       if (!matches) continue;
-      // Its steps read the complaint windows themselves: they must hold what was noted so far.
-      if (readsComplaints(rule) && deps.complaints.hasPending()) await deps.complaints.flush();
-      await scheduleRun(rule, `e${o.seq}`, { ...o, type: o.trigger });
+      // Scheduled with the burst's other runs when the consumer flushes, after the complaint
+      // book (a step that reads the complaint windows finds what was noted so far).
+      deps.runs.add({ rule, runKey: `e${o.seq}`, cause: { ...o, type: o.trigger } });
     }
   }
-}
-
-function readsComplaints(rule: RuleDoc): boolean {
-  return rule.actions.some((a) => a.onlyIf.some((c) => c.field === 'COMPLAINTS_LAST_7_DAYS'));
 }
 
 function occurrencesOf(event: EventDoc): Occurrence[] {

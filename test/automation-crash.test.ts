@@ -122,4 +122,49 @@ describe('automation across a SIGKILL and two instances', () => {
     await withDeadline(consumer.stop(), 10_000, 'a consumer stopped while claiming its lease');
     expect(await Consumer.findById('stopped-while-claiming').lean()).toMatchObject({ leaseOwner: null });
   });
+
+  it('never handles an event while a flush of the events before it is under way', async () => {
+    let isFlushing = false;
+    let overlaps = 0;
+    let handledCount = 0;
+    let hasAppendedDuringFlush = false;
+    const consumer = new LogConsumer({
+      name: 'takes-turns',
+      events: t.server.domain.events,
+      logger: createLogger('silent'),
+      leaseMs: 60_000,
+      handle: async () => {
+        if (isFlushing) overlaps++;
+        handledCount++;
+      },
+      flush: async () => {
+        isFlushing = true;
+        try {
+          if (hasAppendedDuringFlush) return;
+          hasAppendedDuringFlush = true;
+          // An event appended while this flush writes: its handling waits for the flush's end.
+          const res = await t.graphql(
+            'mutation { createCustomer(input: { name: "During A Flush" }) { customer { id } } }',
+          );
+          expect(res.body.errors).toBeUndefined();
+          for (let i = 0; i < 50; i++) await new Promise(setImmediate);
+        } finally {
+          isFlushing = false;
+        }
+      },
+    });
+    consumer.start();
+    try {
+      await withDeadline(consumer.whenCaughtUp(), 10_000, 'the consumer starting');
+      const res = await t.graphql('mutation { createCustomer(input: { name: "Before A Flush" }) { customer { id } } }');
+      expect(res.body.errors).toBeUndefined();
+      await withDeadline(consumer.whenCaughtUp(), 10_000, 'the consumer handling the first event');
+      await withDeadline(consumer.whenCaughtUp(), 10_000, 'the consumer handling the event appended during the flush');
+      expect(hasAppendedDuringFlush).toBe(true);
+      expect(handledCount).toBeGreaterThanOrEqual(2);
+      expect(overlaps).toBe(0);
+    } finally {
+      await consumer.stop();
+    }
+  });
 });

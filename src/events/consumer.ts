@@ -175,22 +175,32 @@ export class LogConsumer {
     // the events after the stored position must be handled again (the consumer starts over).
     let isBroken = false;
     let storing: Promise<boolean> = Promise.resolve(true);
+    // A store (its flush) and the handling of an event take turns: a flush never runs while a
+    // handler is adding to what it writes, and a handler never sees a flush half done.
+    let turn: Promise<unknown> = Promise.resolve();
+    const inTurn = <T>(work: () => Promise<T>): Promise<T> => {
+      const done = turn.then(work);
+      turn = done.catch(() => undefined);
+      return done;
+    };
     const store = (): Promise<boolean> => {
       clearTimeout(lateStore);
       lateStore = undefined;
-      const next = storing.then(async (wasHeld) => {
-        const position = handled;
-        if (isBroken || !wasHeld || position <= stored) return wasHeld && !isBroken;
-        try {
-          await this.deps.flush?.();
-          const isHeld = await this.#storePosition(position);
-          stored = Math.max(stored, position);
-          return isHeld;
-        } catch (err) {
-          isBroken = true;
-          throw err;
-        }
-      });
+      const next = storing.then((wasHeld) =>
+        inTurn(async () => {
+          const position = handled;
+          if (isBroken || !wasHeld || position <= stored) return wasHeld && !isBroken;
+          try {
+            await this.deps.flush?.();
+            const isHeld = await this.#storePosition(position);
+            stored = Math.max(stored, position);
+            return isHeld;
+          } catch (err) {
+            isBroken = true;
+            throw err;
+          }
+        }),
+      );
       storing = next.catch(() => false);
       return next;
     };
@@ -214,7 +224,7 @@ export class LogConsumer {
       if (!this.#isRunning) return;
       for await (const event of this.#stream) {
         if (!this.#isRunning || isBroken) break;
-        await this.deps.handle(event);
+        await inTurn(() => this.deps.handle(event));
         handled = event.seq;
         if (handled - stored >= POSITION_EVERY) {
           if (!(await store())) return; // another process took over

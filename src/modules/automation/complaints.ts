@@ -123,8 +123,12 @@ export function createComplaintBook(events: Pick<EventLog, 'heldAfter'>): Compla
 
     async flush() {
       const moved = [...movedWindows].map(([key, w]) => ({ ...w, kept: windows.get(key)! }));
-      const counted = [...hours].filter(([, h]) => h.added > 0);
+      const counted = [...hours].filter(([, h]) => h.added > 0).map(([id, h]) => [id, { ...h }] as const);
       if (!moved.length && !counted.length) return;
+      // What is noted from here on waits for the next flush (a failed write starts the consumer
+      // over, which resets the book).
+      movedWindows = new Map();
+      for (const [id] of counted) hours.get(id)!.added = 0;
       const notWrittenFrom = (path: string, seq: number) => ({ [path]: { $not: { $gte: seq } } });
       await Promise.all([
         moved.length &&
@@ -144,8 +148,6 @@ export function createComplaintBook(events: Pick<EventLog, 'heldAfter'>): Compla
             })),
           ),
       ]);
-      movedWindows = new Map();
-      for (const [, h] of counted) h.added = 0;
       // Hours long past are not asked about again (an event's hour is its time's).
       for (const id of [...hours.keys()].slice(0, Math.max(0, hours.size - 48))) hours.delete(id);
     },

@@ -6,6 +6,7 @@ import type { Logger } from '../shared/logger.js';
 import type { AppendableEventType, EventPayloads } from './map.js';
 import { storedCollection } from '../db/collections.js';
 import { claimAsGap, Event, EVENT_SEQUENCE, eventId, storedEventsFrom, type EventDoc } from './model.js';
+import type { PersonalDataPolicy } from './model.js';
 import { duplicateIndexesOf, isDuplicateKeyError } from '../db/errors.js';
 import { WakeableSleep } from '../shared/wakeable-sleep.js';
 import { logBackgroundFailure } from '../db/health.js';
@@ -28,19 +29,6 @@ const RECENT_EVENTS = 10_000;
 /** Erased customers remembered, so an event about one that arrives late is redacted too. */
 const ERASED_REMEMBERED = 10_000;
 const NONE_STORED: ReadonlyMap<number, EventDoc> = new Map();
-
-/** What the log must know of the personal data its events carry (the customers domain says). */
-export type PersonalDataPolicy = {
-  /** The customer whose personal data the event carries, or null. */
-  customerIdOf(event: EventDoc): string | null;
-  /** A copy of the event as erasure leaves it, the same as the scrubbed stored event. */
-  withoutPersonalData(event: EventDoc): EventDoc;
-  /**
-   * The same erasure as one update of the stored events: the path of the customer's id, and
-   * the paths set to anonymous values and removed.
-   */
-  stored: { customerIdPath: string; set: Record<string, unknown>; unset: readonly string[] };
-};
 
 /**
  * The durable, ordered event log and this process's tailer of it.
@@ -205,8 +193,13 @@ export class EventLog {
     if (this.#isRunning) {
       for (const d of docs)
         if (d.seq > this.#position && this.#ownAppends.size < RECENT_EVENTS) this.#ownAppends.set(d.seq, d);
-      this.#takeInOrder(NONE_STORED);
-      if (!this.#ownAppends.size) return;
+      try {
+        this.#takeInOrder(NONE_STORED);
+        if (!this.#ownAppends.size) return;
+      } catch (err) {
+        // The append itself is done: the tailer's loop takes the event again.
+        logBackgroundFailure(this.deps.logger, err, {}, 'event log tailer: could not take an event; retrying');
+      }
     }
     this.#pause.wake();
   }

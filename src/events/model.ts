@@ -1,10 +1,20 @@
 import mongoose, { Schema } from 'mongoose';
 import { storedCollection } from '../db/collections.js';
 import { isDuplicateKeyError } from '../db/errors.js';
+import type { EventDoc, EventType } from './map.js';
 
-import type { EventType } from './map.js';
-
-import type { EventDoc } from './map.js';
+/** What the log must know of the personal data its events carry (the customers domain says). */
+export type PersonalDataPolicy = {
+  /** The customer whose personal data the event carries, or null. */
+  customerIdOf(event: EventDoc): string | null;
+  /** A copy of the event as erasure leaves it, the same as the scrubbed stored event. */
+  withoutPersonalData(event: EventDoc): EventDoc;
+  /**
+   * The same erasure as one update of the stored events: the path of the customer's id, and
+   * the paths set to anonymous values and removed.
+   */
+  stored: { customerIdPath: string; set: Record<string, unknown>; unset: readonly string[] };
+};
 
 export type { EventDoc, EventType } from './map.js';
 

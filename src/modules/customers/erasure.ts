@@ -1,7 +1,8 @@
 import type { Types } from 'mongoose';
 import type { Clock } from '../../shared/clock.js';
 import type { AuditService } from '../audit/service.js';
-import type { EventLog, PersonalDataPolicy } from '../../events/log.js';
+import type { EventLog } from '../../events/log.js';
+import type { PersonalDataPolicy } from '../../events/model.js';
 import type { EventDoc } from '../../events/map.js';
 import { objectIdOrNull } from '../../shared/ids.js';
 import type { InteractionDoc } from '../interactions/model.js';

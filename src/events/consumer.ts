@@ -174,9 +174,9 @@ export class LogConsumer {
     // a store failed, nothing more is stored here: what the flush held is gone from memory, so
     // the events after the stored position must be handled again (the consumer starts over).
     let isBroken = false;
-    let storing: Promise<boolean> = Promise.resolve(true);
-    // A store (its flush) and the handling of an event take turns: a flush never runs while a
-    // handler is adding to what it writes, and a handler never sees a flush half done.
+    let isHeld = true;
+    // Stores (their flushes) and the handling of events take turns, in order: a flush never runs
+    // while a handler adds to what it writes, and a later flush never lands before an earlier one.
     let turn: Promise<unknown> = Promise.resolve();
     const inTurn = <T>(work: () => Promise<T>): Promise<T> => {
       const done = turn.then(work);
@@ -186,23 +186,19 @@ export class LogConsumer {
     const store = (): Promise<boolean> => {
       clearTimeout(lateStore);
       lateStore = undefined;
-      const next = storing.then((wasHeld) =>
-        inTurn(async () => {
-          const position = handled;
-          if (isBroken || !wasHeld || position <= stored) return wasHeld && !isBroken;
-          try {
-            await this.deps.flush?.();
-            const isHeld = await this.#storePosition(position);
-            stored = Math.max(stored, position);
-            return isHeld;
-          } catch (err) {
-            isBroken = true;
-            throw err;
-          }
-        }),
-      );
-      storing = next.catch(() => false);
-      return next;
+      return inTurn(async () => {
+        const position = handled;
+        if (isBroken || !isHeld || position <= stored) return isHeld && !isBroken;
+        try {
+          await this.deps.flush?.();
+          isHeld = await this.#storePosition(position);
+          stored = Math.max(stored, position);
+          return isHeld;
+        } catch (err) {
+          isBroken = true;
+          throw err;
+        }
+      });
     };
     // A store that was due later: a failure or a lost lease ends the stream (the consumer
     // starts over from the stored position).

@@ -93,10 +93,11 @@ export function graphqlWsOptions(deps: {
     const was = viewers.get(ctx);
     if (!was) return null;
     if (was.expiresAt.getTime() <= Date.now()) return was;
-    const now = await deps.viewerFromAuthorization(authorizations.get(ctx));
-    if (!now || now.userId !== was.userId || now.role !== was.role) return null;
-    return now;
+    return unchanged(was, await deps.viewerFromAuthorization(authorizations.get(ctx)));
   }
+  /** The viewer now, when it is the same user with the same role as the socket's; else null. */
+  const unchanged = (was: Viewer, now: Viewer | null | undefined): Viewer | null =>
+    now && now.userId === was.userId && now.role === was.role ? now : null;
 
   function closeForbidden(ctx: WsContext): void {
     ctx.extra.socket.close(CLOSE_FORBIDDEN, 'Forbidden: your access ended or changed; sign in again');
@@ -150,10 +151,11 @@ export function graphqlWsOptions(deps: {
       return false;
     const was = viewers.get(ctx);
     if (!was) return false;
-    if (was.expiresAt.getTime() > Date.now()) {
-      const now = deps.cachedViewerFromAuthorization(authorizations.get(ctx));
-      if (!now || now.userId !== was.userId || now.role !== was.role) return false;
-    }
+    if (
+      was.expiresAt.getTime() > Date.now() &&
+      !unchanged(was, deps.cachedViewerFromAuthorization(authorizations.get(ctx)))
+    )
+      return false;
     socket.send(`{"id":${JSON.stringify(id)},"type":"next","payload":${json}}`);
     return true;
   }

@@ -4,10 +4,11 @@
  * round's receipts from all of them into one report.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import type { ExecutionResult } from 'graphql-ws';
-import { projectRoot } from '../src/shared/paths.js';
 import type { ClientsPlan, RoundReport, SubscriberGroup } from './fanout-clients.js';
+import { projectEntry } from './lib/entry.js';
+
+const CLIENTS = projectEntry('bench/fanout-clients');
 
 type Reply = { live?: true; expecting?: string; round?: RoundReport; error?: string };
 
@@ -48,8 +49,8 @@ export class SubscriberProcesses {
 
   constructor(processes: number) {
     this.#children = Array.from({ length: processes }, () =>
-      fork(path.join(projectRoot, 'bench', 'fanout-clients.ts'), [], {
-        execArgv: ['--import', 'tsx'],
+      fork(CLIENTS.file, [], {
+        execArgv: CLIENTS.execArgv,
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       }),
     );

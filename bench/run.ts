@@ -17,7 +17,6 @@ import { execFileSync } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
 import { z } from 'zod';
 import { loadConfig } from '../src/config.js';
 import { connectDatabase, disconnectDatabase } from '../src/db/connection.js';
@@ -27,7 +26,7 @@ import { FERRETDB_VERSION } from '../src/db/ferretdb/build.js';
 import { EVENT_SEQUENCE } from '../src/events/model.js';
 import { startServer } from '../src/app/server.js';
 import { systemClock } from '../src/shared/clock.js';
-import { createLogger } from '../src/shared/logger.js';
+import { createLogger, logDestination } from '../src/shared/logger.js';
 import { projectRoot } from '../src/shared/paths.js';
 import type { BenchContext, Role, Scenario } from './context.js';
 import type { LoadOptions } from './lib/load.js';
@@ -125,7 +124,7 @@ async function main(): Promise<void> {
     CRM_DATA_DIR: dataDir,
   });
   // Production logs go to stdout; here to a file, through the same kind of stream.
-  const logger = createLogger('info', pino.destination({ dest: logFile, mkdir: true }));
+  const logger = createLogger('info', logDestination(logFile));
   const database = await startEmbeddedDbIfNeeded(config, logger);
   const dbName = 'pulse_crm_bench';
   await connectDatabase({ uri: database.uri, dbName, maxPoolSize: config.mongodbMaxPoolSize });

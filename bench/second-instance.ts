@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import type { BenchContext } from './context.js';
 import { projectRoot } from '../src/shared/paths.js';
+import { projectEntry } from './lib/entry.js';
 
 const READY = /ready at (http:\/\/\S+)\n/;
 const START_TIMEOUT_MS = 120_000;
@@ -41,7 +42,8 @@ function environmentOf(ctx: BenchContext): NodeJS.ProcessEnv {
 
 /** Starts the process and resolves with its GraphQL URL once it is ready; stopped on any failure. */
 export async function startSecondInstance(ctx: BenchContext): Promise<SecondInstance> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const entry = projectEntry('src/main');
+  const child = spawn(process.execPath, [...entry.execArgv, entry.file], {
     cwd: projectRoot,
     env: environmentOf(ctx),
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,10 +4,10 @@
  * benchmark connects to it from a process of their own.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { projectRoot } from '../../src/shared/paths.js';
+import { projectEntry } from './entry.js';
 
-const PROBE = path.join(projectRoot, 'bench', 'lib', 'memory-probe.ts');
+const PROBE = projectEntry('bench/lib/memory-probe');
 /** Output kept for an error message (the API logs at info; the rest is dropped). */
 const KEPT_OUTPUT = 16_384;
 
@@ -23,11 +23,12 @@ export type MeasuredProcess = {
   stop(graceMs?: number): Promise<void>;
 };
 
-/** Forks `entry` (a path under the project) with tsx, `--expose-gc` and the memory probe. */
-export function startMeasuredProcess(entry: string, env: Record<string, string | undefined>) {
-  const child = fork(path.join(projectRoot, entry), [], {
+/** Forks `module` (`src/main`: a module of the project) with `--expose-gc` and the memory probe. */
+export function startMeasuredProcess(module: string, env: Record<string, string | undefined>) {
+  const entry = projectEntry(module);
+  const child = fork(entry.file, [], {
     cwd: projectRoot,
-    execArgv: ['--expose-gc', '--import', 'tsx', '--import', PROBE],
+    execArgv: ['--expose-gc', ...PROBE.execArgv, '--import', PROBE.file],
     env: { ...process.env, NODE_OPTIONS: undefined, ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
@@ -105,7 +106,7 @@ export async function startApiProcess(opts: {
   dbName: string;
   env: Record<string, string | undefined>;
 }): Promise<MeasuredProcess & { url: string; metric(name: string): Promise<number> }> {
-  const api = startMeasuredProcess('src/main.ts', {
+  const api = startMeasuredProcess('src/main', {
     NODE_ENV: 'production',
     LOG_LEVEL: 'info',
     PORT: '0',
@@ -144,11 +145,11 @@ type ClientsReport = { connected?: number; error?: string };
  * subscribers, or plain WebSockets for a floor. Resolves once every one is connected.
  */
 export async function openIdleClients(mode: 'graphql' | 'raw', url: string, count: number, token: string) {
-  const child = fork(
-    path.join(projectRoot, 'bench', 'lib', 'idle-subscribers.ts'),
-    [mode, url.replace(/^http/, 'ws'), String(count), token],
-    { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
-  );
+  const entry = projectEntry('bench/lib/idle-subscribers');
+  const child = fork(entry.file, [mode, url.replace(/^http/, 'ws'), String(count), token], {
+    execArgv: entry.execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const close = async () => {
     if (child.exitCode === null && child.signalCode === null) {

@@ -5,7 +5,7 @@ import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/di
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import type { BenchContext, Scenario } from '../context.js';
-import { inFlightCounter, timedLoad, type LoadOptions } from '../lib/load.js';
+import { inFlightCounter, timedLoad, type LoadOptions, type LoadResult } from '../lib/load.js';
 
 const BODY = JSON.stringify({ query: '{ __typename }' });
 
@@ -54,19 +54,30 @@ async function startMinimalApollo() {
   };
 }
 
+/** The run whose rate is the median of the rounds (its latency with it). */
+function median(runs: LoadResult[]): LoadResult {
+  return [...runs].sort((a, b) => a.rate - b.rate)[Math.floor(runs.length / 2)]!;
+}
+
 /**
  * http: the smallest GraphQL operation through our whole stack, as the bench admin (token
  * checked, rate limit counted, request logged at info, metrics, audit hooks), against a bare
  * node:http handler answering the same JSON, and beside a minimal Apollo Server on Express.
+ * The three take turns for a few rounds and each side's median counts: on a small machine a
+ * single window of each swings by a tenth with whatever else the machine does.
  */
 export async function httpScenario(ctx: BenchContext, load: LoadOptions): Promise<Record<string, Scenario>> {
   const bare = await startBareHandler();
   const apollo = await startMinimalApollo();
+  const authorized = { ...load, headers: { authorization: `Bearer ${ctx.token}` } };
+  const runs = { floor: [] as LoadResult[], reference: [] as LoadResult[], ours: [] as LoadResult[] };
   try {
-    const floor = await timedLoad(bare.url, BODY, load, bare.drained);
-    const reference = await timedLoad(apollo.url, BODY, load, apollo.drained);
-    const authorized = { ...load, headers: { authorization: `Bearer ${ctx.token}` } };
-    const ours = await timedLoad(ctx.apiUrl, BODY, authorized, ctx.drained);
+    for (let round = 0; round < ctx.size({ smoke: 1, quick: 3, full: 3 }); round++) {
+      runs.floor.push(await timedLoad(bare.url, BODY, load, bare.drained));
+      runs.reference.push(await timedLoad(apollo.url, BODY, load, apollo.drained));
+      runs.ours.push(await timedLoad(ctx.apiUrl, BODY, authorized, ctx.drained));
+    }
+    const [floor, reference, ours] = [median(runs.floor), median(runs.reference), median(runs.ours)];
     return {
       http: {
         ours: Math.round(ours.rate),
@@ -76,6 +87,9 @@ export async function httpScenario(ctx: BenchContext, load: LoadOptions): Promis
         p99Ms: ours.p99Ms,
         baselineP99Ms: floor.p99Ms,
         details: {
+          rounds: runs.ours.length,
+          oursPerRound: runs.ours.map((r) => Math.round(r.rate)).join(' '),
+          barePerRound: runs.floor.map((r) => Math.round(r.rate)).join(' '),
           minimalApolloExpress: Math.round(reference.rate),
           minimalApolloExpressRatio: +(reference.rate / floor.rate).toFixed(3),
           oursOverMinimalApollo: +(ours.rate / reference.rate).toFixed(2),

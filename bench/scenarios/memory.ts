@@ -84,7 +84,7 @@ async function measureApi(ctx: BenchContext, count: number): Promise<Measured> {
 
 /** The floor: a bare `ws` server holding the same number of idle sockets. */
 async function measureBareSockets(count: number): Promise<Measured> {
-  const bare = startMeasuredProcess('bench/lib/bare-ws-server.ts', {});
+  const bare = startMeasuredProcess('bench/lib/bare-ws-server', {});
   try {
     const [, url] = await bare.waitForLine(/ready at (\S+)/, 30_000);
     // The server has each socket once its client saw the upgrade; a moment for the last frames.

@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'dist-web/', 'src/generated/', 'coverage/', '.exp/'] },
+  { ignores: ['node_modules/', 'dist/', 'dist-web/', '.bench-build/', 'src/generated/', 'coverage/', '.exp/'] },
   { files: ['**/*.cjs'], languageOptions: { globals: { module: 'writable' } } },
   js.configs.recommended,
   ...tseslint.configs.recommended,

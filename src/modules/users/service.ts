@@ -70,7 +70,12 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
   /** The viewer of a token as verified less than VIEWER_CACHE_MS ago; undefined when not known now. */
   function cachedViewerOf(token: string): Viewer | null | undefined {
     const cached = cache.get(token);
-    return cached && cached.until > Date.now() ? cached.viewer : undefined;
+    const left = cached ? cached.until - Date.now() : 0;
+    if (left <= 0) return undefined;
+    // Verified again in the background once half its time is gone: a token in steady use (a
+    // socket's events, a client's requests) never lapses to a look-up that its callers wait for.
+    if (left < VIEWER_CACHE_MS / 2) verifyAndCache(token).catch(() => undefined);
+    return cached!.viewer;
   }
 
   /**
@@ -79,7 +84,10 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
    */
   function viewerFromToken(token: string): Promise<Viewer | null> {
     const cached = cachedViewerOf(token);
-    if (cached !== undefined) return Promise.resolve(cached);
+    return cached !== undefined ? Promise.resolve(cached) : verifyAndCache(token);
+  }
+
+  function verifyAndCache(token: string): Promise<Viewer | null> {
     const pending = verifying.get(token);
     if (pending) return pending;
     const generation = forgotten;

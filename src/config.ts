@@ -97,6 +97,7 @@ const envSchema = z.object({
   CAMPAIGN_WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(0).default(500),
   CAMPAIGN_WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   BACKGROUND_WORKERS: booleanFlag.default(true),
+  EVENT_WAKE_ADDRESS: z.string().min(1).default('127.0.0.1'),
   AUTOMATION_POLL_MS: z.coerce.number().int().min(10).default(1_000),
   AUTOMATION_LEASE_MS: z.coerce.number().int().min(200).default(15_000),
   AUTOMATION_RETRY_BASE_MS: z.coerce.number().int().min(0).default(60_000),
@@ -166,6 +167,8 @@ export type Config = {
   repairIntervalMs: number;
   /** Campaign sending, event consumers (automation, webhooks) and their workers run here. */
   isBackgroundWorker: boolean;
+  /** Where other instances reach this one to wake its event-log tailer (UDP), or null: `off`. */
+  eventWakeAddress: string | null;
   campaigns: {
     pollMs: number;
     leaseMs: number;
@@ -263,6 +266,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     segmentSweepIntervalMs: e.SEGMENT_SWEEP_INTERVAL_MS,
     repairIntervalMs: e.REPAIR_INTERVAL_MS,
     isBackgroundWorker: e.BACKGROUND_WORKERS,
+    eventWakeAddress: e.EVENT_WAKE_ADDRESS === 'off' ? null : e.EVENT_WAKE_ADDRESS,
     campaigns: {
       pollMs: e.CAMPAIGN_POLL_MS,
       leaseMs: e.CAMPAIGN_LEASE_MS,

@@ -16,7 +16,7 @@ const dbName = `test_viewer_cache_${process.pid}`;
 const users = createUsersService({ clock: systemClock, logger: createLogger('silent'), secret: randomBytes(32) });
 
 beforeAll(async () => {
-  await connectDatabase({ uri: process.env.MONGODB_URI!, dbName });
+  await connectDatabase({ uri: process.env.MONGODB_URI!, dbName, maxPoolSize: 5 });
   await User.createIndexes();
 });
 

@@ -9,9 +9,11 @@ import {
 import express from 'express';
 import { useServer } from 'graphql-ws/use/ws';
 import proxyaddr from 'proxy-addr';
+import mongoose from 'mongoose';
 import { WebSocketServer } from 'ws';
 import type { Config } from '../config.js';
 import { isDatabaseAvailable } from '../db/health.js';
+import { startPeerWake } from '../events/peer-wake.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import { createErrorFormatter } from '../graphql/errors.js';
 import { errorReportingPlugin } from '../graphql/plugins/errors.js';
@@ -87,6 +89,15 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
   });
   await prepareDatabase(domain, config, logger);
   await domain.events.start();
+  const peerWake = config.eventWakeAddress
+    ? await startPeerWake({
+        address: config.eventWakeAddress,
+        dbName: mongoose.connection.name,
+        logger,
+        onWake: () => domain.events.wake(),
+      })
+    : null;
+  if (peerWake) domain.events.afterAppend = () => peerWake.notify();
   if (config.isBackgroundWorker) {
     domain.campaignRunner.start();
     for (const consumer of domain.consumers) consumer.start();
@@ -150,6 +161,7 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
                 ['campaign runner', () => domain.campaignRunner.stop()],
                 ['event consumers', () => Promise.all(domain.consumers.map((c) => c.stop()))],
                 ['analytics rebuild', () => domain.analytics.stop()],
+                ['event log wakes', async () => peerWake?.stop()],
                 ['event log', () => domain.events.stop()],
               ];
               for (const [name, step] of steps) {

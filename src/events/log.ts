@@ -15,9 +15,8 @@ import { CursorExpiredError, oldestKeptEvent, removedBelow } from './retention.j
 /** How long a tailer waits for an allocated but unwritten seq before filling it with a GAP. */
 const GAP_WAIT_MS = 3_000;
 /**
- * Another process's appends are seen by polling: soon after one the log is polled every
- * ACTIVE_POLL_MS (the next is likely near: a subscriber on this instance waits for it), the
- * pause doubling with each empty poll up to IDLE_POLL_MS for a quiet log.
+ * Another process's appends wake the tailer (`wake`, see peer-wake.ts) or are found by polling:
+ * every ACTIVE_POLL_MS soon after one, the pause doubling with each empty poll up to IDLE_POLL_MS.
  */
 const ACTIVE_POLL_MS = 10;
 const IDLE_POLL_MS = 100;
@@ -64,6 +63,8 @@ export class EventLog {
   #isRunning = false;
   #loop: Promise<void> | undefined;
   readonly #pause = new WakeableSleep();
+  /** Runs once each append is acknowledged: the composition root tells other processes' tailers. */
+  afterAppend: () => void = () => undefined;
 
   constructor(private readonly deps: { clock: Clock; logger: Logger; personalData: PersonalDataPolicy }) {}
 
@@ -190,6 +191,7 @@ export class EventLog {
    * follow a seq not seen yet (another writer's, still in flight) wake the tailer to look for it.
    */
   #offer(docs: EventDoc[]): void {
+    this.afterAppend();
     if (this.#isRunning) {
       for (const d of docs)
         if (d.seq > this.#position && this.#ownAppends.size < RECENT_EVENTS) this.#ownAppends.set(d.seq, d);
@@ -209,6 +211,11 @@ export class EventLog {
     this.#position = await currentSequence(EVENT_SEQUENCE);
     this.#isRunning = true;
     this.#loop = this.#run();
+  }
+
+  /** Another process appended: the log is polled now, not at the next turn. */
+  wake(): void {
+    this.#pause.wake();
   }
 
   async stop(): Promise<void> {

@@ -122,6 +122,16 @@ describe('the API server', () => {
     ]);
   });
 
+  it("answers a page's file that is not there with a JSON 404, not a 500", async () => {
+    for (const path of ['/graphiql/', '/graphiql/nothing.js', '/dashboard/nothing.js']) {
+      const res = await fetch(`${t.baseUrl}${path}`);
+      expect({ path, status: res.status }).toEqual({ path, status: 404 });
+      expect(((await res.json()) as { errors: unknown[] }).errors[0]).toMatchObject({
+        extensions: { code: 'NOT_FOUND' },
+      });
+    }
+  });
+
   it('refuses a subscription over HTTP with a 400 that points to WebSocket', async () => {
     const res = await t.graphql('subscription { systemStatus { uptimeSeconds } }');
     expect(res.status).toBe(400);

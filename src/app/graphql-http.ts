@@ -35,19 +35,29 @@ const BODY_ERRORS: Record<string, [number, string]> = {
   'request.aborted': [400, 'The request body ended before it was complete.'],
 };
 
+const STATUS_CODES: Record<number, ErrorCode> = { 403: ErrorCode.Forbidden, 404: ErrorCode.NotFound };
+
+function requestErrorOf(err: unknown): [number, string] {
+  const { type, status } = err as { type?: string; status?: unknown };
+  if (type && BODY_ERRORS[type]) return BODY_ERRORS[type];
+  // A static file that is not there, or not to be served (express.static): its 404 or 403, not a 500.
+  if (status === 404 || status === 403) return [status, 'There is nothing to serve at this address.'];
+  return [500, 'Internal server error'];
+}
+
 /**
  * A request body that is not JSON, too large or unreadable is the client's fault: a
- * GraphQL-shaped JSON answer, never an HTML page or a stack trace. Anything else is ours (500).
+ * GraphQL-shaped JSON answer, never an HTML page or a stack trace, as is a page's file that is not
+ * there (404). Anything else is ours (500).
  */
 export function sendRequestError(req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const type = (err as { type?: string }).type;
-  const [status, message] = (type && BODY_ERRORS[type]) || [500, 'Internal server error'];
+  const [status, message] = requestErrorOf(err);
   if (status === 500) req.log.error({ err }, 'unexpected error');
-  const code = status === 500 ? ErrorCode.Internal : ErrorCode.BadRequest;
+  const code = status === 500 ? ErrorCode.Internal : (STATUS_CODES[status] ?? ErrorCode.BadRequest);
   sendJson(res, status, { errors: [{ message, extensions: { code, requestId: req.id } }] });
 }
 

@@ -27,7 +27,6 @@ async function peer() {
   let onNext: (() => void) | undefined;
   const wake = await startPeerWake({
     address: '127.0.0.1',
-    dbName,
     logger,
     onWake: () => onNext?.(),
   });
@@ -69,7 +68,7 @@ describe('event log wakes between instances', () => {
   });
 
   it('says which address it cannot listen at', async () => {
-    await expect(startPeerWake({ address: '192.0.2.1', dbName, logger, onWake: () => undefined })).rejects.toThrow(
+    await expect(startPeerWake({ address: '192.0.2.1', logger, onWake: () => undefined })).rejects.toThrow(
       /EVENT_WAKE_ADDRESS=192\.0\.2\.1: cannot listen/,
     );
   });

@@ -7,7 +7,7 @@ import { projectRoot } from '../../src/shared/paths.js';
  * every `require`, which Apollo makes for each query's hash, and names every closure it creates).
  * Run from the sources with `node --import tsx bench/run.ts`, the same modules run as TypeScript.
  */
-export const BUILD_DIR = '.bench-build';
+const BUILD_DIR = '.bench-build';
 const isCompiled = import.meta.url.endsWith('.js');
 
 /** A module of the project (`src/main`, `bench/fanout-clients`) as the running bench starts it. */

@@ -9,7 +9,6 @@ import {
 import express from 'express';
 import { useServer } from 'graphql-ws/use/ws';
 import proxyaddr from 'proxy-addr';
-import mongoose from 'mongoose';
 import { WebSocketServer } from 'ws';
 import type { Config } from '../config.js';
 import { isDatabaseAvailable } from '../db/health.js';
@@ -92,7 +91,6 @@ export async function startServer({ config, logger, clock, databaseKind }: Serve
   const peerWake = config.eventWakeAddress
     ? await startPeerWake({
         address: config.eventWakeAddress,
-        dbName: mongoose.connection.name,
         logger,
         onWake: () => domain.events.wake(),
       })

@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import mongoose from 'mongoose';
 import type { Logger } from '../shared/logger.js';
 import { logBackgroundFailure } from '../db/health.js';
+import { startIntervalJob } from '../shared/interval-job.js';
 
 /** How often a process renews its entry, and how old an entry may be before it is ignored. */
 const HEARTBEAT_MS = 10_000;
@@ -31,22 +32,17 @@ export type PeerWake = {
  *
  * Each process listens on a UDP port at `address` (loopback by default: instances on one host)
  * and registers where in the database (`event_log_peers`), renewed every 10 s and removed when
- * it stops; it reads the list of the others every 5 s, and at once when one says it started. A datagram carries nothing but a mark of
- * the database it is about: it only makes the receiver poll the log at once, as it would have a
- * little later. So a lost, stray or forged datagram changes nothing but when a poll happens
+ * it stops; it reads the list of the others every 5 s, and at once when one says it started. A
+ * datagram carries nothing but a mark of the database it is about: it only makes the receiver
+ * poll the log at once, as it would have a little later. So a lost, stray or forged datagram changes nothing but when a poll happens
  * (and wakes closer than 2 ms apart count as one); polling goes on as before, and is what is
  * left when instances cannot reach each other's address.
  */
-export async function startPeerWake(opts: {
-  address: string;
-  /** The database the log is in: processes on another one ignore this one's wakes. */
-  dbName: string;
-  logger: Logger;
-  onWake: () => void;
-}): Promise<PeerWake> {
+export async function startPeerWake(opts: { address: string; logger: Logger; onWake: () => void }): Promise<PeerWake> {
   const { address, logger, onWake } = opts;
   const id = randomBytes(8).toString('hex');
-  const database = createHash('sha256').update(opts.dbName).digest('hex').slice(0, 16);
+  // Processes on another database (another deployment on the same host) ignore this one's wakes.
+  const database = createHash('sha256').update(mongoose.connection.name).digest('hex').slice(0, 16);
   const mark = Buffer.from(`pulse-crm wake ${database}`);
   // Sent by a process that starts: the others read the list again at once, not within 5 s.
   const hello = Buffer.from(`pulse-crm hello ${database}`);
@@ -58,21 +54,6 @@ export async function startPeerWake(opts: {
     peers = found.filter((p) => p._id !== id).map((p) => ({ address: p.address, port: p.port }));
   };
   const socket = dgram.createSocket(isIP(address) === 6 ? 'udp6' : 'udp4');
-  let lastWake = 0;
-  let isReading = false;
-  socket.on('message', (message) => {
-    if (message.equals(hello) && !isReading) {
-      isReading = true;
-      readPeers()
-        .catch((err: unknown) => logBackgroundFailure(logger, err, {}, 'could not read the event log wake list'))
-        .finally(() => (isReading = false));
-    }
-    if (!message.equals(mark)) return;
-    const now = performance.now();
-    if (now - lastWake < MIN_WAKE_GAP_MS) return;
-    lastWake = now;
-    onWake();
-  });
   await new Promise<void>((resolve, reject) => {
     socket.once('error', (err) => {
       socket.close();
@@ -93,24 +74,29 @@ export async function startPeerWake(opts: {
   const port = socket.address().port;
 
   const renew = () => peersOf.updateOne({ _id: id }, { $set: { address, port, seenAt: new Date() } }, { upsert: true });
-  await renew();
-  await readPeers();
-  for (const peer of peers) socket.send(hello, peer.port, peer.address, () => undefined);
-  const every = (ms: number, work: () => Promise<unknown>, what: string) => {
-    const timer = setInterval(() => {
-      work().catch((err: unknown) => logBackgroundFailure(logger, err, {}, what));
-    }, ms);
-    timer.unref();
-    return timer;
-  };
-  const timers = [
-    every(HEARTBEAT_MS, renew, 'could not renew this instance in the event log wake list'),
-    every(PEERS_REFRESH_MS, readPeers, 'could not read the event log wake list'),
-  ];
-
+  // Interval jobs: never two runs at once, and a stop waits for the run under way (a renewal
+  // landing after the removal below would list a stopped process again).
+  const heartbeat = startIntervalJob('event log wake list renewal', HEARTBEAT_MS, renew, logger);
+  const peersRead = startIntervalJob('event log wake list read', PEERS_REFRESH_MS, readPeers, logger);
+  let lastWake = 0;
+  let isReading = false;
+  socket.on('message', (message) => {
+    if (message.equals(hello) && !isReading) {
+      isReading = true;
+      peersRead
+        .runNow()
+        .catch((err: unknown) => logBackgroundFailure(logger, err, {}, 'could not read the event log wake list'))
+        .finally(() => (isReading = false));
+    }
+    if (!message.equals(mark)) return;
+    const now = performance.now();
+    if (now - lastWake < MIN_WAKE_GAP_MS) return;
+    lastWake = now;
+    onWake();
+  });
   let isScheduled = false;
   let isStopped = false;
-  return {
+  const wake: PeerWake = {
     get peerCount() {
       return peers.length;
     },
@@ -126,11 +112,20 @@ export async function startPeerWake(opts: {
     async stop() {
       if (isStopped) return;
       isStopped = true;
-      for (const timer of timers) clearInterval(timer);
+      await Promise.all([heartbeat.stop(), peersRead.stop()]);
       await new Promise<void>((resolve) => socket.close(() => resolve()));
       await peersOf.deleteOne({ _id: id }).catch((err: unknown) => {
         logBackgroundFailure(logger, err, {}, 'could not remove this instance from the event log wake list');
       });
     },
   };
+  try {
+    await heartbeat.runNow();
+    await peersRead.runNow();
+  } catch (err) {
+    await wake.stop();
+    throw err;
+  }
+  for (const peer of peers) socket.send(hello, peer.port, peer.address, () => undefined);
+  return wake;
 }

@@ -51,9 +51,9 @@ export async function scheduleRun(rule: RuleDoc, runKey: string, cause: RunCause
 
 /**
  * Schedules runs of rules: their steps as jobs, each once, with one read of the steps already
- * done and one insert of the jobs, whatever their number; then each new run's record and count. A job's id is `<rule>:<run key>:<step>`, so scheduling the same run
- * again (an event handled twice after a crash, a quiet spell seen by two scans) inserts nothing
- * new.
+ * done and one insert of the jobs, whatever their number; then each new run's record and count.
+ * A job's id is `<rule>:<run key>:<step>`, so scheduling the same run again (an event handled
+ * twice after a crash, a quiet spell seen by two scans) inserts nothing new.
  */
 export async function scheduleRuns(runs: PlannedRun[]): Promise<void> {
   const planned = runs.map((run) => ({ run, jobs: jobsOf(run) }));

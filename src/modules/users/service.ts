@@ -70,12 +70,12 @@ export function createUsersService(deps: { clock: Clock; logger: Logger; secret:
   /** The viewer of a token as verified less than VIEWER_CACHE_MS ago; undefined when not known now. */
   function cachedViewerOf(token: string): Viewer | null | undefined {
     const cached = cache.get(token);
-    const left = cached ? cached.until - Date.now() : 0;
-    if (left <= 0) return undefined;
+    const left = (cached?.until ?? 0) - Date.now();
+    if (!cached || left <= 0) return undefined;
     // Verified again in the background once half its time is gone: a token in steady use (a
     // socket's events, a client's requests) never lapses to a look-up that its callers wait for.
     if (left < VIEWER_CACHE_MS / 2) verifyAndCache(token).catch(() => undefined);
-    return cached!.viewer;
+    return cached.viewer;
   }
 
   /**

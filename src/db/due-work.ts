@@ -1,4 +1,5 @@
 import mongoose, { type Model } from 'mongoose';
+import { allInOneBatch } from './collections.js';
 
 /**
  * Claims due work items one by one: the PENDING items whose `timeField` has come (by the
@@ -35,4 +36,39 @@ export async function* claimDue<T extends { _id: string }>(
       .lean<T>();
     if (claimed) yield claimed;
   }
+}
+
+/**
+ * Claims due work items together, where `claimDue` claims them one by one: the same candidates,
+ * then one compare-and-set over all of them that takes the lease and marks it with this claim's
+ * owner, then one read of what that owner holds — an item another worker claimed in between is
+ * left out. The items claimed, oldest first, and the owner (to renew their leases by).
+ */
+export async function claimDueTogether<T extends { _id: string; leaseOwner?: string | null }>(
+  model: Model<T>,
+  opts: { timeField: string; now: Date; leaseMs: number; limit: number },
+): Promise<{ claimed: T[]; owner: string }> {
+  const owner = new mongoose.Types.ObjectId().toHexString();
+  const isDue = () =>
+    ({
+      status: 'PENDING',
+      [opts.timeField]: mongoose.trusted({ $lte: opts.now }),
+      leaseUntil: mongoose.trusted({ $lt: new Date() }),
+    }) as mongoose.QueryFilter<T>;
+  const candidates = await model
+    .find(isDue(), { _id: 1 })
+    .sort({ [opts.timeField]: 1 })
+    .limit(opts.limit)
+    .lean<Array<{ _id: string }>>();
+  if (!candidates.length) return { claimed: [], owner };
+  const ids = mongoose.trusted({ $in: candidates.map((c) => c._id) });
+  await model.updateMany({ ...isDue(), _id: ids }, {
+    $set: { leaseUntil: new Date(Date.now() + opts.leaseMs), leaseOwner: owner },
+  } as mongoose.UpdateQuery<T>);
+  const claimed = await model
+    .find({ _id: ids, leaseOwner: owner } as mongoose.QueryFilter<T>)
+    .sort({ [opts.timeField]: 1 })
+    .batchSize(allInOneBatch(candidates.length))
+    .lean<T[]>();
+  return { claimed, owner };
 }

@@ -235,13 +235,13 @@ export class EventLog {
     while (this.#isRunning) {
       let hasFoundStored = false;
       try {
-        const stored = this.#ownAppends.has(this.#position + 1)
-          ? NONE_STORED
-          : await storedEventsFrom(this.#position + 1, READ_AHEAD);
+        // The next seq is this process's, held or in flight (`#offer` brings it): nothing to read.
+        const isOwn = this.#ownAppends.has(this.#position + 1) || this.#ownInFlight.has(this.#position + 1);
+        const stored = isOwn ? NONE_STORED : await storedEventsFrom(this.#position + 1, READ_AHEAD);
         if (this.#takeInOrder(stored) > 0) {
           missing = undefined;
           hasFoundStored = true;
-        } else if ((await currentSequence(EVENT_SEQUENCE)) > this.#position) {
+        } else if (!isOwn && (await currentSequence(EVENT_SEQUENCE)) > this.#position) {
           // Allocated but not visible: a writer in flight, or one that died before its insert.
           const seq = this.#position + 1;
           if (missing?.seq !== seq) missing = { seq, since: performance.now() };

@@ -1,8 +1,10 @@
-import { claimDue } from '../../db/due-work.js';
+import mongoose from 'mongoose';
+import { allInOneBatch } from '../../db/collections.js';
+import { claimDueTogether } from '../../db/due-work.js';
 import { DAY_MS } from '../../shared/clock.js';
 import { objectIdOrNull } from '../../shared/ids.js';
 import type { CustomerDoc } from '../customers/model.js';
-import { addCustomerTag, findCustomer, removeCustomerTag } from '../customers/index.js';
+import { addCustomerTag, findCustomer, findCustomersAmong, removeCustomerTag } from '../customers/index.js';
 import { automationActionData, webhookBody } from '../webhooks/index.js';
 import { raiseAlert } from './alerts.js';
 import { complaintsInWeek } from './complaints.js';
@@ -33,44 +35,92 @@ type StepDeps = Pick<
 export async function runDueJobs(deps: StepDeps): Promise<number> {
   let done = 0;
   for (;;) {
-    let claimed = 0;
-    const due = claimDue(Job, {
+    const { claimed, owner } = await claimDueTogether(Job, {
       timeField: 'runAt',
       now: deps.clock.now(),
       leaseMs: deps.settings.leaseMs,
       limit: DUE_PER_PASS,
     });
-    for await (const job of due) {
-      claimed++;
-      if (await runJob(deps, job)) done++;
-    }
-    if (claimed < DUE_PER_PASS) return done;
+    done += await runPass(deps, claimed, owner);
+    if (claimed.length < DUE_PER_PASS) return done;
   }
 }
 
-/** Runs one claimed job; true when its step ran (executed or skipped). */
-async function runJob(deps: StepDeps, job: JobDoc): Promise<boolean> {
-  const rule = await Rule.findById(job.ruleId).lean<RuleDoc>();
+/**
+ * The claimed jobs' steps, one after another in the order claimed. Their rules, customers and
+ * step records are read together (a customer that a step of the pass acted on is read again for
+ * its next step); each step is recorded and counted as it ends, as one at a time would be; the
+ * jobs ended are removed together at the end (a crash before leaves jobs whose records say they
+ * ran: they are removed, not run, when claimed again). The number of steps run.
+ */
+async function runPass(deps: StepDeps, jobs: JobDoc[], owner: string): Promise<number> {
+  if (!jobs.length) return 0;
+  const leases = keepLeases(deps.settings.leaseMs, owner, jobs);
+  const ended: string[] = [];
+  let ran = 0;
+  try {
+    const [rules, customers, recorded] = await Promise.all([
+      rulesOf(jobs),
+      findCustomersAmong([...new Map(jobs.map((j) => [String(j.customerId), j.customerId])).values()]),
+      StepDone.find({ _id: mongoose.trusted({ $in: jobs.map((j) => j._id) }) }, { _id: 1 })
+        .batchSize(allInOneBatch(jobs.length))
+        .lean(),
+    ]);
+    const customerById = new Map(customers.map((c) => [String(c._id), c]));
+    const isRecorded = new Set(recorded.map((r) => String(r._id)));
+    const actedOn = new Set<string>();
+    for (const job of jobs) {
+      const key = String(job.customerId);
+      const customer = actedOn.has(key) ? await findCustomer(job.customerId) : customerById.get(key);
+      const outcome = await runJob(deps, { job, rule: rules.get(String(job.ruleId)), customer }, isRecorded, leases);
+      if (outcome !== 'not run') actedOn.add(key);
+      if (outcome !== 'failed') ended.push(job._id);
+      if (outcome === 'ran') ran++;
+    }
+  } finally {
+    await leases.stop();
+    if (ended.length) await Job.deleteMany({ _id: mongoose.trusted({ $in: ended }) });
+  }
+  return ran;
+}
+
+/** The rules of these jobs, by id: one read. */
+async function rulesOf(jobs: JobDoc[]): Promise<Map<string, RuleDoc>> {
+  const ids = [...new Set(jobs.map((j) => String(j.ruleId)))];
+  const rules = await Rule.find({ _id: mongoose.trusted({ $in: ids }) }).lean<RuleDoc[]>();
+  return new Map(rules.map((r) => [String(r._id), r]));
+}
+
+/**
+ * Runs one claimed job with its rule and customer as read: 'ran' when its step was executed or
+ * skipped (and recorded), 'not run' when there was nothing to run (its rule gone, disabled or
+ * changed, its customer gone, or its step recorded already), 'failed' when its step failed (it
+ * is rescheduled, or given up).
+ */
+async function runJob(
+  deps: StepDeps,
+  { job, rule, customer }: { job: JobDoc; rule: RuleDoc | undefined; customer: CustomerDoc | null | undefined },
+  isRecorded: Set<string>,
+  leases: Leases,
+): Promise<'ran' | 'not run' | 'failed'> {
   const action = rule?.actions[job.step];
-  const customer = await findCustomer(job.customerId);
   // Steps of a rule that was disabled or changed since the run was planned are not run:
   // their step could now be another action.
   const isStale =
     !rule || !action || !rule.enabled || (job.ruleVersion != null && job.ruleVersion !== rule.updatedAt.getTime());
-  if (isStale || !customer || (await StepDone.exists({ _id: job._id }))) {
-    await Job.deleteOne({ _id: job._id }); // gone, disabled, changed, or already run
-    return false;
-  }
+  if (isStale || !customer || isRecorded.has(job._id)) return 'not run';
   const step: DueStep = { job, rule, action, customer };
+  let outcome: 'executed' | 'skipped';
   try {
-    const stopKeepingLease = keepLease(deps.settings.leaseMs, job._id);
-    const outcome = await runStep(deps, step).finally(stopKeepingLease);
-    await recordOutcome(deps, step, outcome);
-    return true;
+    outcome = await runStep(deps, step);
   } catch (err) {
+    // Its lease is no longer renewed before it is rescheduled: a renewal would delay the retry.
+    await leases.release(job._id);
     await recordFailure(deps, step, err as Error);
-    return false;
+    return 'failed';
   }
+  await recordOutcome(deps, step, outcome);
+  return 'ran';
 }
 
 /** Runs one step; 'skipped' when its onlyIf conditions (or, for a message, the frequency cap) say no. */
@@ -123,31 +173,48 @@ async function runStep(deps: StepDeps, step: DueStep): Promise<'executed' | 'ski
   }
 }
 
+type Leases = ReturnType<typeof keepLeases>;
+
 /**
- * A slow step (a provider's retries) keeps its lease: nobody else runs it meanwhile. Returns
- * the stop, which also waits for a renewal under way, so nothing writes the job once the
- * worker has moved on.
+ * The pass's jobs keep their leases while it runs (a slow step, a provider's retries): nobody
+ * else runs them meanwhile. Only this claim's leases are renewed. `release` stops renewing one
+ * job's and `stop` everyone's, each once a renewal under way is done, so nothing renews a lease
+ * after the worker has moved on.
  */
-function keepLease(leaseMs: number, id: string): () => Promise<void> {
+function keepLeases(leaseMs: number, owner: string, jobs: JobDoc[]) {
+  const held = new Set(jobs.map((j) => j._id));
   let renewal: Promise<unknown> = Promise.resolve();
   const timer = setInterval(
     () => {
-      renewal = Job.updateOne({ _id: id }, { $set: { leaseUntil: new Date(Date.now() + leaseMs) } })
+      if (!held.size) return;
+      renewal = Job.updateMany(
+        { _id: mongoose.trusted({ $in: [...held] }), leaseOwner: owner },
+        { $set: { leaseUntil: new Date(Date.now() + leaseMs) } },
+      )
         .exec()
         .catch(() => {});
     },
     Math.max(100, Math.floor(leaseMs / 3)),
   );
-  return async () => {
-    clearInterval(timer);
-    await renewal;
+  return {
+    async release(id: string) {
+      held.delete(id);
+      await renewal;
+    },
+    async stop() {
+      clearInterval(timer);
+      held.clear();
+      await renewal;
+    },
   };
 }
 
-/** The step's record first, then the job: a crash between leaves a job the record skips. */
+/**
+ * The step's record, then its count: a crash between the two leaves the step uncounted, never
+ * counted twice (its job, removed at the end of the pass, is then removed unrun when claimed again).
+ */
 async function recordOutcome(deps: StepDeps, { job, rule }: DueStep, outcome: 'executed' | 'skipped') {
   const isFirstRecord = await recordStepOnce({ _id: job._id, outcome, at: deps.clock.now() });
-  await Job.deleteOne({ _id: job._id });
   if (isFirstRecord) await bumpStats(rule._id, outcome);
 }
 

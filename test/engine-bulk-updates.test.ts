@@ -5,7 +5,9 @@
  * Neither may change a result: a statement still sees what the earlier statements of its own
  * command wrote, the counts are the same, an error leaves the statements before it applied and
  * those after it not, and a query by an array element still finds the document after updates
- * that change the array, its element types, or something else entirely.
+ * that change the array, its element types, or something else entirely. Patch 0009's triggers
+ * check a document's text before parsing it: the arrays they let through are still exactly the
+ * field's own.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import mongoose from 'mongoose';
@@ -137,5 +139,38 @@ describe('patch 0007: an update command writes its documents together', () => {
     expect(await holders('z')).toEqual([]);
     await rows.updateOne({ _id: 'p' }, { $set: { tags: ['z'] } });
     expect([await holders('y'), await holders('z')]).toEqual([[], ['p']]);
+  });
+
+  it('patch 0009: finds the arrays its text check lets through, and only those', async () => {
+    // The triggers look for `"tags":[` in a document's text before asking the JSON parser: a
+    // nested field of the same name holding an array, or a string spelling it, passes the text
+    // check and must still give no entries; an array written, changed and removed must.
+    type Row = { _id: string; tags?: unknown; meta?: unknown };
+    const rows = db.collection<Row>('text-check');
+    await rows.createIndex({ tags: 1 });
+    await rows.insertMany([
+      { _id: 'array', tags: ['a', 'b'] },
+      { _id: 'nested', tags: 'a', meta: { tags: ['b'] } },
+      { _id: 'spelled', tags: 'b', meta: '"tags":["a"]' },
+      { _id: 'later', meta: { tags: ['a'] } },
+    ]);
+    const holders = async (value: string) =>
+      (await rows.find({ tags: value }).sort({ _id: 1 }).toArray()).map((d) => d._id);
+    expect([await holders('a'), await holders('b')]).toEqual([
+      ['array', 'nested'],
+      ['array', 'spelled'],
+    ]);
+    await rows.bulkWrite([
+      { updateOne: { filter: { _id: 'later' }, update: { $set: { tags: ['a', 'c'] } } } },
+      { updateOne: { filter: { _id: 'array' }, update: { $set: { tags: 'c', meta: { tags: ['a'] } } } } },
+      { updateOne: { filter: { _id: 'nested' }, update: { $set: { 'meta.tags': ['c'] } } } },
+    ]);
+    expect([await holders('a'), await holders('b'), await holders('c')]).toEqual([
+      ['later', 'nested'],
+      ['spelled'],
+      ['array', 'later'],
+    ]);
+    await rows.deleteOne({ _id: 'later' });
+    expect([await holders('a'), await holders('c')]).toEqual([['nested'], ['array']]);
   });
 });

@@ -14,6 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -105,6 +106,11 @@ async function login(url: string, email: string, password: string): Promise<stri
 async function main(): Promise<void> {
   const dataDir = path.join(os.tmpdir(), `pulse-crm-bench-${process.pid}`);
   const logFile = path.join(os.tmpdir(), `pulse-crm-bench-${process.pid}.log`);
+  // Removed by the `finally` below, and on an abrupt end (a signal, a failure) as we exit.
+  process.once('exit', () => {
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(logFile, { force: true });
+  });
   const config = loadConfig({
     ...process.env,
     NODE_ENV: 'production',
@@ -221,6 +227,14 @@ function readCommit(): string {
     return 'unknown';
   }
 }
+
+// A signal ends the run as a failure does, through `exit`, whose handlers stop the second
+// instance (the engine follows us through its watchdog's pipe, forked clients through their channel).
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const)
+  process.once(signal, () => process.exit(code));
 
 main().catch((err: unknown) => {
   console.error(err);

@@ -143,8 +143,9 @@ describe('patch 0007: an update command writes its documents together', () => {
 
   it('patch 0009: finds the arrays its text check lets through, and only those', async () => {
     // The triggers look for `"tags":[` in a document's text before asking the JSON parser: a
-    // nested field of the same name holding an array, or a string spelling it, passes the text
-    // check and must still give no entries; an array written, changed and removed must.
+    // nested field of the same name holding an array passes the text check and must still give
+    // no entries (a string spelling it is stored with its quotes escaped, and never passes); an
+    // array written, changed and removed must give its entries.
     type Row = { _id: string; tags?: unknown; meta?: unknown };
     const rows = db.collection<Row>('text-check');
     await rows.createIndex({ tags: 1 });

@@ -42,7 +42,7 @@ export async function* claimDue<T extends { _id: string }>(
  * Claims due work items together, where `claimDue` claims them one by one: the same candidates,
  * then one compare-and-set over all of them that takes the lease and marks it with this claim's
  * owner, then one read of what that owner holds — an item another worker claimed in between is
- * left out. The items claimed, oldest first, and the owner (to renew their leases by).
+ * left out. The items claimed, in the candidates' order, and the owner (to renew their leases by).
  */
 export async function claimDueTogether<T extends { _id: string; leaseOwner?: string | null }>(
   model: Model<T>,
@@ -67,8 +67,11 @@ export async function claimDueTogether<T extends { _id: string; leaseOwner?: str
   } as mongoose.UpdateQuery<T>);
   const claimed = await model
     .find({ _id: ids, leaseOwner: owner } as mongoose.QueryFilter<T>)
-    .sort({ [opts.timeField]: 1 })
     .batchSize(allInOneBatch(candidates.length))
     .lean<T[]>();
+  // In the candidates' order, the index's: items due at the same time stay in the order they
+  // were written (the steps of one run), which a sort of the read by time would not keep.
+  const position = new Map(candidates.map((c, i) => [c._id, i]));
+  claimed.sort((a, b) => position.get(a._id)! - position.get(b._id)!);
   return { claimed, owner };
 }

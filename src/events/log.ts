@@ -57,8 +57,8 @@ export class EventLog {
    * acknowledged, so the tailer takes them from here instead of reading each one back.
    */
   #ownAppends = new Map<number, EventDoc>();
-  /** Seqs this process allocated and is writing: the tailer learns of them from `#offer`. */
-  readonly #ownInFlight = new Set<number>();
+  /** Seqs this process allocated and is writing, and since when: `#offer` brings them. */
+  readonly #ownInFlight = new Map<number, number>();
   #waiters = new Set<() => void>();
   #isRunning = false;
   #loop: Promise<void> | undefined;
@@ -108,7 +108,7 @@ export class EventLog {
       const seq = await nextSequence(EVENT_SEQUENCE);
       // The mapped type does not reduce for a generic T; `append`'s signature is what is checked.
       const doc = { _id: eventId(seq), seq, type, at: this.deps.clock.now(), payload } as EventDoc & EventDoc<T>;
-      this.#ownInFlight.add(seq);
+      this.#ownInFlight.set(seq, performance.now());
       try {
         await storedCollection<EventDoc>(Event).insertOne(doc);
         this.#offer([doc]);
@@ -135,13 +135,14 @@ export class EventLog {
       const seq = last - payloads.length + 1 + i;
       return { _id: eventId(seq), seq, type, at, payload } as EventDoc & EventDoc<T>;
     });
-    for (const d of docs) this.#ownInFlight.add(d.seq);
+    for (const d of docs) this.#ownInFlight.set(d.seq, performance.now());
     try {
       await storedCollection<EventDoc>(Event).insertMany(docs, { ordered: false });
     } catch (err) {
       const duplicates = duplicateIndexesOf(err);
       if (!duplicates) throw err;
       const lost = new Set(duplicates);
+      for (const i of lost) this.#ownInFlight.delete(docs[i]!.seq); // gaps now: the tailer reads them
       this.#offer(docs.filter((_, i) => !lost.has(i)));
       for (const index of duplicates) await this.append(type, payloads[index]!);
       return;
@@ -225,18 +226,16 @@ export class EventLog {
     for (const w of this.#waiters) w();
   }
 
-  /**
-   * Polls the log for other processes' appends (this process's come through `#offer`, so they
-   * never speed the polling up: a single process polls at IDLE_POLL_MS however busy it is).
-   */
+  /** Polls the log for other processes' appends (this process's come through `#offer`). */
   async #run(): Promise<void> {
     let missing: { seq: number; since: number } | undefined;
     let emptyPolls = 0;
     while (this.#isRunning) {
       let hasFoundStored = false;
       try {
-        // The next seq is this process's, held or in flight (`#offer` brings it): nothing to read.
-        const isOwn = this.#ownAppends.has(this.#position + 1) || this.#ownInFlight.has(this.#position + 1);
+        // This process's next seq, held or written for under GAP_WAIT_MS (`#offer` brings it): no read.
+        const inFlightFor = performance.now() - (this.#ownInFlight.get(this.#position + 1) ?? -Infinity);
+        const isOwn = this.#ownAppends.has(this.#position + 1) || inFlightFor <= GAP_WAIT_MS;
         const stored = isOwn ? NONE_STORED : await storedEventsFrom(this.#position + 1, READ_AHEAD);
         if (this.#takeInOrder(stored) > 0) {
           missing = undefined;

@@ -135,7 +135,12 @@ export function createComplaintBook(events: Pick<EventLog, 'heldAfter'>): Compla
       for (const [id] of counted) hours.get(id)!.added = 0;
       const notWrittenFrom = (path: string, seq: number) => ({ [path]: { $not: { $gte: seq } } });
       await Promise.all([
-        moved.length && writeWindows(moved, storedWindows),
+        moved.length &&
+          writeWindows(moved, {
+            // The set as it is when asked: a read during the write replaces it.
+            has: (id) => storedWindows.has(id),
+            add: (id) => void storedWindows.add(id),
+          }),
         counted.length &&
           writeGuarded(
             ComplaintHour.collection,
@@ -160,7 +165,10 @@ type MovedWindow = { customerId: Types.ObjectId; firstAdded: number; kept: Compl
  * upserts). A window inserted meanwhile by someone else, or an update that matched fewer than it
  * was sent (written past its guard already, or gone), goes through the guarded upsert.
  */
-async function writeWindows(moved: MovedWindow[], stored: Set<string>): Promise<void> {
+async function writeWindows(
+  moved: MovedWindow[],
+  stored: { has(id: string): boolean; add(id: string): void },
+): Promise<void> {
   const guarded = (w: MovedWindow) => ({
     filter: { _id: w.customerId, 'complaints.seq': { $not: { $gte: w.firstAdded } } },
     update: { $set: { complaints: w.kept } },

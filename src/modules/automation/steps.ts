@@ -18,6 +18,8 @@ import { publishTask } from './tasks.js';
 /** A step that failed this many times is given up and kept as FAILED. */
 const MAX_STEP_ATTEMPTS = 5;
 const DUE_PER_PASS = 50;
+/** How long a pass works from the customers it read before it reads them again. */
+const CUSTOMERS_FRESH_MS = 250;
 
 /** A claimed job with what it acts on. */
 export type DueStep = { job: JobDoc; rule: RuleDoc; action: ActionDoc; customer: CustomerDoc };
@@ -48,40 +50,74 @@ export async function runDueJobs(deps: StepDeps): Promise<number> {
 
 /**
  * The claimed jobs' steps, one after another in the order claimed. Their rules, customers and
- * step records are read together (a customer that a step of the pass acted on is read again for
- * its next step); each step is recorded and counted as it ends, as one at a time would be; the
- * jobs ended are removed together at the end (a crash before leaves jobs whose records say they
- * ran: they are removed, not run, when claimed again). The number of steps run.
+ * step records are read together; a customer is read again for its step when a step of the pass
+ * acted on it, and all of them once the pass has run for CUSTOMERS_FRESH_MS (a slow step: an
+ * unsubscribe or an erasure meanwhile must stop a message). Each step is recorded and counted as
+ * it ends, as one at a time would be; the jobs ended are removed together at the end (a crash
+ * before leaves jobs whose records say they ran: they are removed, not run, when claimed again),
+ * and those not reached (a step's record failed) are freed for the next pass. The number run.
  */
 async function runPass(deps: StepDeps, jobs: JobDoc[], owner: string): Promise<number> {
   if (!jobs.length) return 0;
   const leases = keepLeases(deps.settings.leaseMs, owner, jobs);
   const ended: string[] = [];
+  const left = new Set(jobs.map((j) => j._id));
   let ran = 0;
   try {
-    const [rules, customers, recorded] = await Promise.all([
+    const readCustomers = async (of: JobDoc[]) =>
+      new Map((await findCustomersAmong(uniqueCustomerIds(of))).map((c) => [String(c._id), c]));
+    const [rules, recorded] = await Promise.all([
       rulesOf(jobs),
-      findCustomersAmong([...new Map(jobs.map((j) => [String(j.customerId), j.customerId])).values()]),
       StepDone.find({ _id: mongoose.trusted({ $in: jobs.map((j) => j._id) }) }, { _id: 1 })
         .batchSize(allInOneBatch(jobs.length))
         .lean(),
     ]);
-    const customerById = new Map(customers.map((c) => [String(c._id), c]));
+    let customers = await readCustomers(jobs);
+    let readAt = performance.now();
     const isRecorded = new Set(recorded.map((r) => String(r._id)));
     const actedOn = new Set<string>();
-    for (const job of jobs) {
+    for (const [k, job] of jobs.entries()) {
+      if (performance.now() - readAt > CUSTOMERS_FRESH_MS) {
+        customers = await readCustomers(jobs.slice(k));
+        readAt = performance.now();
+        actedOn.clear();
+      }
       const key = String(job.customerId);
-      const customer = actedOn.has(key) ? await findCustomer(job.customerId) : customerById.get(key);
+      const customer = actedOn.has(key) ? await findCustomer(job.customerId) : customers.get(key);
       const outcome = await runJob(deps, { job, rule: rules.get(String(job.ruleId)), customer }, isRecorded, leases);
+      left.delete(job._id);
       if (outcome !== 'not run') actedOn.add(key);
       if (outcome !== 'failed') ended.push(job._id);
       if (outcome === 'ran') ran++;
     }
   } finally {
     await leases.stop();
-    if (ended.length) await Job.deleteMany({ _id: mongoose.trusted({ $in: ended }) });
+    await endPass(deps, owner, ended, [...left]);
   }
   return ran;
+}
+
+/** Each customer of these jobs once. */
+function uniqueCustomerIds(jobs: JobDoc[]) {
+  return [...new Map(jobs.map((j) => [String(j.customerId), j.customerId])).values()];
+}
+
+/**
+ * The pass's jobs that ended are removed and those it did not reach are freed, at once rather
+ * than at their lease's end. Neither is needed for correctness (a recorded job is removed when
+ * claimed again, a lease runs out), so a failure here is logged and does not hide the pass's.
+ */
+async function endPass(deps: StepDeps, owner: string, ended: string[], unreached: string[]): Promise<void> {
+  try {
+    if (ended.length) await Job.deleteMany({ _id: mongoose.trusted({ $in: ended }) });
+    if (unreached.length)
+      await Job.updateMany(
+        { _id: mongoose.trusted({ $in: unreached }), leaseOwner: owner },
+        { $set: { leaseUntil: new Date(0), leaseOwner: null } },
+      );
+  } catch (err) {
+    deps.logger.warn({ err }, 'automation step pass: could not remove or free its jobs; the next pass will');
+  }
 }
 
 /** The rules of these jobs, by id: one read. */
@@ -234,7 +270,9 @@ async function recordFailure(deps: StepDeps, { job, rule, action }: DueStep, err
         lastError: err.message,
         status: givesUp ? 'FAILED' : 'PENDING',
         runAt: new Date(deps.clock.now().getTime() + deps.settings.retryBaseMs * 2 ** (attempts - 1)),
+        // No owner: a renewal of the pass still under way finds nothing to renew.
         leaseUntil: new Date(0),
+        leaseOwner: null,
       },
     },
   );

@@ -2,9 +2,9 @@
  * `npx tsx bench/ingest-commands.ts [--background] [--batches N]`: where the time of a
  * 500-item `recordInteractions` goes, command by command, on a fresh embedded engine. The API
  * runs in this process (production config, logging at info to a file), over 5,000 customers
- * made for it; the batches go over HTTP one after another, each to customers not seen yet (the
- * ingest scenario's shape). Printed: milliseconds per batch, the engine's and this process's
- * CPU time, and each command's count and time per batch, the slowest first. Without
+ * made for it; the batches go over HTTP one after another, each to customers not seen yet, with
+ * the ingest scenario's items (`itemAt`). Printed: milliseconds per batch, the engine's and this
+ * process's CPU time, and each command's count and time per batch, the slowest first. Without
  * `--background` the event-log consumers and the default journeys do not run, so what is left
  * is the write path alone; with it, their commands count too (they run beside the batches).
  * Reproduces the per-command figures of RESULTS.md's 2026-11-30 (late) entry.
@@ -24,6 +24,7 @@ import { toGlobalId } from '../src/shared/ids.js';
 import { createLogger, logDestination } from '../src/shared/logger.js';
 import { graphqlRequest } from './lib/graphql-client.js';
 import { insertCustomersWithInteractions } from './scenarios/data.js';
+import { itemAt } from './scenarios/ingest.js';
 
 const BATCH = 500;
 const CUSTOMERS = 5_000;
@@ -96,18 +97,14 @@ try {
   });
 
   const record = async (b: number) => {
-    // The ingest scenario's mix: a complaint in ten, a third of the rest purchases, one in fifty large.
     const inputs = customers.slice(b * BATCH, (b + 1) * BATCH).map((id, i) => {
-      const n = b * BATCH + i;
-      const kind = n % 10;
-      const type = kind === 9 ? 'COMPLAINT' : kind % 3 === 0 ? 'PURCHASE' : kind % 3 === 1 ? 'INQUIRY' : 'SUPPORT';
-      const amount = type !== 'PURCHASE' ? undefined : n % 50 === 0 ? '1000000' : '12000';
+      const { type, amountMinor, externalId } = itemAt(b * BATCH + i, 'commands');
       return {
         customerId: toGlobalId('Customer', String(id)),
         type,
         channel: 'WEB',
-        ...(amount ? { amount } : {}),
-        externalId: `ic-${n}`,
+        ...(amountMinor !== undefined ? { amount: String(amountMinor) } : {}),
+        externalId,
       };
     });
     const data = await graphqlRequest<{ recordInteractions: { recordedCount: number } }>(

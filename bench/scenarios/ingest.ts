@@ -15,7 +15,7 @@ const MUTATION =
  * ten (the complaint-escalation journey evaluates each); one purchase in fifty is large enough
  * to make its customer VIP (the VIP-welcome journey then creates a task and tags them).
  */
-function itemAt(n: number, run: string) {
+export function itemAt(n: number, run: string) {
   const kind = n % 10;
   const type = kind === 9 ? 'COMPLAINT' : kind % 3 === 0 ? 'PURCHASE' : kind % 3 === 1 ? 'INQUIRY' : 'SUPPORT';
   const amountMinor = type !== 'PURCHASE' ? undefined : n % 50 === 0 ? 1_000_000 : 12_000;

@@ -35,14 +35,14 @@ const BODY_ERRORS: Record<string, [number, string]> = {
   'request.aborted': [400, 'The request body ended before it was complete.'],
 };
 
-const STATUS_CODES: Record<number, ErrorCode> = { 403: ErrorCode.Forbidden, 404: ErrorCode.NotFound };
-
-function requestErrorOf(err: unknown): [number, string] {
+/** The status, message and code of a request that failed before GraphQL ran. */
+function requestErrorOf(err: unknown): [number, string, ErrorCode] {
   const { type, status } = err as { type?: string; status?: unknown };
-  if (type && BODY_ERRORS[type]) return BODY_ERRORS[type];
+  if (type && BODY_ERRORS[type]) return [...BODY_ERRORS[type], ErrorCode.BadRequest];
   // A static file that is not there, or not to be served (express.static): its 404 or 403, not a 500.
-  if (status === 404 || status === 403) return [status, 'There is nothing to serve at this address.'];
-  return [500, 'Internal server error'];
+  if (status === 404) return [404, 'There is nothing to serve at this address.', ErrorCode.NotFound];
+  if (status === 403) return [403, 'There is nothing to serve at this address.', ErrorCode.Forbidden];
+  return [500, 'Internal server error', ErrorCode.Internal];
 }
 
 /**
@@ -55,9 +55,8 @@ export function sendRequestError(req: http.IncomingMessage, res: http.ServerResp
     res.destroy();
     return;
   }
-  const [status, message] = requestErrorOf(err);
+  const [status, message, code] = requestErrorOf(err);
   if (status === 500) req.log.error({ err }, 'unexpected error');
-  const code = status === 500 ? ErrorCode.Internal : (STATUS_CODES[status] ?? ErrorCode.BadRequest);
   sendJson(res, status, { errors: [{ message, extensions: { code, requestId: req.id } }] });
 }
 

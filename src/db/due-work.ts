@@ -1,35 +1,36 @@
 import mongoose, { type Model } from 'mongoose';
 import { allInOneBatch } from './collections.js';
 
+type DueOptions = { timeField: string; now: Date; leaseMs: number; limit: number };
+
 /**
- * Claims due work items one by one: the PENDING items whose `timeField` has come (by the
- * domain clock), whose lease has expired (by the real time), oldest first; each is claimed
- * with a compare-and-set that takes a lease for `leaseMs`, so concurrent workers never take the
- * same item. Yields each item as claimed.
+ * The PENDING items whose `timeField` has come (by the domain clock) and whose lease has
+ * expired (by the real time, as of this call): what a claim looks for, and what its
+ * compare-and-set requires still.
  */
-export async function* claimDue<T extends { _id: string }>(
-  model: Model<T>,
-  opts: { timeField: string; now: Date; leaseMs: number; limit: number },
-): AsyncGenerator<T> {
-  const expiredLease = () => mongoose.trusted({ $lt: new Date() });
+function dueFilter<T>(opts: DueOptions): mongoose.QueryFilter<T> {
+  return {
+    status: 'PENDING',
+    [opts.timeField]: mongoose.trusted({ $lte: opts.now }),
+    leaseUntil: mongoose.trusted({ $lt: new Date() }),
+  } as mongoose.QueryFilter<T>;
+}
+
+/**
+ * Claims due work items one by one, oldest first; each is claimed with a compare-and-set that
+ * takes a lease for `leaseMs`, so concurrent workers never take the same item. Yields each item
+ * as claimed.
+ */
+export async function* claimDue<T extends { _id: string }>(model: Model<T>, opts: DueOptions): AsyncGenerator<T> {
   const due = await model
-    .find({
-      status: 'PENDING',
-      [opts.timeField]: mongoose.trusted({ $lte: opts.now }),
-      leaseUntil: expiredLease(),
-    } as mongoose.QueryFilter<T>)
+    .find(dueFilter<T>(opts))
     .sort({ [opts.timeField]: 1 })
     .limit(opts.limit)
     .lean<T[]>();
   for (const candidate of due) {
     const claimed = await model
       .findOneAndUpdate(
-        {
-          _id: candidate._id,
-          status: 'PENDING',
-          [opts.timeField]: mongoose.trusted({ $lte: opts.now }),
-          leaseUntil: expiredLease(),
-        } as mongoose.QueryFilter<T>,
+        { ...dueFilter<T>(opts), _id: candidate._id } as mongoose.QueryFilter<T>,
         { $set: { leaseUntil: new Date(Date.now() + opts.leaseMs) } },
         { returnDocument: 'after' },
       )
@@ -46,23 +47,17 @@ export async function* claimDue<T extends { _id: string }>(
  */
 export async function claimDueTogether<T extends { _id: string; leaseOwner?: string | null }>(
   model: Model<T>,
-  opts: { timeField: string; now: Date; leaseMs: number; limit: number },
+  opts: DueOptions,
 ): Promise<{ claimed: T[]; owner: string }> {
   const owner = new mongoose.Types.ObjectId().toHexString();
-  const isDue = () =>
-    ({
-      status: 'PENDING',
-      [opts.timeField]: mongoose.trusted({ $lte: opts.now }),
-      leaseUntil: mongoose.trusted({ $lt: new Date() }),
-    }) as mongoose.QueryFilter<T>;
   const candidates = await model
-    .find(isDue(), { _id: 1 })
+    .find(dueFilter<T>(opts), { _id: 1 })
     .sort({ [opts.timeField]: 1 })
     .limit(opts.limit)
     .lean<Array<{ _id: string }>>();
   if (!candidates.length) return { claimed: [], owner };
   const ids = mongoose.trusted({ $in: candidates.map((c) => c._id) });
-  await model.updateMany({ ...isDue(), _id: ids }, {
+  await model.updateMany({ ...dueFilter<T>(opts), _id: ids }, {
     $set: { leaseUntil: new Date(Date.now() + opts.leaseMs), leaseOwner: owner },
   } as mongoose.UpdateQuery<T>);
   const claimed = await model

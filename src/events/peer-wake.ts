@@ -34,9 +34,9 @@ export type PeerWake = {
  * and registers where in the database (`event_log_peers`), renewed every 10 s and removed when
  * it stops; it reads the list of the others every 5 s, and at once when one says it started. A
  * datagram carries nothing but a mark of the database it is about: it only makes the receiver
- * poll the log at once, as it would have a little later. So a lost, stray or forged datagram changes nothing but when a poll happens
- * (and wakes closer than 2 ms apart count as one); polling goes on as before, and is what is
- * left when instances cannot reach each other's address.
+ * poll the log at once, as it would have a little later. So a lost, stray or forged datagram
+ * changes nothing but when a poll happens (and wakes closer than 2 ms apart count as one);
+ * polling goes on as before, and is what is left when instances cannot reach each other's address.
  */
 export async function startPeerWake(opts: { address: string; logger: Logger; onWake: () => void }): Promise<PeerWake> {
   const { address, logger, onWake } = opts;

@@ -133,7 +133,6 @@ export function createComplaintBook(events: Pick<EventLog, 'heldAfter'>): Compla
       // over, which resets the book).
       movedWindows = new Map();
       for (const [id] of counted) hours.get(id)!.added = 0;
-      const notWrittenFrom = (path: string, seq: number) => ({ [path]: { $not: { $gte: seq } } });
       await Promise.all([
         moved.length &&
           writeWindows(moved, {
@@ -156,6 +155,9 @@ export function createComplaintBook(events: Pick<EventLog, 'heldAfter'>): Compla
   };
 }
 
+/** The guard of a write: nothing at `path` is at or past `seq` (who wrote past it handled these events). */
+const notWrittenFrom = (path: string, seq: number) => ({ [path]: { $not: { $gte: seq } } });
+
 type MovedWindow = { customerId: Types.ObjectId; firstAdded: number; kept: ComplaintsKept };
 
 /**
@@ -170,7 +172,7 @@ async function writeWindows(
   stored: { has(id: string): boolean; add(id: string): void },
 ): Promise<void> {
   const guarded = (w: MovedWindow) => ({
-    filter: { _id: w.customerId, 'complaints.seq': { $not: { $gte: w.firstAdded } } },
+    filter: { _id: w.customerId, ...notWrittenFrom('complaints.seq', w.firstAdded) },
     update: { $set: { complaints: w.kept } },
   });
   const known = moved.filter((w) => stored.has(String(w.customerId)));

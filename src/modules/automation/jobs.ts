@@ -1,5 +1,4 @@
 import mongoose, { type Types } from 'mongoose';
-import { allInOneBatch } from '../../db/collections.js';
 import { duplicateIndexesOf } from '../../db/errors.js';
 import { DAY_MS } from '../../shared/clock.js';
 import type { CustomerDoc } from '../customers/model.js';
@@ -10,12 +9,12 @@ import type { Automation } from './deps.js';
 import {
   Job,
   jobId,
-  StepDone,
   storedCollection,
   type Causation,
   type JobDoc,
   type RuleDoc,
   recordStepOnce,
+  recordedAmong,
 } from './model.js';
 import { bumpStats } from './rules.js';
 
@@ -60,13 +59,7 @@ export async function scheduleRuns(runs: PlannedRun[]): Promise<void> {
   const all = planned.flatMap((p) => p.jobs);
   if (!all.length) return;
   // Steps already done (their job removed) leave a record: they are not scheduled again.
-  const done = new Set(
-    (
-      await StepDone.find({ _id: mongoose.trusted({ $in: all.map((j) => j._id) }) }, { _id: 1 })
-        .batchSize(allInOneBatch(all.length))
-        .lean()
-    ).map((d) => String(d._id)),
-  );
+  const done = await recordedAmong(all.map((j) => j._id));
   const todo = all.filter((j) => !done.has(j._id));
   try {
     if (todo.length) await storedCollection<JobDoc>(Job).insertMany(todo, { ordered: false });

@@ -1,5 +1,5 @@
 import mongoose, { Schema, Types } from 'mongoose';
-import { storedCollection } from '../../db/collections.js';
+import { allInOneBatch, storedCollection } from '../../db/collections.js';
 import { isDuplicateKeyError } from '../../db/errors.js';
 import type { InteractionType, Channel } from '../interactions/model.js';
 import type { Segment } from '../../shared/segment-policy.js';
@@ -184,6 +184,14 @@ const stepDoneSchema = new Schema<StepDoneDoc>(
 stepDoneSchema.index({ at: 1 });
 
 export const StepDone = mongoose.model<StepDoneDoc>('AutomationStepDone', stepDoneSchema);
+
+/** Which of these step ids have a record (one read by `_id`, whatever their number). */
+export async function recordedAmong(ids: string[]): Promise<Set<string>> {
+  const found = await StepDone.find({ _id: mongoose.trusted({ $in: ids }) }, { _id: 1 })
+    .batchSize(allInOneBatch(ids.length))
+    .lean();
+  return new Set(found.map((d) => String(d._id)));
+}
 
 /** Stores a step record once (its `_id` is unique): true when this call stored it, false when it was there. */
 export async function recordStepOnce(record: StepDoneDoc): Promise<boolean> {

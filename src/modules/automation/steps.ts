@@ -1,5 +1,4 @@
 import mongoose from 'mongoose';
-import { allInOneBatch } from '../../db/collections.js';
 import { claimDueTogether } from '../../db/due-work.js';
 import { DAY_MS } from '../../shared/clock.js';
 import { objectIdOrNull } from '../../shared/ids.js';
@@ -11,8 +10,8 @@ import { complaintsInWeek } from './complaints.js';
 import { allHold } from './conditions.js';
 import type { Automation } from './deps.js';
 import { releaseMessageCap, sendMessage } from './messages.js';
-import { Job, Rule, StepDone, type ActionDoc, type JobDoc, type RuleDoc, recordStepOnce } from './model.js';
-import { bumpStats } from './rules.js';
+import { Job, type ActionDoc, type JobDoc, type RuleDoc, recordStepOnce, recordedAmong } from './model.js';
+import { bumpStats, findRules } from './rules.js';
 import { publishTask } from './tasks.js';
 
 /** A step that failed this many times is given up and kept as FAILED. */
@@ -66,15 +65,13 @@ async function runPass(deps: StepDeps, jobs: JobDoc[], owner: string): Promise<n
   try {
     const readCustomers = async (of: JobDoc[]) =>
       new Map((await findCustomersAmong(uniqueCustomerIds(of))).map((c) => [String(c._id), c]));
-    const [rules, recorded] = await Promise.all([
+    const [rules, isRecorded, firstRead] = await Promise.all([
       rulesOf(jobs),
-      StepDone.find({ _id: mongoose.trusted({ $in: jobs.map((j) => j._id) }) }, { _id: 1 })
-        .batchSize(allInOneBatch(jobs.length))
-        .lean(),
+      recordedAmong(jobs.map((j) => j._id)),
+      readCustomers(jobs),
     ]);
-    let customers = await readCustomers(jobs);
+    let customers = firstRead;
     let readAt = performance.now();
-    const isRecorded = new Set(recorded.map((r) => String(r._id)));
     const actedOn = new Set<string>();
     for (const [k, job] of jobs.entries()) {
       if (performance.now() - readAt > CUSTOMERS_FRESH_MS) {
@@ -120,11 +117,10 @@ async function endPass(deps: StepDeps, owner: string, ended: string[], unreached
   }
 }
 
-/** The rules of these jobs, by id: one read. */
+/** The rules of these jobs, by id: one read (`findRules`, the rules' DataLoader batch). */
 async function rulesOf(jobs: JobDoc[]): Promise<Map<string, RuleDoc>> {
-  const ids = [...new Set(jobs.map((j) => String(j.ruleId)))];
-  const rules = await Rule.find({ _id: mongoose.trusted({ $in: ids }) }).lean<RuleDoc[]>();
-  return new Map(rules.map((r) => [String(r._id), r]));
+  const rules = await findRules([...new Set(jobs.map((j) => String(j.ruleId)))]);
+  return new Map(rules.flatMap((r) => (r ? [[String(r._id), r] as const] : [])));
 }
 
 /**

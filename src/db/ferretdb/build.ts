@@ -12,6 +12,12 @@ const execFileAsync = promisify(execFile);
 export const FERRETDB_MODULE = 'github.com/FerretDB/FerretDB';
 export const FERRETDB_VERSION = 'v1.24.2';
 export const PATCHES_DIR = path.join(projectRoot, 'src', 'db', 'ferretdb', 'patches');
+/**
+ * Patches to modules the engine depends on, one folder per module version
+ * (`modules/modernc.org/libc@v1.55.3/*.patch`): the build patches a copy of that module's source
+ * and points FerretDB's go.mod at it with a `replace`.
+ */
+export const MODULE_PATCHES_DIR = path.join(PATCHES_DIR, 'modules');
 
 /** Something the engine build needs is missing; the message says what to do. */
 export class EngineBuildError extends Error {
@@ -26,6 +32,30 @@ type SourceFile = { name: string; text: string };
 async function readSources(dir: string, extension: string): Promise<SourceFile[]> {
   const names = (await readdir(dir)).filter((n) => n.endsWith(extension)).sort();
   return Promise.all(names.map(async (name) => ({ name, text: await readFile(path.join(dir, name), 'utf8') })));
+}
+
+type ModulePatches = { module: string; version: string; dir: string; patches: SourceFile[] };
+
+/** The patched dependency modules: each folder under MODULE_PATCHES_DIR named `<name>@<version>`. */
+async function readModulePatches(): Promise<ModulePatches[]> {
+  if (!existsSync(MODULE_PATCHES_DIR)) return [];
+  const found: ModulePatches[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (!entry.isDirectory()) continue;
+      const full = path.join(dir, entry.name);
+      const at = entry.name.lastIndexOf('@');
+      if (at < 0) {
+        await walk(full);
+        continue;
+      }
+      const parent = path.relative(MODULE_PATCHES_DIR, dir).split(path.sep).filter(Boolean);
+      const module = [...parent, entry.name.slice(0, at)].join('/');
+      found.push({ module, version: entry.name.slice(at + 1), dir: full, patches: await readSources(full, '.patch') });
+    }
+  };
+  await walk(MODULE_PATCHES_DIR);
+  return found;
 }
 
 /**
@@ -117,6 +147,34 @@ async function applyPatch(dir: string, patchFile: string): Promise<void> {
 export type EngineBinary = { path: string; isFreshBuild: boolean };
 
 /**
+ * A patched copy of one module FerretDB depends on, beside FerretDB's tree (`src`), which its
+ * go.mod then uses in place of the module proxy's (a `replace` to a folder needs no checksum).
+ */
+async function patchModule(src: string, m: ModulePatches, progress: Progress): Promise<void> {
+  const go = await findGo();
+  const goEnv = { ...process.env, GOFLAGS: '-buildvcs=false', CGO_ENABLED: '0' };
+  const info = JSON.parse(
+    await run(go, ['mod', 'download', '-json', `${m.module}@${m.version}`], { cwd: src, env: goEnv }),
+  ) as { Dir?: string; Error?: string };
+  if (!info.Dir) throw new EngineBuildError(`go mod download gave no source folder for ${m.module}: ${info.Error}`);
+  const copy = path.join(path.dirname(src), 'modules', `${m.module}@${m.version}`);
+  await mkdir(path.dirname(copy), { recursive: true });
+  await cp(info.Dir, copy, { recursive: true });
+  await run('chmod', ['-R', 'u+w', copy], { cwd: src });
+  for (const p of m.patches) {
+    progress(`applying ${m.module}@${m.version}/${p.name}`);
+    await applyPatch(copy, path.join(m.dir, p.name));
+  }
+  await run(go, ['mod', 'edit', `-replace=${m.module}@${m.version}=${copy}`], { cwd: src, env: goEnv });
+  // A replace names one version: if the build selects another, the patch would be left out silently.
+  const used = JSON.parse(await run(go, ['list', '-m', '-json', m.module], { cwd: src, env: goEnv })) as {
+    Replace?: { Path?: string };
+  };
+  if (used.Replace?.Path !== copy)
+    throw new EngineBuildError(`the engine build does not use ${m.module}@${m.version}, which a patch of ours is for`);
+}
+
+/**
  * Builds one command from FerretDB's module source into `binary` in the cache: the source comes
  * through the Go module proxy (or the module cache, offline), is copied to a writable tree that
  * `prepare` may change (patches, extra commands), and `go build` compiles `pkg` there.
@@ -175,8 +233,13 @@ export async function ensureFerretDbBinary(
 ): Promise<EngineBinary> {
   const progress = opts.progress ?? ((m: string) => process.stderr.write(`[engine] ${m}\n`));
   const patches = await readSources(PATCHES_DIR, '.patch');
+  const modules = await readModulePatches();
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
-  const binary = path.join(cacheDir, `ferretdb-${FERRETDB_VERSION}-${cacheKey(patches)}`);
+  const keyed = [
+    ...patches,
+    ...modules.flatMap((m) => m.patches.map((p) => ({ name: `${m.module}@${m.version}/${p.name}`, text: p.text }))),
+  ];
+  const binary = path.join(cacheDir, `ferretdb-${FERRETDB_VERSION}-${cacheKey(keyed)}`);
   if (existsSync(binary)) return { path: binary, isFreshBuild: false };
 
   progress(
@@ -192,6 +255,7 @@ export async function ensureFerretDbBinary(
         progress(`applying ${p.name}`);
         await applyPatch(src, path.join(PATCHES_DIR, p.name));
       }
+      for (const m of modules) await patchModule(src, m, progress);
     },
   });
   return { path: binary, isFreshBuild: true };

@@ -104,6 +104,18 @@ async function run(cmd: string, args: string[], opts: { cwd: string; env?: NodeJ
   }
 }
 
+/** Runs a `go` command that prints JSON (`-json`) and parses what it printed. */
+async function goJson<T>(go: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<T> {
+  const out = await run(go, args, opts);
+  try {
+    return JSON.parse(out) as T;
+  } catch {
+    throw new EngineBuildError(
+      `\`${go} ${args.join(' ')}\` printed something other than JSON:\n${out.slice(0, 2_000)}`,
+    );
+  }
+}
+
 /** `go build` takes about a minute cold: say so, and keep saying it is alive. */
 function compile(go: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, progress: Progress): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -153,11 +165,16 @@ export type EngineBinary = { path: string; isFreshBuild: boolean };
 async function patchModule(src: string, m: ModulePatches, progress: Progress): Promise<void> {
   const go = await findGo();
   const goEnv = { ...process.env, GOFLAGS: '-buildvcs=false', CGO_ENABLED: '0' };
-  const info = JSON.parse(
-    await run(go, ['mod', 'download', '-json', `${m.module}@${m.version}`], { cwd: src, env: goEnv }),
-  ) as { Dir?: string; Error?: string };
+  const info = await goJson<{ Dir?: string; Error?: string }>(
+    go,
+    ['mod', 'download', '-json', `${m.module}@${m.version}`],
+    {
+      cwd: src,
+      env: goEnv,
+    },
+  );
   if (!info.Dir) throw new EngineBuildError(`go mod download gave no source folder for ${m.module}: ${info.Error}`);
-  const copy = path.join(path.dirname(src), 'modules', `${m.module}@${m.version}`);
+  const copy = path.resolve(path.dirname(src), 'modules', `${m.module}@${m.version}`);
   await mkdir(path.dirname(copy), { recursive: true });
   await cp(info.Dir, copy, { recursive: true });
   await run('chmod', ['-R', 'u+w', copy], { cwd: src });
@@ -167,9 +184,10 @@ async function patchModule(src: string, m: ModulePatches, progress: Progress): P
   }
   await run(go, ['mod', 'edit', `-replace=${m.module}@${m.version}=${copy}`], { cwd: src, env: goEnv });
   // A replace names one version: if the build selects another, the patch would be left out silently.
-  const used = JSON.parse(await run(go, ['list', '-m', '-json', m.module], { cwd: src, env: goEnv })) as {
-    Replace?: { Path?: string };
-  };
+  const used = await goJson<{ Replace?: { Path?: string } }>(go, ['list', '-m', '-json', m.module], {
+    cwd: src,
+    env: goEnv,
+  });
   if (used.Replace?.Path !== copy)
     throw new EngineBuildError(`the engine build does not use ${m.module}@${m.version}, which a patch of ours is for`);
 }
@@ -194,12 +212,11 @@ async function buildFromModuleTree(opts: {
   try {
     progress('fetching the module source through the Go module proxy');
     const goEnv = { ...process.env, GOFLAGS: '-buildvcs=false', CGO_ENABLED: '0' };
-    const info = JSON.parse(
-      await run(go, ['mod', 'download', '-json', `${FERRETDB_MODULE}@${FERRETDB_VERSION}`], { cwd: work, env: goEnv }),
-    ) as {
-      Dir?: string;
-      Error?: string;
-    };
+    const info = await goJson<{ Dir?: string; Error?: string }>(
+      go,
+      ['mod', 'download', '-json', `${FERRETDB_MODULE}@${FERRETDB_VERSION}`],
+      { cwd: work, env: goEnv },
+    );
     if (!info.Dir)
       throw new EngineBuildError(`go mod download gave no source folder: ${info.Error ?? 'unknown error'}`);
 
@@ -243,7 +260,9 @@ export async function ensureFerretDbBinary(
   if (existsSync(binary)) return { path: binary, isFreshBuild: false };
 
   progress(
-    `building FerretDB ${FERRETDB_VERSION} with ${patches.length} patches into ${binary} (first run only; about a minute)`,
+    `building FerretDB ${FERRETDB_VERSION} with ${patches.length} patches` +
+      (modules.length ? ` and ${modules.map((m) => `${m.patches.length} to ${m.module}`).join(', ')}` : '') +
+      ` into ${binary} (first run only; about a minute)`,
   );
   await buildFromModuleTree({
     binary,

@@ -3,7 +3,7 @@
  * 500-item `recordInteractions` goes, command by command, on a fresh embedded engine. The API
  * runs in this process (production config, logging at info to a file), over 5,000 customers
  * made for it; the batches go over HTTP one after another, each to customers not seen yet, with
- * the ingest scenario's items (`itemAt`). Printed: milliseconds per batch, the engine's and this
+ * the ingest scenario's batches (`apiInputsOf`). Printed: milliseconds per batch, the engine's and this
  * process's CPU time, and each command's count and time per batch, the slowest first. Without
  * `--background` the event-log consumers and the default journeys do not run, so what is left
  * is the write path alone; with it, their commands count too (they run beside the batches).
@@ -20,14 +20,13 @@ import { connectDatabase, disconnectDatabase } from '../src/db/connection.js';
 import { ensureFerretDbBinary } from '../src/db/ferretdb/build.js';
 import { startFerretDb } from '../src/db/ferretdb/engine.js';
 import { systemClock } from '../src/shared/clock.js';
-import { toGlobalId } from '../src/shared/ids.js';
 import { createLogger, logDestination } from '../src/shared/logger.js';
 import { graphqlRequest } from './lib/graphql-client.js';
 import { insertCustomersWithInteractions } from './scenarios/data.js';
-import { itemAt } from './scenarios/ingest.js';
+import { apiInputsOf, INGEST_BATCH, INGEST_CUSTOMERS, INGEST_MUTATION } from './scenarios/ingest.js';
 
-const BATCH = 500;
-const CUSTOMERS = 5_000;
+const BATCH = INGEST_BATCH;
+const CUSTOMERS = INGEST_CUSTOMERS;
 const args = process.argv.slice(2);
 const withBackground = args.includes('--background');
 const batchesArg = args.indexOf('--batches');
@@ -97,21 +96,11 @@ try {
   });
 
   const record = async (b: number) => {
-    const inputs = customers.slice(b * BATCH, (b + 1) * BATCH).map((id, i) => {
-      const { type, amountMinor, externalId } = itemAt(b * BATCH + i, 'commands');
-      return {
-        customerId: toGlobalId('Customer', String(id)),
-        type,
-        channel: 'WEB',
-        ...(amountMinor !== undefined ? { amount: String(amountMinor) } : {}),
-        externalId,
-      };
-    });
     const data = await graphqlRequest<{ recordInteractions: { recordedCount: number } }>(
       url,
       login.login.token,
-      'mutation($inputs: [RecordInteractionInput!]!) { recordInteractions(inputs: $inputs) { recordedCount } }',
-      { inputs },
+      INGEST_MUTATION,
+      { inputs: apiInputsOf(customers, 'commands', b) },
     );
     if (data.recordInteractions.recordedCount !== BATCH) throw new Error(`batch ${b} was not recorded whole`);
   };

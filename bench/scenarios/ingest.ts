@@ -5,9 +5,9 @@ import { toGlobalId } from '../../src/shared/ids.js';
 import type { BenchContext, Scenario } from '../context.js';
 import { insertCustomersWithInteractions } from './data.js';
 
-const BATCH = 500;
-const CUSTOMERS = 5_000;
-const MUTATION =
+export const INGEST_BATCH = 500;
+export const INGEST_CUSTOMERS = 5_000;
+export const INGEST_MUTATION =
   'mutation($inputs: [RecordInteractionInput!]!) { recordInteractions(inputs: $inputs) { recordedCount } }';
 
 /**
@@ -15,35 +15,40 @@ const MUTATION =
  * ten (the complaint-escalation journey evaluates each); one purchase in fifty is large enough
  * to make its customer VIP (the VIP-welcome journey then creates a task and tags them).
  */
-export function itemAt(n: number, run: string) {
+function itemAt(n: number, run: string) {
   const kind = n % 10;
   const type = kind === 9 ? 'COMPLAINT' : kind % 3 === 0 ? 'PURCHASE' : kind % 3 === 1 ? 'INQUIRY' : 'SUPPORT';
   const amountMinor = type !== 'PURCHASE' ? undefined : n % 50 === 0 ? 1_000_000 : 12_000;
   return { type, amountMinor, externalId: `bench-${run}-${n}` } as const;
 }
 
-/** Batch `b` of a run: BATCH items, each for the next customer of `customers` in turn. */
+/** Batch `b` of a run: INGEST_BATCH items, each for the next customer of `customers` in turn. */
 function itemsOf(customers: Types.ObjectId[], run: string, b: number) {
-  return Array.from({ length: BATCH }, (_, i) => {
-    const n = b * BATCH + i;
+  return Array.from({ length: INGEST_BATCH }, (_, i) => {
+    const n = b * INGEST_BATCH + i;
     return { customerId: customers[n % customers.length]!, ...itemAt(n, run) };
   });
+}
+
+/** Batch `b` of a run as `recordInteractions` inputs (INGEST_MUTATION's `$inputs`). */
+export function apiInputsOf(customers: Types.ObjectId[], run: string, b: number) {
+  return itemsOf(customers, run, b).map((item) => ({
+    customerId: toGlobalId('Customer', String(item.customerId)),
+    type: item.type,
+    channel: 'WEB',
+    ...(item.amountMinor !== undefined ? { amount: String(item.amountMinor) } : {}),
+    externalId: item.externalId,
+  }));
 }
 
 /** Sends `batches` recordInteractions calls one after another; seconds until the last is acknowledged. */
 async function recordThroughApi(ctx: BenchContext, customers: Types.ObjectId[], run: string, batches: number) {
   const started = performance.now();
   for (let b = 0; b < batches; b++) {
-    const inputs = itemsOf(customers, run, b).map((item) => ({
-      customerId: toGlobalId('Customer', String(item.customerId)),
-      type: item.type,
-      channel: 'WEB',
-      ...(item.amountMinor !== undefined ? { amount: String(item.amountMinor) } : {}),
-      externalId: item.externalId,
-    }));
-    const data = await ctx.graphql<{ recordInteractions: { recordedCount: number } }>(MUTATION, { inputs });
-    if (data.recordInteractions.recordedCount !== BATCH)
-      throw new Error(`ingest batch ${b}: ${data.recordInteractions.recordedCount} of ${BATCH} recorded`);
+    const inputs = apiInputsOf(customers, run, b);
+    const data = await ctx.graphql<{ recordInteractions: { recordedCount: number } }>(INGEST_MUTATION, { inputs });
+    if (data.recordInteractions.recordedCount !== INGEST_BATCH)
+      throw new Error(`ingest batch ${b}: ${data.recordInteractions.recordedCount} of ${INGEST_BATCH} recorded`);
   }
   return (performance.now() - started) / 1000;
 }
@@ -101,10 +106,10 @@ async function recordRaw(ctx: BenchContext, customers: Types.ObjectId[], run: st
  */
 export async function ingestScenario(ctx: BenchContext): Promise<{ ingest: Scenario }> {
   const batches = ctx.size({ smoke: 2, quick: 10, full: 20 });
-  const oursWarmUp = await insertCustomersWithInteractions(BATCH, 0, 'IW');
-  const ours = await insertCustomersWithInteractions(CUSTOMERS, 0, 'IO');
-  const rawWarmUp = await insertCustomersWithInteractions(BATCH, 0, 'JW');
-  const raw = await insertCustomersWithInteractions(CUSTOMERS, 0, 'JR');
+  const oursWarmUp = await insertCustomersWithInteractions(INGEST_BATCH, 0, 'IW');
+  const ours = await insertCustomersWithInteractions(INGEST_CUSTOMERS, 0, 'IO');
+  const rawWarmUp = await insertCustomersWithInteractions(INGEST_BATCH, 0, 'JW');
+  const raw = await insertCustomersWithInteractions(INGEST_CUSTOMERS, 0, 'JR');
   await ctx.settle();
 
   await recordThroughApi(ctx, oursWarmUp, 'warm', 1);
@@ -118,7 +123,7 @@ export async function ingestScenario(ctx: BenchContext): Promise<{ ingest: Scena
   await recordRaw(ctx, rawWarmUp, 'raw-warm', 1);
   const rawSeconds = await recordRaw(ctx, raw, 'raw', batches);
 
-  const count = batches * BATCH;
+  const count = batches * INGEST_BATCH;
   const oursRate = count / oursSeconds;
   const endToEndRate = count / (oursSeconds + settleSeconds);
   const rawRate = count / rawSeconds;
@@ -136,7 +141,7 @@ export async function ingestScenario(ctx: BenchContext): Promise<{ ingest: Scena
         baselineSeconds: +rawSeconds.toFixed(3),
       },
       note:
-        `${batches} batches of ${BATCH} over ${CUSTOMERS.toLocaleString('en')} distinct customers, default journeys on: ` +
+        `${batches} batches of ${INGEST_BATCH} over ${INGEST_CUSTOMERS.toLocaleString('en')} distinct customers, default journeys on: ` +
         `acknowledged in ${oursSeconds.toFixed(2)} s, consumers and journeys done ${settleSeconds.toFixed(2)} s later ` +
         `(end to end ${(endToEndRate / rawRate).toFixed(2)} of raw); raw insertMany + bulkWrite ${rawSeconds.toFixed(2)} s`,
     },

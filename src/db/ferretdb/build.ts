@@ -26,6 +26,9 @@ export class EngineBuildError extends Error {
 
 type Progress = (message: string) => void;
 
+/** The Go toolchain a build runs, and the environment it runs it in. */
+type GoTool = { go: string; env: NodeJS.ProcessEnv };
+
 type SourceFile = { name: string; text: string };
 
 /** The files of `dir` whose names end with `extension`, in name order. */
@@ -104,15 +107,13 @@ async function run(cmd: string, args: string[], opts: { cwd: string; env?: NodeJ
   }
 }
 
-/** Runs a `go` command that prints JSON (`-json`) and parses what it printed. */
-async function goJson<T>(go: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<T> {
-  const out = await run(go, args, opts);
+/** Runs a `go` command that prints JSON (`-json`) in `cwd` and parses what it printed. */
+async function goJson<T>(tool: GoTool, args: string[], cwd: string): Promise<T> {
+  const out = await run(tool.go, args, { cwd, env: tool.env });
   try {
     return JSON.parse(out) as T;
   } catch {
-    throw new EngineBuildError(
-      `\`${go} ${args.join(' ')}\` printed something other than JSON:\n${out.slice(0, 2_000)}`,
-    );
+    throw new EngineBuildError(`\`go ${args.join(' ')}\` printed something other than JSON:\n${out.slice(0, 2_000)}`);
   }
 }
 
@@ -162,16 +163,11 @@ export type EngineBinary = { path: string; isFreshBuild: boolean };
  * A patched copy of one module FerretDB depends on, beside FerretDB's tree (`src`), which its
  * go.mod then uses in place of the module proxy's (a `replace` to a folder needs no checksum).
  */
-async function patchModule(src: string, m: ModulePatches, progress: Progress): Promise<void> {
-  const go = await findGo();
-  const goEnv = { ...process.env, GOFLAGS: '-buildvcs=false', CGO_ENABLED: '0' };
+async function patchModule(src: string, m: ModulePatches, tool: GoTool, progress: Progress): Promise<void> {
   const info = await goJson<{ Dir?: string; Error?: string }>(
-    go,
+    tool,
     ['mod', 'download', '-json', `${m.module}@${m.version}`],
-    {
-      cwd: src,
-      env: goEnv,
-    },
+    src,
   );
   if (!info.Dir) throw new EngineBuildError(`go mod download gave no source folder for ${m.module}: ${info.Error}`);
   const copy = path.resolve(path.dirname(src), 'modules', `${m.module}@${m.version}`);
@@ -182,12 +178,9 @@ async function patchModule(src: string, m: ModulePatches, progress: Progress): P
     progress(`applying ${m.module}@${m.version}/${p.name}`);
     await applyPatch(copy, path.join(m.dir, p.name));
   }
-  await run(go, ['mod', 'edit', `-replace=${m.module}@${m.version}=${copy}`], { cwd: src, env: goEnv });
+  await run(tool.go, ['mod', 'edit', `-replace=${m.module}@${m.version}=${copy}`], { cwd: src, env: tool.env });
   // A replace names one version: if the build selects another, the patch would be left out silently.
-  const used = await goJson<{ Replace?: { Path?: string } }>(go, ['list', '-m', '-json', m.module], {
-    cwd: src,
-    env: goEnv,
-  });
+  const used = await goJson<{ Replace?: { Path?: string } }>(tool, ['list', '-m', '-json', m.module], src);
   if (used.Replace?.Path !== copy)
     throw new EngineBuildError(`the engine build does not use ${m.module}@${m.version}, which a patch of ours is for`);
 }
@@ -200,22 +193,21 @@ async function patchModule(src: string, m: ModulePatches, progress: Progress): P
 async function buildFromModuleTree(opts: {
   binary: string;
   pkg: string;
-  prepare: (src: string) => Promise<void>;
+  prepare: (src: string, tool: GoTool) => Promise<void>;
   progress: Progress;
 }): Promise<void> {
   const { binary, progress } = opts;
   const started = Date.now();
-  const go = await findGo();
+  const tool: GoTool = { go: await findGo(), env: { ...process.env, GOFLAGS: '-buildvcs=false', CGO_ENABLED: '0' } };
   const cacheDir = path.dirname(binary);
   await mkdir(cacheDir, { recursive: true });
   const work = await mkdtemp(path.join(cacheDir, 'build-'));
   try {
     progress('fetching the module source through the Go module proxy');
-    const goEnv = { ...process.env, GOFLAGS: '-buildvcs=false', CGO_ENABLED: '0' };
     const info = await goJson<{ Dir?: string; Error?: string }>(
-      go,
+      tool,
       ['mod', 'download', '-json', `${FERRETDB_MODULE}@${FERRETDB_VERSION}`],
-      { cwd: work, env: goEnv },
+      work,
     );
     if (!info.Dir)
       throw new EngineBuildError(`go mod download gave no source folder: ${info.Error ?? 'unknown error'}`);
@@ -224,11 +216,11 @@ async function buildFromModuleTree(opts: {
     await cp(info.Dir, src, { recursive: true });
     // The module cache is read-only; the copy must be writable to patch it.
     await run('chmod', ['-R', 'u+w', src], { cwd: work });
-    await opts.prepare(src);
+    await opts.prepare(src, tool);
 
     progress(`compiling (go build ${opts.pkg})`);
     const tmpBinary = path.join(work, path.basename(binary));
-    await compile(go, ['build', '-trimpath', '-o', tmpBinary, opts.pkg], src, goEnv, progress);
+    await compile(tool.go, ['build', '-trimpath', '-o', tmpBinary, opts.pkg], src, tool.env, progress);
     await chmod(tmpBinary, 0o755);
     await access(tmpBinary);
     // Rename is atomic: a concurrent build or reader sees either nothing or a whole binary.
@@ -268,13 +260,13 @@ export async function ensureFerretDbBinary(
     binary,
     pkg: './cmd/ferretdb',
     progress,
-    prepare: async (src) => {
+    prepare: async (src, tool) => {
       await writeFile(path.join(src, 'build', 'version', 'version.txt'), `${FERRETDB_VERSION}\n`);
       for (const p of patches) {
         progress(`applying ${p.name}`);
         await applyPatch(src, path.join(PATCHES_DIR, p.name));
       }
-      for (const m of modules) await patchModule(src, m, progress);
+      for (const m of modules) await patchModule(src, m, tool, progress);
     },
   });
   return { path: binary, isFreshBuild: true };

@@ -1,6 +1,7 @@
 import mongoose from 'mongoose';
 import { claimDueTogether } from '../../db/due-work.js';
 import { DAY_MS } from '../../shared/clock.js';
+import { startIntervalJob } from '../../shared/interval-job.js';
 import { objectIdOrNull } from '../../shared/ids.js';
 import type { CustomerDoc } from '../customers/model.js';
 import { addCustomerTag, findCustomer, findCustomersAmong, removeCustomerTag } from '../customers/index.js';
@@ -58,7 +59,7 @@ export async function runDueJobs(deps: StepDeps): Promise<number> {
  */
 async function runPass(deps: StepDeps, jobs: JobDoc[], owner: string): Promise<number> {
   if (!jobs.length) return 0;
-  const leases = keepLeases(deps.settings.leaseMs, owner, jobs);
+  const leases = keepLeases(deps, owner, jobs);
   const ended: string[] = [];
   const left = new Set(jobs.map((j) => j._id));
   let ran = 0;
@@ -146,8 +147,8 @@ async function runJob(
   try {
     outcome = await runStep(deps, step);
   } catch (err) {
-    // Its lease is no longer renewed before it is rescheduled: a renewal would delay the retry.
-    await leases.release(job._id);
+    // Its lease is no longer renewed: it is rescheduled, and a renewal would delay the retry.
+    leases.release(job._id);
     await recordFailure(deps, step, err as Error);
     return 'failed';
   }
@@ -209,35 +210,29 @@ type Leases = ReturnType<typeof keepLeases>;
 
 /**
  * The pass's jobs keep their leases while it runs (a slow step, a provider's retries): nobody
- * else runs them meanwhile. Only this claim's leases are renewed. `release` stops renewing one
- * job's and `stop` everyone's, each once a renewal under way is done, so nothing renews a lease
- * after the worker has moved on.
+ * else runs them meanwhile. Only this claim's leases are renewed, and only while they are still
+ * its own (`leaseOwner`): a failed step's job is rescheduled without an owner, and the jobs freed
+ * at the end of the pass too, so a renewal that lands after either finds nothing to renew.
+ * `release` stops renewing one job's lease; `stop` ends the renewals, once one under way is done.
  */
-function keepLeases(leaseMs: number, owner: string, jobs: JobDoc[]) {
+function keepLeases(deps: Pick<StepDeps, 'settings' | 'logger'>, owner: string, jobs: JobDoc[]) {
+  const { leaseMs } = deps.settings;
   const held = new Set(jobs.map((j) => j._id));
-  let renewal: Promise<unknown> = Promise.resolve();
-  const timer = setInterval(
-    () => {
+  const renewals = startIntervalJob(
+    'automation step leases',
+    Math.max(100, Math.floor(leaseMs / 3)),
+    async () => {
       if (!held.size) return;
-      renewal = Job.updateMany(
+      await Job.updateMany(
         { _id: mongoose.trusted({ $in: [...held] }), leaseOwner: owner },
         { $set: { leaseUntil: new Date(Date.now() + leaseMs) } },
-      )
-        .exec()
-        .catch(() => {});
+      );
     },
-    Math.max(100, Math.floor(leaseMs / 3)),
+    deps.logger,
   );
   return {
-    async release(id: string) {
-      held.delete(id);
-      await renewal;
-    },
-    async stop() {
-      clearInterval(timer);
-      held.clear();
-      await renewal;
-    },
+    release: (id: string) => void held.delete(id),
+    stop: () => renewals.stop(),
   };
 }
 
